@@ -1,0 +1,10 @@
+//! The `inc` command's library: creating accounts, the local stack that
+//! `make dev` and the end-to-end tests run, and a webhook listener for the
+//! tour.
+
+pub mod accounts;
+pub mod error;
+pub mod listen;
+pub mod local;
+
+pub use error::{Error, Result};

@@ -1,0 +1,17 @@
+//! The local stack: what `make dev` runs and what the end-to-end tests start.
+//!
+//! It reads `template.yaml` — not a second list — and on a local AWS endpoint
+//! (moto in server mode) creates every table and queue the template declares,
+//! resolves every function's environment the way CloudFormation would, serves
+//! every HTTP route of the template with the function's own axum router, and
+//! feeds each SQS queue to its function with Lambda's event-source-mapping
+//! semantics: batches of up to `BatchSize`, `ReportBatchItemFailures`, receive
+//! counts, and the queue's own redrive to its dead-letter queue.
+
+pub mod moto;
+pub mod stack;
+pub mod template;
+
+pub use moto::Moto;
+pub use stack::{Stack, StackOptions, sdk_config};
+pub use template::Template;

@@ -1,0 +1,245 @@
+//! The parts of `template.yaml` the local stack acts on.
+//!
+//! The template writes intrinsics in their long form (`Ref:`,
+//! `Fn::GetAtt:`), so a plain YAML parser reads it; [`Template::resolve`]
+//! evaluates the few intrinsics a function's environment uses.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub parameters: BTreeMap<String, String>,
+    pub functions: Vec<Function>,
+    pub tables: Vec<Resource>,
+    pub queues: Vec<Resource>,
+}
+
+/// A resource's logical id and properties.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub logical_id: String,
+    pub properties: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: which of the workspace's binaries.
+    pub binary: String,
+    /// Globals' variables overlaid with the function's own, unresolved.
+    pub environment: BTreeMap<String, Value>,
+    pub routes: Vec<Route>,
+    pub queues: Vec<QueueSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueSource {
+    pub queue_logical_id: String,
+    pub batch_size: usize,
+    pub report_batch_item_failures: bool,
+}
+
+/// What a template's references resolve to locally.
+pub trait Resolver {
+    fn table_name(&self, logical_id: &str) -> Option<String>;
+    fn queue_url(&self, logical_id: &str) -> Option<String>;
+    fn queue_arn(&self, logical_id: &str) -> Option<String>;
+}
+
+fn err(msg: impl Into<String>) -> Error {
+    Error::Template(msg.into())
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn env_vars(node: Option<&Value>) -> BTreeMap<String, Value> {
+    node.and_then(|n| n.pointer("/Environment/Variables"))
+        .and_then(Value::as_object)
+        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Template> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+        Template::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Template> {
+        let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| err(e.to_string()))?;
+        let parameters = doc
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .map(|params| {
+                params
+                    .iter()
+                    .filter_map(|(k, p)| Some((k.clone(), scalar(p.get("Default")?)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let globals = env_vars(doc.pointer("/Globals/Function"));
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_object)
+            .ok_or_else(|| err("no Resources"))?;
+        let mut template = Template { parameters, functions: Vec::new(), tables: Vec::new(), queues: Vec::new() };
+        for (id, resource) in resources {
+            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
+            let properties = resource.get("Properties").and_then(Value::as_object).cloned().unwrap_or_default();
+            match kind {
+                "AWS::DynamoDB::Table" => template.tables.push(Resource { logical_id: id.clone(), properties }),
+                "AWS::SQS::Queue" => template.queues.push(Resource { logical_id: id.clone(), properties }),
+                "AWS::Serverless::Function" => {
+                    template.functions.push(Template::function(id, resource, &properties, &globals)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(template)
+    }
+
+    fn function(
+        id: &str,
+        resource: &Value,
+        properties: &Map<String, Value>,
+        globals: &BTreeMap<String, Value>,
+    ) -> Result<Function> {
+        let binary = resource
+            .pointer("/Metadata/BuildProperties/Binary")
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(format!("{id}: no Metadata.BuildProperties.Binary")))?
+            .to_owned();
+        let mut environment = globals.clone();
+        environment.extend(env_vars(Some(&Value::Object(properties.clone()))));
+        let mut routes = Vec::new();
+        let mut queues = Vec::new();
+        for (name, event) in properties.get("Events").and_then(Value::as_object).into_iter().flatten() {
+            let props = event.get("Properties").cloned().unwrap_or_default();
+            match event.get("Type").and_then(Value::as_str) {
+                Some("HttpApi") => {
+                    let field = |f: &str| {
+                        props.get(f).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+                            err(format!("{id}.{name}: HttpApi event needs {f}"))
+                        })
+                    };
+                    routes.push(Route { method: field("Method")?.to_ascii_uppercase(), path: field("Path")? });
+                }
+                Some("SQS") => {
+                    let queue = props
+                        .pointer("/Queue/Fn::GetAtt/0")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| err(format!("{id}.{name}: Queue must be Fn::GetAtt [Queue, Arn]")))?;
+                    let batch_size = props.get("BatchSize").and_then(Value::as_u64).unwrap_or(10);
+                    let report = props
+                        .get("FunctionResponseTypes")
+                        .and_then(Value::as_array)
+                        .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures"));
+                    queues.push(QueueSource {
+                        queue_logical_id: queue.to_owned(),
+                        batch_size: usize::try_from(batch_size.clamp(1, 10)).unwrap_or(10),
+                        report_batch_item_failures: report,
+                    });
+                }
+                Some(other) => return Err(err(format!("{id}.{name}: event type {other} is not served locally"))),
+                None => return Err(err(format!("{id}.{name}: event without Type"))),
+            }
+        }
+        Ok(Function { logical_id: id.to_owned(), binary, environment, routes, queues })
+    }
+
+    /// Evaluates a value the way CloudFormation would, for the intrinsics a
+    /// function's environment and a queue's redrive policy use.
+    pub fn resolve(&self, value: &Value, resolver: &dyn Resolver) -> Result<String> {
+        if let Some(s) = scalar(value) {
+            return Ok(s);
+        }
+        let unsupported = || err(format!("cannot resolve {value} locally"));
+        let obj = value.as_object().filter(|o| o.len() == 1).ok_or_else(unsupported)?;
+        if let Some(name) = obj.get("Ref").and_then(Value::as_str) {
+            if let Some(v) = self.parameters.get(name) {
+                return Ok(v.clone());
+            }
+            return resolver
+                .table_name(name)
+                .or_else(|| resolver.queue_url(name))
+                .ok_or_else(|| err(format!("Ref {name}: no such parameter, table or queue")));
+        }
+        if let Some([id, attr]) = obj.get("Fn::GetAtt").and_then(Value::as_array).map(Vec::as_slice) {
+            let (Some(id), Some("Arn")) = (id.as_str(), attr.as_str()) else {
+                return Err(unsupported());
+            };
+            return resolver.queue_arn(id).ok_or_else(|| err(format!("Fn::GetAtt {id}.Arn: no such queue")));
+        }
+        Err(unsupported())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project_template() -> Template {
+        Template::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))).unwrap()
+    }
+
+    #[test]
+    fn reads_the_projects_template() {
+        let t = project_template();
+        let names: Vec<_> = t.functions.iter().map(|f| f.binary.as_str()).collect();
+        assert!(names.contains(&"ingest") && names.contains(&"deliver") && names.contains(&"api"), "{names:?}");
+        let ingest = t.functions.iter().find(|f| f.binary == "ingest").unwrap();
+        assert_eq!(ingest.routes, vec![Route { method: "POST".into(), path: "/v1/events".into() }]);
+        assert!(ingest.environment.contains_key("INC_EVENTS_TABLE"));
+        let deliver = t.functions.iter().find(|f| f.binary == "deliver").unwrap();
+        assert_eq!(deliver.queues[0].queue_logical_id, "DeliveryQueue");
+        assert!(deliver.queues[0].report_batch_item_failures);
+        assert_eq!(t.tables.len(), 4);
+        assert_eq!(t.queues.len(), 2);
+        assert_eq!(t.parameters.get("MaxReceiveCount").map(String::as_str), Some("20"));
+    }
+
+    struct Names;
+    impl Resolver for Names {
+        fn table_name(&self, id: &str) -> Option<String> {
+            (id == "T").then(|| "table-t".into())
+        }
+        fn queue_url(&self, id: &str) -> Option<String> {
+            (id == "Q").then(|| "http://q".into())
+        }
+        fn queue_arn(&self, id: &str) -> Option<String> {
+            (id == "Q").then(|| "arn:q".into())
+        }
+    }
+
+    #[test]
+    fn resolves_refs_and_arns_and_refuses_the_rest() {
+        let t = Template::parse("Parameters: {P: {Type: String, Default: x}}\nResources: {}").unwrap();
+        let r = |v: &str| t.resolve(&serde_yaml_ng::from_str(v).unwrap(), &Names);
+        assert_eq!(r("Ref: P").unwrap(), "x");
+        assert_eq!(r("Ref: T").unwrap(), "table-t");
+        assert_eq!(r("Ref: Q").unwrap(), "http://q");
+        assert_eq!(r("Fn::GetAtt: [Q, Arn]").unwrap(), "arn:q");
+        assert_eq!(r("7").unwrap(), "7");
+        assert!(r("Ref: Nope").is_err());
+        assert!(r("Fn::Sub: x").is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! `inc`: accounts, the local stack, and a webhook listener.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use inc_cli::local::{Moto, Stack, StackOptions, Template, sdk_config};
+use inc_cli::{Result, accounts};
+use inc_shared::config::Tables;
+use inc_shared::domain::Settings;
+use inc_shared::store::Store;
+
+#[derive(Parser)]
+#[command(name = "inc", version, about = "INC, the Instant Notification Center")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage accounts (merchants).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Run the local stack: moto, every table and queue of template.yaml, the
+    /// HTTP API and the queue consumers.
+    Dev {
+        /// Port of the HTTP API.
+        #[arg(long, env = "INC_HTTP_PORT", default_value_t = 3000)]
+        http_port: u16,
+        /// Port of the local AWS endpoint (moto).
+        #[arg(long, env = "INC_AWS_PORT", default_value_t = 4566)]
+        aws_port: u16,
+        /// The SAM template to run.
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+    },
+    /// Receive webhooks on loopback and print them.
+    Listen {
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// The HTTP status to answer with (try 500 to watch retries).
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account and print its API key (shown once, stored hashed).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print `{"account_id": …, "api_key": …}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the demo account's webhooks go: `inc listen`'s default address.
+const DEMO_ENDPOINT: &str = "http://127.0.0.1:8000/ipn";
+
+#[tokio::main]
+async fn main() {
+    inc_shared::telemetry::init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("inc: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Accounts { command: AccountsCommand::Create { name, json } } => {
+            let sdk = aws_config::load_from_env().await;
+            let (account, key) = accounts::create(&sdk, Tables::from_env()?, &name).await?;
+            if json {
+                println!("{}", serde_json::json!({ "account_id": account.account_id, "api_key": key }));
+            } else {
+                println!("account {} created\nAPI key (shown once): {key}", account.account_id);
+            }
+            Ok(())
+        }
+        Command::Listen { port, status } => {
+            let status = axum::http::StatusCode::from_u16(status)
+                .map_err(|e| inc_shared::Error::bad_request("invalid_status", e.to_string(), Some("status")))?;
+            inc_cli::listen::run(SocketAddr::from(([127, 0, 0, 1], port)), status).await
+        }
+        Command::Dev { http_port, aws_port, template } => dev(http_port, aws_port, template).await,
+    }
+}
+
+async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    eprintln!("starting the local AWS endpoint (moto) on 127.0.0.1:{aws_port}…");
+    let moto = Moto::start(Some(aws_port)).await?;
+    let sdk = sdk_config(&moto.endpoint, &region).await;
+
+    // A template parameter whose variable is set in this shell takes its
+    // value from there (INC_RETRY_SCHEDULE=1,1,2 make dev).
+    let mut options = StackOptions { template: template.clone(), http_addr: SocketAddr::from(([127, 0, 0, 1], http_port)), ..StackOptions::default() };
+    for function in Template::load(&template)?.functions {
+        for (var, value) in function.environment {
+            if let (Some(param), Ok(set)) = (value.get("Ref").and_then(|r| r.as_str()), std::env::var(&var)) {
+                options.parameters.insert(param.to_owned(), set);
+            }
+        }
+    }
+    let stack = Stack::start(&sdk, options).await?;
+
+    let tables = Tables::from_lookup(&|k| stack.environment.get(k).cloned())?;
+    let (account, key) = accounts::create(&sdk, tables.clone(), "Demo shop").await?;
+    let settings = Settings { endpoint_url: Some(DEMO_ENDPOINT.into()), ..Settings::default() };
+    Store::new(aws_sdk_dynamodb::Client::new(&sdk), tables).put_settings(&account.account_id, &settings).await?;
+
+    let api_url = stack.api_url();
+    let mut env = BTreeMap::from([
+        ("AWS_ENDPOINT_URL".to_owned(), moto.endpoint.clone()),
+        ("AWS_REGION".to_owned(), region),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+        ("INC_API_URL".to_owned(), api_url.clone()),
+        ("INC_DEMO_API_KEY".to_owned(), key.clone()),
+    ]);
+    env.extend(stack.environment.clone());
+    std::fs::create_dir_all(".inc")?;
+    let lines: String = env.iter().map(|(k, v)| format!("{k}={}\n", shell_quote(v))).collect();
+    std::fs::write(".inc/local.env", lines)?;
+
+    println!(
+        "\nINC is running.\n  HTTP API:            {api_url}\n  local AWS endpoint:  {}\n  environment:         .inc/local.env (set -a; . .inc/local.env; set +a)\n\n\
+         Demo account {} — its webhooks go to {DEMO_ENDPOINT} (run `cargo run -q --bin inc -- listen` to watch them).\n  API key: {key}\n\n\
+         Send the seed's SENT event:\n\n{}\n\nCtrl-C stops everything.",
+        moto.endpoint,
+        account.account_id,
+        seed_curl(&api_url, &key)
+    );
+    tokio::signal::ctrl_c().await?;
+    eprintln!("stopping…");
+    drop(stack);
+    drop(moto);
+    let _ = std::fs::remove_file(".inc/local.env");
+    Ok(())
+}
+
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+fn seed_curl(api_url: &str, key: &str) -> String {
+    format!(
+        "curl -s {api_url}/v1/events -H 'Authorization: Api-Key {key}' -H 'Content-Type: application/json' \\\n  \
+         -d '{{\"id\": \"evt-1\", \"type\": \"sms.sent\", \"data\": {{\"status\": \"RESULT_OK\", \"status_code\": -1, \"id_smsout\": 6, \
+         \"request_code\": \"54618541\", \"pin\": \"025719\", \"custom\": \"\", \"to\": \"320555555\", \"from\": \"00391231234\", \
+         \"msg\": \"Your SMS message🧘\", \"source\": \"smsout_api\"}}}}'"
+    )
+}

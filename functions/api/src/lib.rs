@@ -1,0 +1,217 @@
+//! The control panel's API: health, settings (Genio's INC switches and the
+//! endpoint), the signing secret, and the notification history.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use inc_shared::api::{authenticate, media_type, not_found, read_body};
+use inc_shared::domain::{Channel, EndpointPolicy, Notification, SettingsPatch, Status};
+use inc_shared::store::{LogQuery, Store};
+use inc_shared::{Config, Error, Result};
+
+/// Most notifications one page of the history returns.
+pub const MAX_PAGE: i32 = 100;
+const DEFAULT_PAGE: i32 = 50;
+
+pub struct Api {
+    store: Store,
+    policy: EndpointPolicy,
+}
+
+impl Api {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Api {
+        Api {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            policy: config.endpoint_policy,
+        }
+    }
+}
+
+pub fn router(app: Arc<Api>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/settings", get(get_settings).patch(patch_settings))
+        .route("/v1/settings/secret", get(get_secret))
+        .route("/v1/notifications", get(list_notifications))
+        .route("/v1/notifications/{id}", get(get_notification))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn health(State(app): State<Arc<Api>>) -> Result<Response> {
+    app.store.ping().await?;
+    Ok(axum::Json(json!({ "status": "ok" })).into_response())
+}
+
+async fn get_settings(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    Ok(axum::Json(account.settings).into_response())
+}
+
+async fn patch_settings(State(app): State<Arc<Api>>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let bytes = read_body(body).await?;
+    if media_type(&headers).as_deref() != Some("application/json") {
+        return Err(Error::UnsupportedMediaType { expected: "application/json" });
+    }
+    let settings = SettingsPatch::from_json(&bytes)?.apply(account.settings, &app.policy)?;
+    app.store.put_settings(&account.account_id, &settings).await?;
+    tracing::info!(account_id = %account.account_id, "settings changed");
+    Ok(axum::Json(settings).into_response())
+}
+
+async fn get_secret(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    Ok(axum::Json(json!({ "secret": account.signing_secret })).into_response())
+}
+
+/// The query string of `GET /v1/notifications`; unknown parameters are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+    channel: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    format: Option<String>,
+}
+
+fn invalid(field: &'static str, why: &str) -> Error {
+    Error::bad_request("invalid_parameter", format!("{field}: {why}"), Some(field))
+}
+
+fn time_param(field: &'static str, value: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(&v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| invalid(field, "must be an RFC 3339 time, such as 2025-01-30T22:00:00Z"))
+        })
+        .transpose()
+}
+
+impl HistoryParams {
+    fn parse(raw: Option<&str>) -> Result<HistoryParams> {
+        serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|e| {
+            let message = e.to_string();
+            let field = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_owned);
+            Error::bad_request("invalid_parameter", message, field.as_deref())
+        })
+    }
+
+    fn query(self) -> Result<LogQuery> {
+        let limit = match self.limit {
+            None => DEFAULT_PAGE,
+            Some(l) => l
+                .parse()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .ok_or_else(|| invalid("limit", "must be a whole number from 1 to 100"))?,
+        };
+        let channel = self
+            .channel
+            .map(|c| Channel::parse(&c).ok_or_else(|| invalid("channel", "must be one of: webhook")))
+            .transpose()?;
+        let status = self
+            .status
+            .map(|s| {
+                Status::parse(&s)
+                    .ok_or_else(|| invalid("status", "must be one of: queued, retrying, delivered, failed"))
+            })
+            .transpose()?;
+        Ok(LogQuery {
+            limit,
+            cursor: self.cursor,
+            channel,
+            status,
+            since: time_param("since", self.since)?,
+            until: time_param("until", self.until)?,
+        })
+    }
+}
+
+/// A notification as the history shows it.
+fn view(n: Notification) -> Value {
+    json!({
+        "id": n.notification_id,
+        "event_id": n.event_id,
+        "event_type": n.event_type,
+        "channel": n.channel,
+        "status": n.status,
+        "created_at": n.created_at,
+        "updated_at": n.updated_at,
+        "next_attempt_at": n.next_attempt_at,
+        "last_error": n.last_error,
+        "request": { "content_type": n.payload.content_type, "body": n.payload.body },
+        "attempts": n.attempts,
+    })
+}
+
+fn wants_text(headers: &HeaderMap, format: Option<&str>) -> Result<bool> {
+    match format {
+        Some("text") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some(_) => return Err(invalid("format", "must be text or json")),
+        None => {}
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    Ok(accept.split(',').any(|t| t.trim().starts_with("text/plain")))
+}
+
+async fn list_notifications(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let params = HistoryParams::parse(raw.as_deref())?;
+    let text = wants_text(&headers, params.format.as_deref())?;
+    let query = params.query()?;
+    let (items, next_cursor) = app.store.list_notifications(&account.account_id, &query).await?;
+    if text {
+        let mut out = String::new();
+        for line in items.iter().filter_map(Notification::genio_log_line) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response();
+        if let Some(cursor) = next_cursor.and_then(|c| c.parse().ok()) {
+            response.headers_mut().insert("inc-next-cursor", cursor);
+        }
+        return Ok(response);
+    }
+    let items: Vec<Value> = items.into_iter().map(view).collect();
+    Ok(axum::Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+}
+
+async fn get_notification(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    if id.len() > 64 {
+        return Err(Error::NotFound("notification"));
+    }
+    let n = app
+        .store
+        .get_notification(&account.account_id, &id)
+        .await?
+        .ok_or(Error::NotFound("notification"))?;
+    Ok(axum::Json(view(n)).into_response())
+}

@@ -1,0 +1,189 @@
+//! Deliver: the SQS-triggered worker that sends notifications.
+//!
+//! Each record names one notification. The worker reads it from the log,
+//! sends it (every record of a batch concurrently), appends the attempt to the
+//! log and then, by outcome:
+//!
+//! - 2xx: `delivered`; the record succeeds and SQS deletes it;
+//! - 410, or the last attempt failed: `failed`; the message is copied to the
+//!   dead-letter queue with the reason, and the record succeeds;
+//! - otherwise: `retrying`; the message is hidden for the schedule's next gap
+//!   (`ChangeMessageVisibility`) and the record is reported failed
+//!   (`ReportBatchItemFailures`), so SQS hands it back when the gap is over.
+//!
+//! A record that cannot be parsed, or whose DynamoDB or SQS call fails, is
+//! reported failed alone; SQS redelivers it and, after the queue's
+//! `maxReceiveCount`, its redrive policy moves it to the dead-letter queue.
+//! A notification already `delivered` or `failed` is never sent again by the
+//! queue, so a duplicate message is harmless.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+
+use inc_shared::domain::{Attempt, Notification, Outcome, RetrySchedule, Status};
+use inc_shared::queue::{DeliveryMessage, Queue};
+use inc_shared::store::Store;
+use inc_shared::webhook::{WebhookClient, WebhookRequest};
+use inc_shared::{Config, Error, Result};
+
+pub struct Deliver {
+    store: Store,
+    queue: Queue,
+    webhooks: WebhookClient,
+    retry: RetrySchedule,
+    max_attempts: u32,
+    queue_url: String,
+    dlq_url: String,
+}
+
+/// What becomes of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// SQS may delete it.
+    Done,
+    /// SQS must hand it back (after the visibility we set, if any).
+    Again,
+}
+
+impl Deliver {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Deliver> {
+        Ok(Deliver {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            webhooks: WebhookClient::new(config.endpoint_policy, config.webhook_timeout)?,
+            max_attempts: config.retry.max_attempts().min(config.max_receive_count),
+            retry: config.retry.clone(),
+            queue_url: config.delivery_queue()?.to_owned(),
+            dlq_url: config.dead_letter_queue()?.to_owned(),
+        })
+    }
+
+    /// Handles one batch; the answer lists the records SQS must redeliver.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let outcomes = futures::future::join_all(event.records.iter().map(|r| self.process(r))).await;
+        let mut response = SqsBatchResponse::default();
+        for (record, outcome) in event.records.iter().zip(outcomes) {
+            let id = record.message_id.clone().unwrap_or_default();
+            match outcome {
+                Ok(Disposition::Done) => {}
+                Ok(Disposition::Again) => response.add_failure(id),
+                Err(err) => {
+                    tracing::warn!(message_id = %id, %err, "record failed; SQS will redeliver it");
+                    response.add_failure(id);
+                }
+            }
+        }
+        response
+    }
+
+    async fn process(&self, record: &SqsMessage) -> Result<Disposition> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let message: DeliveryMessage = serde_json::from_str(body)
+            .map_err(|e| Error::bad_request("invalid_message", format!("unreadable message: {e}"), None))?;
+        let (account_id, id) = (&message.account_id, &message.notification_id);
+        let Some(notification) = self.store.get_notification(account_id, id).await? else {
+            // Its event was rolled back after the message was sent.
+            tracing::info!(notification_id = %id, "no such notification; dropping the message");
+            return Ok(Disposition::Done);
+        };
+        if notification.status.is_final() {
+            tracing::info!(notification_id = %id, status = notification.status.as_str(), "already final; duplicate message dropped");
+            return Ok(Disposition::Done);
+        }
+        let attempt_number: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let Some(account) = self.store.get_account(account_id).await? else {
+            return self.give_up(body, &notification, None, "the account no longer exists").await;
+        };
+        let attempt = match account.settings.endpoint_url.as_deref() {
+            Some(url) => {
+                self.webhooks
+                    .send(WebhookRequest {
+                        url,
+                        webhook_id: id,
+                        secret: &account.signing_secret,
+                        payload: &notification.payload,
+                        attempt: attempt_number,
+                    })
+                    .await
+            }
+            None => Attempt {
+                number: attempt_number,
+                at: Utc::now(),
+                url: String::new(),
+                status_code: None,
+                latency_ms: 0,
+                error: Some("no endpoint_url is configured".into()),
+                response_excerpt: None,
+            },
+        };
+        tracing::info!(account_id = %account_id, notification_id = %id, attempt = attempt_number,
+            status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
+            "webhook attempt");
+        match Outcome::of(attempt.status_code) {
+            Outcome::Delivered => {
+                self.store.record_attempt(account_id, id, &attempt, Status::Delivered, None, None).await?;
+                Ok(Disposition::Done)
+            }
+            Outcome::Gone => self.give_up(body, &notification, Some(&attempt), "the endpoint answered 410 Gone").await,
+            Outcome::Retry => {
+                let gap = (attempt_number < self.max_attempts)
+                    .then(|| self.retry.next_gap(attempt_number))
+                    .flatten();
+                let Some(gap) = gap else {
+                    let reason = format!(
+                        "gave up after {attempt_number} attempts; last: {}",
+                        attempt.error.as_deref().unwrap_or("failed")
+                    );
+                    return self.give_up(body, &notification, Some(&attempt), &reason).await;
+                };
+                self.retry_later(record, &notification, &attempt, gap).await
+            }
+        }
+    }
+
+    async fn retry_later(
+        &self,
+        record: &SqsMessage,
+        n: &Notification,
+        attempt: &Attempt,
+        gap: Duration,
+    ) -> Result<Disposition> {
+        let next = Utc::now() + chrono::Duration::from_std(gap).unwrap_or_default();
+        self.store
+            .record_attempt(&n.account_id, &n.notification_id, attempt, Status::Retrying, Some(next), attempt.error.as_deref())
+            .await?;
+        if let Some(receipt) = record.receipt_handle.as_deref() {
+            self.queue.retry_later(&self.queue_url, receipt, gap).await?;
+        }
+        Ok(Disposition::Again)
+    }
+
+    /// Records the final failure and parks the message on the dead-letter
+    /// queue, where an operator can inspect or redrive it.
+    async fn give_up(
+        &self,
+        body: &str,
+        n: &Notification,
+        attempt: Option<&Attempt>,
+        reason: &str,
+    ) -> Result<Disposition> {
+        match attempt {
+            Some(a) => {
+                self.store
+                    .record_attempt(&n.account_id, &n.notification_id, a, Status::Failed, None, Some(reason))
+                    .await?
+            }
+            None => self.store.mark_failed(&n.account_id, &n.notification_id, reason).await?,
+        }
+        self.queue.dead_letter(&self.dlq_url, body, reason).await?;
+        tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id, reason, "notification failed");
+        Ok(Disposition::Done)
+    }
+}

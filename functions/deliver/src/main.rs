@@ -1,0 +1,16 @@
+//! The deliver Lambda: builds its clients once, then handles SQS batches.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    inc_shared::telemetry::init();
+    let config = inc_shared::Config::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let deliver = inc_deliver::Deliver::new(&sdk, &config)?;
+    let deliver = &deliver;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(deliver.handle(event.payload).await)
+    }))
+    .await
+}

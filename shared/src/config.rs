@@ -1,0 +1,186 @@
+//! What a function reads from its environment — once, at init, so that a
+//! missing or bad setting stops the function at start-up with a clear error
+//! rather than at its first request.
+//!
+//! The names are the same on Lambda (set by `template.yaml`) and in the local
+//! stack (which reads them from the same template).
+
+use std::time::Duration;
+
+use crate::domain::{EndpointPolicy, RetrySchedule};
+use crate::error::{Error, Result};
+
+/// The DynamoDB tables, by the names the template gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// Accounts, their settings and signing secret (`account_id`).
+    pub accounts: String,
+    /// API key hashes (`key_hash` → `account_id`).
+    pub api_keys: String,
+    /// Accepted events, for idempotency (`account_id`, `event_id`).
+    pub events: String,
+    /// The notification log (`account_id`, `notification_id`).
+    pub notifications: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tables: Tables,
+    /// Where ingest queues notifications and deliver reads them.
+    pub delivery_queue_url: Option<String>,
+    /// Where deliver puts notifications it has given up on.
+    pub dead_letter_queue_url: Option<String>,
+    pub retry: RetrySchedule,
+    /// The delivery queue's `maxReceiveCount`: the attempt that reaches it is
+    /// the last, whatever the schedule says.
+    pub max_receive_count: u32,
+    pub endpoint_policy: EndpointPolicy,
+    pub webhook_timeout: Duration,
+}
+
+/// Every environment variable INC reads, with its default (`None`: required
+/// where used). The README's configuration table mirrors this list.
+pub const VARIABLES: &[(&str, Option<&str>)] = &[
+    ("INC_ACCOUNTS_TABLE", None),
+    ("INC_API_KEYS_TABLE", None),
+    ("INC_EVENTS_TABLE", None),
+    ("INC_NOTIFICATIONS_TABLE", None),
+    ("INC_DELIVERY_QUEUE_URL", None),
+    ("INC_DEAD_LETTER_QUEUE_URL", None),
+    ("INC_RETRY_SCHEDULE", Some("5,300,1800,7200,18000,36000×7")),
+    ("INC_MAX_RECEIVE_COUNT", Some("20")),
+    ("INC_ALLOW_PRIVATE_ENDPOINTS", Some("false")),
+    ("INC_WEBHOOK_TIMEOUT_SECS", Some("15")),
+];
+
+impl Tables {
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Tables> {
+        Ok(Tables {
+            accounts: required(get, "INC_ACCOUNTS_TABLE")?,
+            api_keys: required(get, "INC_API_KEYS_TABLE")?,
+            events: required(get, "INC_EVENTS_TABLE")?,
+            notifications: required(get, "INC_NOTIFICATIONS_TABLE")?,
+        })
+    }
+
+    pub fn from_env() -> Result<Tables> {
+        Tables::from_lookup(&|k| std::env::var(k).ok())
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (the process environment on
+    /// Lambda, the template's variables in the local stack).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let retry = match get("INC_RETRY_SCHEDULE") {
+            Some(spec) => RetrySchedule::parse(&spec)?,
+            None => RetrySchedule::default(),
+        };
+        let max_receive_count = number(&get, "INC_MAX_RECEIVE_COUNT", 20)?;
+        if max_receive_count < 1 {
+            return Err(Error::Config("INC_MAX_RECEIVE_COUNT must be at least 1".into()));
+        }
+        let allow_private = match get("INC_ALLOW_PRIVATE_ENDPOINTS").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "INC_ALLOW_PRIVATE_ENDPOINTS must be true or false, not `{other}`"
+                )));
+            }
+        };
+        let timeout = number(&get, "INC_WEBHOOK_TIMEOUT_SECS", 15)?;
+        if !(1..=60).contains(&timeout) {
+            return Err(Error::Config("INC_WEBHOOK_TIMEOUT_SECS must be 1 to 60".into()));
+        }
+        Ok(Config {
+            tables: Tables::from_lookup(&get)?,
+            delivery_queue_url: get("INC_DELIVERY_QUEUE_URL"),
+            dead_letter_queue_url: get("INC_DEAD_LETTER_QUEUE_URL"),
+            retry,
+            max_receive_count,
+            endpoint_policy: EndpointPolicy { allow_private },
+            webhook_timeout: Duration::from_secs(timeout.into()),
+        })
+    }
+
+    /// The delivery queue, for the functions that need it.
+    pub fn delivery_queue(&self) -> Result<&str> {
+        self.delivery_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("INC_DELIVERY_QUEUE_URL is not set".into()))
+    }
+
+    /// The dead-letter queue, for the functions that need it.
+    pub fn dead_letter_queue(&self) -> Result<&str> {
+        self.dead_letter_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("INC_DEAD_LETTER_QUEUE_URL is not set".into()))
+    }
+}
+
+fn required(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<String> {
+    get(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Error::Config(format!("{name} is not set")))
+}
+
+fn number(get: &dyn Fn(&str) -> Option<String>, name: &str, default: u32) -> Result<u32> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| Error::Config(format!("{name} must be a whole number, not `{v}`"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const TABLES: [(&str, &str); 4] = [
+        ("INC_ACCOUNTS_TABLE", "a"),
+        ("INC_API_KEYS_TABLE", "k"),
+        ("INC_EVENTS_TABLE", "e"),
+        ("INC_NOTIFICATIONS_TABLE", "n"),
+    ];
+
+    #[test]
+    fn defaults_apply_and_required_names_are_named() {
+        let c = Config::from_lookup(&lookup(&TABLES)).unwrap();
+        assert_eq!(c.retry, RetrySchedule::default());
+        assert_eq!(c.max_receive_count, 20);
+        assert!(!c.endpoint_policy.allow_private);
+        assert!(c.delivery_queue().unwrap_err().to_string().contains("INC_DELIVERY_QUEUE_URL"));
+        let e = Config::from_lookup(&lookup(&TABLES[1..])).unwrap_err();
+        assert!(e.to_string().contains("INC_ACCOUNTS_TABLE"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_stop_the_start() {
+        for (k, v) in [
+            ("INC_RETRY_SCHEDULE", "soon"),
+            ("INC_MAX_RECEIVE_COUNT", "0"),
+            ("INC_ALLOW_PRIVATE_ENDPOINTS", "maybe"),
+            ("INC_WEBHOOK_TIMEOUT_SECS", "900"),
+        ] {
+            let mut pairs = TABLES.to_vec();
+            pairs.push((k, v));
+            let e = Config::from_lookup(&lookup(&pairs)).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Notifications: what an event causes, and the log of every attempt to
+//! deliver it.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::event::Event;
+use super::genio;
+use super::settings::Settings;
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// An IPN to the merchant's endpoint.
+    Webhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "webhook" => Some(Channel::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Accepted, not yet attempted.
+    Queued,
+    /// An attempt failed; another is scheduled at `next_attempt_at`.
+    Retrying,
+    /// The endpoint accepted it (2xx).
+    Delivered,
+    /// Given up: the schedule ran out, or the endpoint answered 410.
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Retrying => "retrying",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "queued" => Some(Status::Queued),
+            "retrying" => Some(Status::Retrying),
+            "delivered" => Some(Status::Delivered),
+            "failed" => Some(Status::Failed),
+            _ => None,
+        }
+    }
+
+    /// Delivered and failed notifications are never attempted again by the
+    /// queue; only an explicit resend starts a new chain.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Delivered | Status::Failed)
+    }
+}
+
+/// How a webhook body is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// Genio's form-encoded IPN.
+    #[default]
+    Form,
+    /// `{"id", "type", "created_at", "data"}` as JSON.
+    Json,
+}
+
+/// The exact request a webhook sends, fixed when the event is accepted so
+/// that every attempt and resend carries the same body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookPayload {
+    pub content_type: String,
+    pub body: String,
+    /// Genio's `ipn_type` (SENT / DELIVERY), for the Genio log line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipn_type: Option<String>,
+    /// Genio's source (`smsout_api`), for the Genio log line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// What an event causes, before it is given an id and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationDraft {
+    pub channel: Channel,
+    pub payload: WebhookPayload,
+}
+
+/// Decides which notifications an accepted event causes, from the account's
+/// settings: INC must be on, the event's toggle on, and an endpoint set.
+pub fn plan(event: &Event, settings: &Settings, now: DateTime<Utc>) -> Vec<NotificationDraft> {
+    let Some((ipn_type, sms)) = event.sms() else {
+        return Vec::new();
+    };
+    let toggle = match ipn_type {
+        super::IpnType::Sent => settings.sms_out_api_sent,
+        super::IpnType::Delivery => settings.sms_out_api_delivery,
+    };
+    if !settings.inc_enabled || !toggle || settings.endpoint_url.is_none() {
+        return Vec::new();
+    }
+    let payload = match settings.webhook_format {
+        WebhookFormat::Form => WebhookPayload {
+            content_type: "application/x-www-form-urlencoded".into(),
+            body: genio::ipn_form(ipn_type, sms),
+            ipn_type: Some(ipn_type.as_str().into()),
+            source: Some(sms.source.clone()),
+        },
+        WebhookFormat::Json => WebhookPayload {
+            content_type: "application/json".into(),
+            body: serde_json::json!({
+                "id": event.id,
+                "type": event.type_name(),
+                "created_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "data": sms,
+            })
+            .to_string(),
+            ipn_type: Some(ipn_type.as_str().into()),
+            source: Some(sms.source.clone()),
+        },
+    };
+    vec![NotificationDraft {
+        channel: Channel::Webhook,
+        payload,
+    }]
+}
+
+/// One notification and the log of its attempts, as stored and as the
+/// history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub account_id: String,
+    pub notification_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub channel: Channel,
+    pub status: Status,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub payload: WebhookPayload,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl Notification {
+    pub fn new(account_id: &str, event: &Event, draft: NotificationDraft, now: DateTime<Utc>) -> Self {
+        Notification {
+            account_id: account_id.to_owned(),
+            notification_id: super::keys::new_notification_id(),
+            event_id: event.id.clone(),
+            event_type: event.type_name().to_owned(),
+            channel: draft.channel,
+            status: Status::Queued,
+            created_at: now,
+            updated_at: now,
+            payload: draft.payload,
+            attempts: Vec::new(),
+            next_attempt_at: None,
+            last_error: None,
+        }
+    }
+
+    /// Genio's log line for a webhook that has been attempted at least once.
+    pub fn genio_log_line(&self) -> Option<String> {
+        let last = self.attempts.last()?;
+        Some(genio::log_line(
+            self.payload.ipn_type.as_deref()?,
+            self.payload.source.as_deref()?,
+            last.status_code,
+            &self.payload.body,
+            last.at,
+        ))
+    }
+}
+
+/// One try at delivering a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    pub at: DateTime<Utc>,
+    pub url: String,
+    /// The endpoint's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    /// Why the attempt failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The first bytes of the endpoint's answer, for the merchant's debugging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+}
+
+/// What an attempt's answer means for the notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx: done.
+    Delivered,
+    /// A 410: the endpoint is gone; stop retrying.
+    Gone,
+    /// Anything else — 3xx (redirects are not followed), 4xx, 5xx, timeout,
+    /// connection failure: try again later.
+    Retry,
+}
+
+impl Outcome {
+    pub fn of(status_code: Option<u16>) -> Outcome {
+        match status_code {
+            Some(200..=299) => Outcome::Delivered,
+            Some(410) => Outcome::Gone,
+            _ => Outcome::Retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::tests::SEED_SENT;
+
+    fn seed(kind: &str) -> Event {
+        let body = SEED_SENT.replace("sms.sent", kind);
+        Event::from_json(body.as_bytes()).unwrap()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            endpoint_url: Some("http://127.0.0.1:9/ipn".into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn an_sms_event_causes_one_webhook_when_inc_and_its_toggle_are_on() {
+        let now = Utc::now();
+        let sent = plan(&seed("sms.sent"), &settings(), now);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].payload.ipn_type.as_deref(), Some("SENT"));
+        assert!(sent[0].payload.body.contains("ipn_type=SENT"));
+        let delivered = plan(&seed("sms.delivered"), &settings(), now);
+        assert!(delivered[0].payload.body.contains("ipn_type=DELIVERY"));
+    }
+
+    #[test]
+    fn the_switches_each_silence_what_they_should() {
+        let now = Utc::now();
+        let cases = [
+            (Settings { inc_enabled: false, ..settings() }, 0, 0),
+            (Settings { sms_out_api_sent: false, ..settings() }, 0, 1),
+            (Settings { sms_out_api_delivery: false, ..settings() }, 1, 0),
+            (Settings { endpoint_url: None, ..settings() }, 0, 0),
+            (settings(), 1, 1),
+        ];
+        for (s, sent, delivered) in cases {
+            assert_eq!(plan(&seed("sms.sent"), &s, now).len(), sent, "{s:?}");
+            assert_eq!(plan(&seed("sms.delivered"), &s, now).len(), delivered, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn json_format_wraps_the_genio_fields() {
+        let s = Settings { webhook_format: WebhookFormat::Json, ..settings() };
+        let draft = plan(&seed("sms.delivered"), &s, Utc::now()).remove(0);
+        assert_eq!(draft.payload.content_type, "application/json");
+        let body: serde_json::Value = serde_json::from_str(&draft.payload.body).unwrap();
+        assert_eq!(body["id"], "evt-1");
+        assert_eq!(body["type"], "sms.delivered");
+        assert_eq!(body["data"]["msg"], "Your SMS message🧘");
+        assert_eq!(body["data"]["pin"], "025719");
+    }
+
+    #[test]
+    fn outcomes_follow_the_status_code() {
+        assert_eq!(Outcome::of(Some(200)), Outcome::Delivered);
+        assert_eq!(Outcome::of(Some(204)), Outcome::Delivered);
+        assert_eq!(Outcome::of(Some(410)), Outcome::Gone);
+        for code in [Some(301), Some(302), Some(400), Some(429), Some(500), None] {
+            assert_eq!(Outcome::of(code), Outcome::Retry, "{code:?}");
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The merchant's control panel, as Genio SMS has it: the endpoint URL, INC
+//! on/off, and the Sent / Delivery toggles — plus the webhook format.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+use super::notification::WebhookFormat;
+use crate::error::{Error, Result};
+
+/// Longest endpoint URL accepted.
+pub const MAX_URL_LEN: usize = 2_048;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Master switch: when off, no event causes a webhook.
+    pub inc_enabled: bool,
+    /// Where webhooks go; none configured means no webhook is sent.
+    pub endpoint_url: Option<String>,
+    /// Genio's "Sms Out Api Sent" toggle: IPNs for `sms.sent`.
+    pub sms_out_api_sent: bool,
+    /// Genio's "Sms Out Api Delivery" toggle: IPNs for `sms.delivered`.
+    pub sms_out_api_delivery: bool,
+    /// How `sms.*` webhooks are encoded: Genio's form (default) or JSON.
+    pub webhook_format: WebhookFormat,
+}
+
+impl Default for Settings {
+    /// A new account: INC and both toggles on, no endpoint yet.
+    fn default() -> Self {
+        Settings {
+            inc_enabled: true,
+            endpoint_url: None,
+            sms_out_api_sent: true,
+            sms_out_api_delivery: true,
+            webhook_format: WebhookFormat::Form,
+        }
+    }
+}
+
+/// A `PATCH /v1/settings` body: every field optional; `endpoint_url: null`
+/// removes the endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub inc_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub endpoint_url: Option<Option<String>>,
+    pub sms_out_api_sent: Option<bool>,
+    pub sms_out_api_delivery: Option<bool>,
+    pub webhook_format: Option<WebhookFormat>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(de).map(Some)
+}
+
+impl SettingsPatch {
+    /// Parses a JSON body strictly, naming the offending field.
+    pub fn from_json(body: &[u8]) -> Result<SettingsPatch> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}"), None)
+        })?;
+        if !value.is_object() {
+            return Err(Error::bad_request(
+                "invalid_body",
+                "the body must be a JSON object",
+                None,
+            ));
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let inner = e.inner().to_string();
+            let field = match inner.strip_prefix("unknown field `") {
+                Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                None => e.path().to_string(),
+            };
+            Error::bad_request("invalid_field", format!("{field}: {inner}"), Some(&field))
+        })
+    }
+
+    /// The settings after this patch, with the endpoint checked by `policy`.
+    pub fn apply(self, mut settings: Settings, policy: &EndpointPolicy) -> Result<Settings> {
+        if let Some(url) = self.endpoint_url {
+            settings.endpoint_url = match url {
+                Some(url) => Some(policy.check(&url)?.to_string()),
+                None => None,
+            };
+        }
+        if let Some(v) = self.inc_enabled {
+            settings.inc_enabled = v;
+        }
+        if let Some(v) = self.sms_out_api_sent {
+            settings.sms_out_api_sent = v;
+        }
+        if let Some(v) = self.sms_out_api_delivery {
+            settings.sms_out_api_delivery = v;
+        }
+        if let Some(v) = self.webhook_format {
+            settings.webhook_format = v;
+        }
+        Ok(settings)
+    }
+}
+
+/// Which endpoint URLs an INC deployment may call.
+///
+/// A deployed stack calls only `https` URLs on public hosts; the local stack
+/// also allows `http` and loopback, so a merchant can test on a laptop. This
+/// checks the URL as written (scheme, literal addresses, `localhost`); the
+/// delivery worker checks the addresses a name resolves to as well.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointPolicy {
+    pub allow_private: bool,
+}
+
+impl EndpointPolicy {
+    pub fn check(&self, raw: &str) -> Result<Url> {
+        let invalid = |why: String| Error::unprocessable("invalid_endpoint_url", why, Some("endpoint_url"));
+        if raw.len() > MAX_URL_LEN {
+            return Err(invalid(format!("endpoint_url: must be at most {MAX_URL_LEN} characters")));
+        }
+        let url = Url::parse(raw).map_err(|e| invalid(format!("endpoint_url: not a valid URL ({e})")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            "http" => return Err(invalid("endpoint_url: must use https".into())),
+            other => return Err(invalid(format!("endpoint_url: scheme `{other}` is not supported; use https"))),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("endpoint_url: must not contain credentials".into()));
+        }
+        if url.fragment().is_some() {
+            return Err(invalid("endpoint_url: must not contain a #fragment".into()));
+        }
+        let internal = match url.host() {
+            None => return Err(invalid("endpoint_url: must name a host".into())),
+            Some(Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
+            }
+            Some(Host::Ipv4(ip)) => is_internal(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => is_internal(IpAddr::V6(ip)),
+        };
+        if internal && !self.allow_private {
+            return Err(invalid(
+                "endpoint_url: must not point to a private, loopback or internal address".into(),
+            ));
+        }
+        Ok(url)
+    }
+}
+
+/// Addresses a deployed INC must never call.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18/15
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link local fe80::/10
+                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEPLOYED: EndpointPolicy = EndpointPolicy { allow_private: false };
+    const LOCAL: EndpointPolicy = EndpointPolicy { allow_private: true };
+
+    #[test]
+    fn deployed_policy_accepts_only_public_https() {
+        assert!(DEPLOYED.check("https://shop.example/ipn").is_ok());
+        for bad in [
+            "http://shop.example/ipn",
+            "ftp://shop.example/ipn",
+            "https://localhost/ipn",
+            "https://127.0.0.1/ipn",
+            "https://10.0.0.8/ipn",
+            "https://169.254.169.254/latest",
+            "https://100.64.1.1/",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[fd00::1]/",
+            "https://user:pw@shop.example/",
+            "not a url",
+            "https://shop.example/#x",
+        ] {
+            let e = DEPLOYED.check(bad).expect_err(bad);
+            assert_eq!((e.status(), e.field()), (422, Some("endpoint_url")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_policy_also_accepts_loopback_http() {
+        assert!(LOCAL.check("http://127.0.0.1:8000/ipn").is_ok());
+        assert!(LOCAL.check("http://localhost:8000/ipn").is_ok());
+        assert!(LOCAL.check("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let patch = SettingsPatch::from_json(br#"{"sms_out_api_delivery": false, "endpoint_url": "https://a.example/x"}"#).unwrap();
+        let s = patch.apply(Settings::default(), &DEPLOYED).unwrap();
+        assert!(s.inc_enabled && s.sms_out_api_sent && !s.sms_out_api_delivery);
+        assert_eq!(s.endpoint_url.as_deref(), Some("https://a.example/x"));
+        let cleared = SettingsPatch::from_json(br#"{"endpoint_url": null}"#).unwrap().apply(s, &DEPLOYED).unwrap();
+        assert_eq!(cleared.endpoint_url, None);
+    }
+
+    #[test]
+    fn a_bad_patch_is_refused_with_its_field() {
+        for (body, field) in [
+            (r#"{"inc_enabled": "yes"}"#, "inc_enabled"),
+            (r#"{"colour": "red"}"#, "colour"),
+            (r#"{"webhook_format": "xml"}"#, "webhook_format"),
+        ] {
+            let e = SettingsPatch::from_json(body.as_bytes()).unwrap_err();
+            assert_eq!((e.status(), e.field()), (400, Some(field)), "{body}");
+        }
+        assert_eq!(SettingsPatch::from_json(b"[1]").unwrap_err().code(), "invalid_body");
+    }
+}

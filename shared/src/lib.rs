@@ -1,0 +1,22 @@
+//! The common crate of INC.
+//!
+//! - [`domain`]: the rules, as pure code — events and their validation,
+//!   settings, which notifications an event causes, Genio's IPN encoding,
+//!   the retry schedule, webhook signing.
+//! - [`config`]: what a function reads from its environment, once, at init.
+//! - [`store`], [`queue`], [`webhook`]: the adapters to DynamoDB, SQS and
+//!   the merchant's HTTP endpoint.
+//! - [`api`]: what every HTTP function shares: the error shape,
+//!   authentication, body reading.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod queue;
+pub mod store;
+pub mod telemetry;
+pub mod webhook;
+
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,512 @@
+//! The DynamoDB adapter: accounts and keys, idempotent events, and the
+//! notification log. Every read and write names the account in its key, so
+//! one account can never reach another's items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::{from_item, from_items, to_attribute_value, to_item};
+
+use crate::config::Tables;
+use crate::domain::keys;
+use crate::domain::signing;
+use crate::domain::{Attempt, Channel, Notification, Settings, Status};
+use crate::error::{Error, Result};
+
+/// How long an event id stays claimed: far longer than any redelivery.
+pub const EVENT_RETENTION: Duration = Duration::days(30);
+/// A `pending` claim older than this was abandoned (its request died between
+/// storing and queueing); a retry of the same event may take it over.
+pub const PENDING_TIMEOUT: Duration = Duration::seconds(60);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub account_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub settings: Settings,
+    pub signing_secret: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ApiKeyItem {
+    key_hash: String,
+    account_id: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Stored, its notifications not yet all queued.
+    Pending,
+    /// Stored and queued: the answer is final.
+    Completed,
+}
+
+/// What is kept of an event for idempotency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub account_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub fingerprint: String,
+    pub status: EventStatus,
+    pub notification_ids: Vec<String>,
+    pub received_at: DateTime<Utc>,
+    pub claimed_at: DateTime<Utc>,
+    /// DynamoDB TTL, in epoch seconds.
+    pub expires_at: i64,
+}
+
+/// The outcome of claiming an event id.
+#[derive(Debug)]
+pub enum Claim {
+    /// The id was free; the event and its notifications are now stored.
+    Claimed,
+    /// The id was taken; here is what holds it.
+    Taken(EventRecord),
+}
+
+/// A page of the notification log.
+#[derive(Debug, Default, Clone)]
+pub struct LogQuery {
+    pub limit: i32,
+    pub cursor: Option<String>,
+    pub channel: Option<Channel>,
+    pub status: Option<Status>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    tables: Tables,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// A time as serde writes it, so conditions compare equal to stored values.
+fn ts(t: DateTime<Utc>) -> AttributeValue {
+    to_attribute_value(t).unwrap_or_else(|_| s(&t.to_rfc3339()))
+}
+
+fn ser<T: Serialize>(value: T) -> Result<HashMap<String, AttributeValue>> {
+    to_item(value).map_err(|e| Error::Dependency(format!("cannot encode item: {e}")))
+}
+
+fn de<'a, T: Deserialize<'a>>(item: HashMap<String, AttributeValue>) -> Result<T> {
+    from_item(item).map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))
+}
+
+impl Store {
+    pub fn new(client: Client, tables: Tables) -> Store {
+        Store { client, tables }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Creates an account with default settings, a signing secret and one
+    /// API key; returns the key, which is stored only as its hash.
+    pub async fn create_account(&self, name: &str) -> Result<(Account, String)> {
+        let now = Utc::now();
+        let account = Account {
+            account_id: keys::new_account_id(),
+            name: name.to_owned(),
+            created_at: now,
+            settings: Settings::default(),
+            signing_secret: signing::new_secret(),
+        };
+        let api_key = keys::new_api_key();
+        let key_item = ApiKeyItem {
+            key_hash: keys::hash_api_key(&api_key),
+            account_id: account.account_id.clone(),
+            created_at: now,
+        };
+        let put = |table: &str, item| -> Result<TransactWriteItem> {
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names(
+                    "#k",
+                    if table == self.tables.accounts { "account_id" } else { "key_hash" },
+                )
+                .build()
+                .map_err(Error::dependency)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(put(&self.tables.accounts, ser(&account)?)?)
+            .transact_items(put(&self.tables.api_keys, ser(&key_item)?)?)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok((account, api_key))
+    }
+
+    /// The account an API key belongs to, if the key is known.
+    pub async fn account_for_key(&self, api_key: &str) -> Result<Option<Account>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.tables.api_keys)
+            .key("key_hash", s(&keys::hash_api_key(api_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        let Some(item) = found.item else {
+            return Ok(None);
+        };
+        let key: ApiKeyItem = de(item)?;
+        self.get_account(&key.account_id).await
+    }
+
+    pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(account_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        found.item.map(de).transpose()
+    }
+
+    pub async fn put_settings(&self, account_id: &str, settings: &Settings) -> Result<()> {
+        let value = to_attribute_value(settings)
+            .map_err(|e| Error::Dependency(format!("cannot encode settings: {e}")))?;
+        self.client
+            .update_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(account_id))
+            .update_expression("SET settings = :s")
+            .condition_expression("attribute_exists(account_id)")
+            .expression_attribute_values(":s", value)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Claims an event id and stores the event's notifications with it, in
+    /// one transaction: either both are stored or neither.
+    pub async fn claim_event(
+        &self,
+        record: &EventRecord,
+        notifications: &[Notification],
+    ) -> Result<Claim> {
+        let event_put = Put::builder()
+            .table_name(&self.tables.events)
+            .set_item(Some(ser(record)?))
+            .condition_expression("attribute_not_exists(event_id)")
+            .build()
+            .map_err(Error::dependency)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(event_put).build());
+        for n in notifications {
+            let put = Put::builder()
+                .table_name(&self.tables.notifications)
+                .set_item(Some(ser(n)?))
+                .build()
+                .map_err(Error::dependency)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                let taken = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                        e.cancellation_reasons().first().and_then(|r| r.code())
+                            == Some("ConditionalCheckFailed")
+                    }
+                    _ => false,
+                };
+                if !taken {
+                    return Err(Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(err)));
+                }
+                match self.get_event(&record.account_id, &record.event_id).await? {
+                    Some(existing) => Ok(Claim::Taken(existing)),
+                    // Released between our write and our read: report busy.
+                    None => Err(Error::Conflict {
+                        code: "request_in_progress",
+                        message: "this event id is being processed; retry shortly".into(),
+                    }),
+                }
+            }
+        }
+    }
+
+    pub async fn get_event(&self, account_id: &str, event_id: &str) -> Result<Option<EventRecord>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .key("account_id", s(account_id))
+            .key("event_id", s(event_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        found.item.map(de).transpose()
+    }
+
+    /// Takes over an abandoned `pending` claim; false if someone else did.
+    pub async fn renew_claim(&self, record: &EventRecord, now: DateTime<Utc>) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.events)
+            .key("account_id", s(&record.account_id))
+            .key("event_id", s(&record.event_id))
+            .update_expression("SET claimed_at = :now")
+            .condition_expression("claimed_at = :then AND #st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":then", ts(record.claimed_at))
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+        }
+    }
+
+    pub async fn complete_event(&self, account_id: &str, event_id: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.events)
+            .key("account_id", s(account_id))
+            .key("event_id", s(event_id))
+            .update_expression("SET #st = :done")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":done", s("completed"))
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Undoes a claim whose notifications could not be queued, so that the
+    /// client's retry starts afresh and the history shows nothing.
+    pub async fn release_event(&self, record: &EventRecord) -> Result<()> {
+        let mut request = self.client.transact_write_items();
+        let delete = Delete::builder()
+            .table_name(&self.tables.events)
+            .key("account_id", s(&record.account_id))
+            .key("event_id", s(&record.event_id))
+            .build()
+            .map_err(Error::dependency)?;
+        request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        for id in &record.notification_ids {
+            let delete = Delete::builder()
+                .table_name(&self.tables.notifications)
+                .key("account_id", s(&record.account_id))
+                .key("notification_id", s(id))
+                .build()
+                .map_err(Error::dependency)?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    pub async fn get_notification(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+    ) -> Result<Option<Notification>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        found.item.map(de).transpose()
+    }
+
+    /// Appends an attempt to a notification's log and sets its new status.
+    pub async fn record_attempt(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        attempt: &Attempt,
+        status: Status,
+        next_attempt_at: Option<DateTime<Utc>>,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        let attempt = to_attribute_value(attempt)
+            .map_err(|e| Error::Dependency(format!("cannot encode attempt: {e}")))?;
+        let mut set = vec![
+            "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+            "#st = :status",
+            "updated_at = :now",
+        ];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression("attribute_exists(notification_id)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":attempt", AttributeValue::L(vec![attempt]))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", ts(Utc::now()));
+        match next_attempt_at {
+            Some(at) => {
+                set.push("next_attempt_at = :next");
+                request = request.expression_attribute_values(":next", ts(at));
+            }
+            None => remove.push("next_attempt_at"),
+        }
+        match last_error {
+            Some(err) => {
+                set.push("last_error = :err");
+                request = request.expression_attribute_values(":err", s(err));
+            }
+            None => remove.push("last_error"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Marks a notification failed without a new attempt (a poison message).
+    pub async fn mark_failed(&self, account_id: &str, notification_id: &str, reason: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression("attribute_exists(notification_id)")
+            .update_expression("SET #st = :failed, last_error = :err, updated_at = :now REMOVE next_attempt_at")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":err", s(reason))
+            .expression_attribute_values(":now", ts(Utc::now()))
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// The account's notifications, newest first, a page at a time. The time
+    /// window is a key condition (ids are ULIDs, which sort by time); channel
+    /// and status filter within the page read.
+    pub async fn list_notifications(
+        &self,
+        account_id: &str,
+        query: &LogQuery,
+    ) -> Result<(Vec<Notification>, Option<String>)> {
+        let lower = query.since.map_or_else(|| "ntf_".to_owned(), |t| bound(t, false));
+        let upper = query.until.map_or_else(|| "ntf_~".to_owned(), |t| bound(t, true));
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.tables.notifications)
+            .key_condition_expression("account_id = :a AND notification_id BETWEEN :lo AND :hi")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":lo", s(&lower))
+            .expression_attribute_values(":hi", s(&upper))
+            .scan_index_forward(false)
+            .limit(query.limit);
+        let mut filters = Vec::new();
+        if let Some(channel) = query.channel {
+            filters.push("channel = :ch");
+            request = request.expression_attribute_values(":ch", s(channel.as_str()));
+        }
+        if let Some(status) = query.status {
+            filters.push("#st = :st");
+            request = request
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":st", s(status.as_str()));
+        }
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        if let Some(cursor) = &query.cursor {
+            let last = decode_cursor(cursor)?;
+            request = request
+                .exclusive_start_key("account_id", s(account_id))
+                .exclusive_start_key("notification_id", s(&last));
+        }
+        let page = request
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        let items: Vec<Notification> = from_items(page.items.unwrap_or_default())
+            .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?;
+        let next = page
+            .last_evaluated_key
+            .and_then(|k| match k.get("notification_id") {
+                Some(AttributeValue::S(id)) => Some(URL_SAFE_NO_PAD.encode(id)),
+                _ => None,
+            });
+        Ok((items, next))
+    }
+
+    /// Answers when DynamoDB does (for `/v1/health`).
+    pub async fn ping(&self) -> Result<()> {
+        self.client
+            .describe_table()
+            .table_name(&self.tables.accounts)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+/// The smallest (or largest) notification id of a millisecond.
+fn bound(t: DateTime<Utc>, upper: bool) -> String {
+    let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+    let random = if upper { u128::MAX } else { 0 };
+    format!("ntf_{}", ulid::Ulid::from_parts(ms, random))
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| id.starts_with("ntf_") && id.len() <= 64)
+        .ok_or_else(|| Error::bad_request("invalid_cursor", "cursor: not a cursor this API returned", Some("cursor")))
+}

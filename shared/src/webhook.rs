@@ -1,0 +1,150 @@
+//! The HTTP adapter that sends webhooks: signed, with a timeout, never
+//! following redirects, and — when deployed — never connecting to an
+//! internal address, whatever a host name resolves to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::domain::settings::is_internal;
+use crate::domain::{Attempt, EndpointPolicy, WebhookPayload, signing};
+use crate::error::{Error, Result};
+
+/// How much of the endpoint's answer an attempt keeps.
+const EXCERPT_LEN: usize = 512;
+
+#[derive(Clone, Debug)]
+pub struct WebhookClient {
+    http: reqwest::Client,
+    policy: EndpointPolicy,
+}
+
+/// One webhook to send.
+pub struct WebhookRequest<'a> {
+    pub url: &'a str,
+    /// The notification id: the `webhook-id`, the same on every attempt.
+    pub webhook_id: &'a str,
+    pub secret: &'a str,
+    pub payload: &'a WebhookPayload,
+    pub attempt: u32,
+}
+
+impl WebhookClient {
+    /// Builds the client once, at init; it keeps connections open across
+    /// invocations.
+    pub fn new(policy: EndpointPolicy, timeout: Duration) -> Result<WebhookClient> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("INC-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if !policy.allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(WebhookClient { http, policy })
+    }
+
+    /// Sends one attempt and reports what happened; never fails itself.
+    pub async fn send(&self, req: WebhookRequest<'_>) -> Attempt {
+        let at = Utc::now();
+        let started = Instant::now();
+        let mut attempt = Attempt {
+            number: req.attempt,
+            at,
+            url: req.url.to_owned(),
+            status_code: None,
+            latency_ms: 0,
+            error: None,
+            response_excerpt: None,
+        };
+        if let Err(e) = self.policy.check(req.url) {
+            attempt.error = Some(e.to_string());
+            return attempt;
+        }
+        let timestamp = at.timestamp();
+        let signature = match signing::sign(req.secret, req.webhook_id, timestamp, req.payload.body.as_bytes()) {
+            Ok(sig) => sig,
+            Err(e) => {
+                attempt.error = Some(e.to_string());
+                return attempt;
+            }
+        };
+        let result = self
+            .http
+            .post(req.url)
+            .header(reqwest::header::CONTENT_TYPE, &req.payload.content_type)
+            .header("webhook-id", req.webhook_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(req.payload.body.clone())
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                attempt.status_code = Some(response.status().as_u16());
+                match response.text().await {
+                    Ok(text) if !text.is_empty() => {
+                        attempt.response_excerpt = Some(text.chars().take(EXCERPT_LEN).collect());
+                    }
+                    Ok(_) => {}
+                    Err(e) => attempt.error = Some(format!("reading the answer: {e}")),
+                }
+                if attempt.error.is_none() && !response_ok(attempt.status_code) {
+                    attempt.error = attempt.status_code.map(|c| format!("endpoint answered HTTP {c}"));
+                }
+            }
+            Err(e) => attempt.error = Some(describe(&e)),
+        }
+        attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        attempt
+    }
+}
+
+fn response_ok(code: Option<u16>) -> bool {
+    matches!(code, Some(200..=299))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() { kind.to_owned() } else { format!("{kind}: {cause}") }
+}
+
+/// Resolves names as usual, then drops every internal address; a name with
+/// nothing left fails to resolve. reqwest connects only to what this returns,
+/// so there is no second lookup to race against.
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_internal(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves only to internal addresses").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
