@@ -138,11 +138,21 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
         account.account_id,
         seed_curl(&api_url, &key)
     );
-    tokio::signal::ctrl_c().await?;
+    wait_for_stop().await?;
     eprintln!("stopping…");
     drop(stack);
     drop(moto);
     let _ = std::fs::remove_file(".inc/local.env");
+    Ok(())
+}
+
+/// Ctrl-C, or a SIGTERM from a supervisor: either way moto is stopped too.
+async fn wait_for_stop() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }
 

@@ -1,0 +1,255 @@
+//! The end-to-end harness: a moto server of the test's own on a free port,
+//! the local stack (the same code `make dev` runs) on another, and loopback
+//! HTTP sinks standing in for merchants' endpoints.
+//!
+//! Nothing here sleeps to synchronise: [`eventually`] polls with a deadline.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::Value;
+
+use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
+
+pub use serde_json::json;
+
+/// How long a test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it returns `Some`, or panics after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The seed's SENT event (CONTRACT §4), with the given id.
+pub fn seed_event(id: &str, kind: &str) -> Value {
+    json!({"id": id, "type": kind,
+        "data": {"status": "RESULT_OK", "status_code": -1, "id_smsout": 6,
+                 "request_code": "54618541", "pin": "025719", "custom": "",
+                 "to": "320555555", "from": "00391231234",
+                 "msg": "Your SMS message🧘", "source": "smsout_api"}})
+}
+
+/// The seed's IPN body as INC sends it (`+` for spaces, as forms write them).
+pub fn seed_form(ipn_type: &str) -> String {
+    format!(
+        "status=RESULT_OK&status_code=-1&id_smsout=6&request_code=54618541&pin=025719&custom=\
+         &ipn_type={ipn_type}&to=320555555&from=00391231234&msg=Your+SMS+message%F0%9F%A7%98"
+    )
+}
+
+pub struct Account {
+    pub id: String,
+    pub key: String,
+}
+
+/// moto plus the local stack, both the test's own.
+pub struct TestStack {
+    pub stack: Stack,
+    pub sdk: SdkConfig,
+    pub http: reqwest::Client,
+    moto: Option<Moto>,
+}
+
+impl TestStack {
+    /// A stack whose retry schedule runs in no time: three attempts.
+    pub async fn start() -> TestStack {
+        TestStack::with_parameters(&[("RetrySchedule", "0,0")]).await
+    }
+
+    /// A stack with these template parameters overridden.
+    pub async fn with_parameters(parameters: &[(&str, &str)]) -> TestStack {
+        inc_shared::telemetry::init();
+        let moto = Moto::start(None).await.expect("moto starts (make test installs it)");
+        let sdk = sdk_config(&moto.endpoint, "us-east-1").await;
+        let mut options = StackOptions { http_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..StackOptions::default() };
+        for (k, v) in parameters {
+            options.parameters.insert((*k).into(), (*v).into());
+        }
+        let stack = Stack::start(&sdk, options).await.expect("the local stack starts");
+        let http = reqwest::Client::new();
+        TestStack { stack, sdk, http, moto: Some(moto) }
+    }
+
+    /// Stops the local AWS endpoint, as if DynamoDB and SQS were down.
+    pub fn stop_aws(&mut self) {
+        self.moto = None;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.api_url())
+    }
+
+    pub fn env(&self, name: &str) -> String {
+        self.stack.environment.get(name).cloned().unwrap_or_else(|| panic!("{name} is not set"))
+    }
+
+    /// Creates an account whose webhooks go to `endpoint`.
+    pub async fn account(&self, endpoint: Option<&str>) -> Account {
+        let tables = inc_shared::config::Tables::from_lookup(&|k| self.stack.environment.get(k).cloned())
+            .expect("tables");
+        let (account, key) = inc_cli::accounts::create(&self.sdk, tables, "Test shop").await.expect("account");
+        let account = Account { id: account.account_id, key };
+        if let Some(url) = endpoint {
+            let (status, body) = self.patch_settings(&account.key, json!({ "endpoint_url": url })).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        account
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("the local stack answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    pub async fn post_event(&self, key: &str, event: &Value) -> (u16, Value) {
+        self.send(self.http.post(self.url("/v1/events")).header("Authorization", format!("Api-Key {key}")).json(event))
+            .await
+    }
+
+    pub async fn post_raw(&self, key: Option<&str>, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let mut request = self.http.post(self.url("/v1/events")).header("Content-Type", content_type).body(body);
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Api-Key {key}"));
+        }
+        self.send(request).await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+        self.send(self.http.get(self.url(path)).header("Authorization", format!("Api-Key {key}"))).await
+    }
+
+    pub async fn patch_settings(&self, key: &str, patch: Value) -> (u16, Value) {
+        self.send(self.http.patch(self.url("/v1/settings")).header("Authorization", format!("Api-Key {key}")).json(&patch))
+            .await
+    }
+
+    /// One notification from the history, once `ready` says it is.
+    pub async fn notification_when(&self, key: &str, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        eventually(&format!("notification {id}"), PATIENCE, || async {
+            let (status, body) = self.get(key, &format!("/v1/notifications/{id}")).await;
+            (status == 200 && ready(&body)).then_some(body)
+        })
+        .await
+    }
+
+    /// Every item of a table, for proving that nothing was stored.
+    pub async fn scan(&self, table_env: &str) -> usize {
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let out = client.scan().table_name(self.env(table_env)).send().await.expect("scan");
+        out.items.unwrap_or_default().len()
+    }
+
+    /// Messages on a queue, visible or in flight.
+    pub async fn queue_depth(&self, url_env: &str) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let client = aws_sdk_sqs::Client::new(&self.sdk);
+        let out = client
+            .get_queue_attributes()
+            .queue_url(self.env(url_env))
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let attrs = out.attributes.unwrap_or_default();
+        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+            .iter()
+            .filter_map(|a| attrs.get(a)?.parse::<usize>().ok())
+            .sum()
+    }
+}
+
+/// One request a sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct SinkState {
+    received: Vec<Received>,
+    /// Statuses to answer, in order; 200 once they run out.
+    script: VecDeque<u16>,
+}
+
+/// A merchant's endpoint on loopback that records what it receives.
+#[derive(Clone)]
+pub struct Sink {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<SinkState>>,
+    _server: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        Sink::answering(&[]).await
+    }
+
+    /// A sink that answers these statuses first, then 200.
+    pub async fn answering(script: &[u16]) -> Sink {
+        let state = Arc::new(Mutex::new(SinkState { received: Vec::new(), script: script.iter().copied().collect() }));
+        let app = Router::new()
+            .fallback(|State(state): State<Arc<Mutex<SinkState>>>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+                let mut s = state.lock().expect("sink lock");
+                s.received.push(Received {
+                    path: uri.path().to_owned(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                        .collect(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let code = s.script.pop_front().unwrap_or(200);
+                StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+            })
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let addr = listener.local_addr().expect("sink addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink { addr, state, _server: Arc::new(server) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/ipn", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("sink lock").received.clone()
+    }
+
+    /// Waits until the sink has received at least `n` requests.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        eventually(&format!("{n} webhook(s) at the sink"), PATIENCE, || async {
+            let got = self.received();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
+}

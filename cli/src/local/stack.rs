@@ -15,8 +15,13 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use std::convert::Infallible;
+
 use axum::Router;
+use axum::extract::Request;
 use axum::http::Method;
+use axum::response::Response;
+use tower::ServiceExt;
 use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
@@ -107,7 +112,7 @@ impl Stack {
                         .and_then(|m| MethodFilter::try_from(m).ok())
                         .ok_or_else(|| Error::Template(format!("{}: bad method {}", function.logical_id, route.method)))?;
                     let entry = routes.remove(&route.path).unwrap_or_default();
-                    routes.insert(route.path.clone(), entry.on_service(method, router.clone()));
+                    routes.insert(route.path.clone(), entry.on_service(method, fresh_request(router.clone())));
                 }
             }
             for source in &function.queues {
@@ -160,6 +165,18 @@ fn function_env(template: &Template, function: &Function, resources: &Resources)
         .iter()
         .map(|(k, v)| Ok((k.clone(), template.resolve(v, resources)?)))
         .collect()
+}
+
+/// Hands a request to a function's router as API Gateway would: as a new
+/// request, without what this listener's own routing attached to it (its
+/// path parameters would otherwise be seen twice).
+fn fresh_request(
+    router: Router,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send> + Clone + Send {
+    tower::service_fn(move |mut request: Request| {
+        request.extensions_mut().clear();
+        router.clone().oneshot(request)
+    })
 }
 
 /// The axum router of an HTTP function, by its binary's name.
