@@ -22,7 +22,8 @@ install() { # name, pip requirement...
   echo "$*" > "$stamp"
 }
 
-for tool in "${@:-moto sam lambda}"; do
+[ $# -gt 0 ] || set -- moto sam lambda
+for tool in "$@"; do
   case $tool in
     moto) install moto "moto[server]==$MOTO_VERSION" ;;
     sam) install sam "aws-sam-cli==$SAM_VERSION" ;;

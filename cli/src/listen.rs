@@ -11,15 +11,23 @@ use crate::Result;
 
 /// Serves until the process is stopped, answering every request `status`.
 pub async fn run(addr: SocketAddr, status: StatusCode) -> Result<()> {
-    let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-        println!("{method} {uri}  ({})", header("content-type"));
-        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-            println!("  {name}: {}", header(name));
-        }
-        println!("  {}\n", String::from_utf8_lossy(&body));
-        status
-    });
+    let app = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            println!("{method} {uri}  ({})", header("content-type"));
+            for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+                println!("  {name}: {}", header(name));
+            }
+            println!("  {}\n", String::from_utf8_lossy(&body));
+            status
+        },
+    );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("listening on http://{addr}, answering {status}");
     axum::serve(listener, app).await?;

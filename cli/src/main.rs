@@ -74,22 +74,35 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Accounts { command: AccountsCommand::Create { name, json } } => {
+        Command::Accounts {
+            command: AccountsCommand::Create { name, json },
+        } => {
             let sdk = aws_config::load_from_env().await;
             let (account, key) = accounts::create(&sdk, Tables::from_env()?, &name).await?;
             if json {
-                println!("{}", serde_json::json!({ "account_id": account.account_id, "api_key": key }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "account_id": account.account_id, "api_key": key })
+                );
             } else {
-                println!("account {} created\nAPI key (shown once): {key}", account.account_id);
+                println!(
+                    "account {} created\nAPI key (shown once): {key}",
+                    account.account_id
+                );
             }
             Ok(())
         }
         Command::Listen { port, status } => {
-            let status = axum::http::StatusCode::from_u16(status)
-                .map_err(|e| inc_shared::Error::bad_request("invalid_status", e.to_string(), Some("status")))?;
+            let status = axum::http::StatusCode::from_u16(status).map_err(|e| {
+                inc_shared::Error::bad_request("invalid_status", e.to_string(), Some("status"))
+            })?;
             inc_cli::listen::run(SocketAddr::from(([127, 0, 0, 1], port)), status).await
         }
-        Command::Dev { http_port, aws_port, template } => dev(http_port, aws_port, template).await,
+        Command::Dev {
+            http_port,
+            aws_port,
+            template,
+        } => dev(http_port, aws_port, template).await,
     }
 }
 
@@ -101,10 +114,17 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
 
     // A template parameter whose variable is set in this shell takes its
     // value from there (INC_RETRY_SCHEDULE=1,1,2 make dev).
-    let mut options = StackOptions { template: template.clone(), http_addr: SocketAddr::from(([127, 0, 0, 1], http_port)), ..StackOptions::default() };
+    let mut options = StackOptions {
+        template: template.clone(),
+        http_addr: SocketAddr::from(([127, 0, 0, 1], http_port)),
+        ..StackOptions::default()
+    };
     for function in Template::load(&template)?.functions {
         for (var, value) in function.environment {
-            if let (Some(param), Ok(set)) = (value.get("Ref").and_then(|r| r.as_str()), std::env::var(&var)) {
+            if let (Some(param), Ok(set)) = (
+                value.get("Ref").and_then(|r| r.as_str()),
+                std::env::var(&var),
+            ) {
                 options.parameters.insert(param.to_owned(), set);
             }
         }
@@ -113,8 +133,13 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
 
     let tables = Tables::from_lookup(&|k| stack.environment.get(k).cloned())?;
     let (account, key) = accounts::create(&sdk, tables.clone(), "Demo shop").await?;
-    let settings = Settings { endpoint_url: Some(DEMO_ENDPOINT.into()), ..Settings::default() };
-    Store::new(aws_sdk_dynamodb::Client::new(&sdk), tables).put_settings(&account.account_id, &settings).await?;
+    let settings = Settings {
+        endpoint_url: Some(DEMO_ENDPOINT.into()),
+        ..Settings::default()
+    };
+    Store::new(aws_sdk_dynamodb::Client::new(&sdk), tables)
+        .put_settings(&account.account_id, &settings)
+        .await?;
 
     let api_url = stack.api_url();
     let mut env = BTreeMap::from([
@@ -127,7 +152,10 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
     ]);
     env.extend(stack.environment.clone());
     std::fs::create_dir_all(".inc")?;
-    let lines: String = env.iter().map(|(k, v)| format!("{k}={}\n", shell_quote(v))).collect();
+    let lines: String = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .collect();
     std::fs::write(".inc/local.env", lines)?;
 
     println!(

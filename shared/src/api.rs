@@ -28,9 +28,10 @@ impl IntoResponse for Error {
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Api-Key"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Api-Key"),
+            );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
@@ -58,7 +59,9 @@ pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<Account,
 
 /// Reads the whole body, refusing more than [`MAX_BODY`] bytes with a 413.
 pub async fn read_body(body: Body) -> Result<Bytes, Error> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| Error::PayloadTooLarge { limit: MAX_BODY })
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| Error::PayloadTooLarge { limit: MAX_BODY })
 }
 
 /// The body's media type, lower-cased and without parameters.

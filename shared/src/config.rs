@@ -83,7 +83,9 @@ impl Config {
         };
         let max_receive_count = number(&get, "INC_MAX_RECEIVE_COUNT", 20)?;
         if max_receive_count < 1 {
-            return Err(Error::Config("INC_MAX_RECEIVE_COUNT must be at least 1".into()));
+            return Err(Error::Config(
+                "INC_MAX_RECEIVE_COUNT must be at least 1".into(),
+            ));
         }
         let allow_private = match get("INC_ALLOW_PRIVATE_ENDPOINTS").as_deref() {
             None | Some("false") | Some("0") => false,
@@ -96,7 +98,9 @@ impl Config {
         };
         let timeout = number(&get, "INC_WEBHOOK_TIMEOUT_SECS", 15)?;
         if !(1..=60).contains(&timeout) {
-            return Err(Error::Config("INC_WEBHOOK_TIMEOUT_SECS must be 1 to 60".into()));
+            return Err(Error::Config(
+                "INC_WEBHOOK_TIMEOUT_SECS must be 1 to 60".into(),
+            ));
         }
         Ok(Config {
             tables: Tables::from_lookup(&get)?,
@@ -146,8 +150,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -164,7 +170,12 @@ mod tests {
         assert_eq!(c.retry, RetrySchedule::default());
         assert_eq!(c.max_receive_count, 20);
         assert!(!c.endpoint_policy.allow_private);
-        assert!(c.delivery_queue().unwrap_err().to_string().contains("INC_DELIVERY_QUEUE_URL"));
+        assert!(
+            c.delivery_queue()
+                .unwrap_err()
+                .to_string()
+                .contains("INC_DELIVERY_QUEUE_URL")
+        );
         let e = Config::from_lookup(&lookup(&TABLES[1..])).unwrap_err();
         assert!(e.to_string().contains("INC_ACCOUNTS_TABLE"), "{e}");
     }

@@ -64,8 +64,15 @@ impl Queue {
 
     /// Hides a received message for `delay`, so that its redelivery is the
     /// next attempt of the retry schedule.
-    pub async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay: Duration) -> Result<()> {
-        let secs = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX).min(12 * 3600);
+    pub async fn retry_later(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<()> {
+        let secs = i32::try_from(delay.as_secs())
+            .unwrap_or(i32::MAX)
+            .min(12 * 3600);
         self.client
             .change_message_visibility()
             .queue_url(queue_url)

@@ -140,7 +140,11 @@ impl Store {
                 .condition_expression("attribute_not_exists(#k)")
                 .expression_attribute_names(
                     "#k",
-                    if table == self.tables.accounts { "account_id" } else { "key_hash" },
+                    if table == self.tables.accounts {
+                        "account_id"
+                    } else {
+                        "key_hash"
+                    },
                 )
                 .build()
                 .map_err(Error::dependency)?;
@@ -240,7 +244,9 @@ impl Store {
                     _ => false,
                 };
                 if !taken {
-                    return Err(Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(err)));
+                    return Err(Error::dependency(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(err),
+                    ));
                 }
                 match self.get_event(&record.account_id, &record.event_id).await? {
                     Some(existing) => Ok(Claim::Taken(existing)),
@@ -286,10 +292,15 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
-            Err(e) => Err(Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            Err(e) => Err(Error::dependency(
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            )),
         }
     }
 
@@ -410,14 +421,21 @@ impl Store {
     }
 
     /// Marks a notification failed without a new attempt (a poison message).
-    pub async fn mark_failed(&self, account_id: &str, notification_id: &str, reason: &str) -> Result<()> {
+    pub async fn mark_failed(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        reason: &str,
+    ) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.tables.notifications)
             .key("account_id", s(account_id))
             .key("notification_id", s(notification_id))
             .condition_expression("attribute_exists(notification_id)")
-            .update_expression("SET #st = :failed, last_error = :err, updated_at = :now REMOVE next_attempt_at")
+            .update_expression(
+                "SET #st = :failed, last_error = :err, updated_at = :now REMOVE next_attempt_at",
+            )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":err", s(reason))
@@ -436,8 +454,12 @@ impl Store {
         account_id: &str,
         query: &LogQuery,
     ) -> Result<(Vec<Notification>, Option<String>)> {
-        let lower = query.since.map_or_else(|| "ntf_".to_owned(), |t| bound(t, false));
-        let upper = query.until.map_or_else(|| "ntf_~".to_owned(), |t| bound(t, true));
+        let lower = query
+            .since
+            .map_or_else(|| "ntf_".to_owned(), |t| bound(t, false));
+        let upper = query
+            .until
+            .map_or_else(|| "ntf_~".to_owned(), |t| bound(t, true));
         let mut request = self
             .client
             .query()
@@ -508,5 +530,11 @@ fn decode_cursor(cursor: &str) -> Result<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|id| id.starts_with("ntf_") && id.len() <= 64)
-        .ok_or_else(|| Error::bad_request("invalid_cursor", "cursor: not a cursor this API returned", Some("cursor")))
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_cursor",
+                "cursor: not a cursor this API returned",
+                Some("cursor"),
+            )
+        })
 }

@@ -68,7 +68,12 @@ impl WebhookClient {
             return attempt;
         }
         let timestamp = at.timestamp();
-        let signature = match signing::sign(req.secret, req.webhook_id, timestamp, req.payload.body.as_bytes()) {
+        let signature = match signing::sign(
+            req.secret,
+            req.webhook_id,
+            timestamp,
+            req.payload.body.as_bytes(),
+        ) {
             Ok(sig) => sig,
             Err(e) => {
                 attempt.error = Some(e.to_string());
@@ -96,7 +101,9 @@ impl WebhookClient {
                     Err(e) => attempt.error = Some(format!("reading the answer: {e}")),
                 }
                 if attempt.error.is_none() && !response_ok(attempt.status_code) {
-                    attempt.error = attempt.status_code.map(|c| format!("endpoint answered HTTP {c}"));
+                    attempt.error = attempt
+                        .status_code
+                        .map(|c| format!("endpoint answered HTTP {c}"));
                 }
             }
             Err(e) => attempt.error = Some(describe(&e)),
@@ -125,7 +132,11 @@ fn describe(e: &reqwest::Error) -> String {
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() { kind.to_owned() } else { format!("{kind}: {cause}") }
+    if cause.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {cause}")
+    }
 }
 
 /// Resolves names as usual, then drops every internal address; a name with

@@ -1,0 +1,302 @@
+//! What users who deploy with SAM rely on: the template is valid, every route
+//! it declares is served, and the sample events in `events/` run through the
+//! real Lambda runtime (`cargo lambda watch` / `invoke`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use inc_cli::local::Template;
+use inc_tests::{PATIENCE, Sink, TestStack, eventually, json, workspace_root};
+use serde_json::Value;
+
+fn template() -> Template {
+    Template::load(&workspace_root().join("template.yaml")).expect("template.yaml")
+}
+
+fn tool(venv: &str, name: &str) -> PathBuf {
+    workspace_root()
+        .join(".venv")
+        .join(venv)
+        .join("bin")
+        .join(name)
+}
+
+#[test]
+fn the_template_passes_sam_validate_lint() {
+    let sam = tool("sam", "sam");
+    let out = std::process::Command::new(&sam)
+        .args([
+            "validate",
+            "--lint",
+            "--region",
+            "us-east-1",
+            "--template-file",
+            "template.yaml",
+        ])
+        .current_dir(workspace_root())
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} ({e}); make test installs it", sam.display()));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("is a valid SAM Template"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_the_template_is_served_by_its_function() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    for function in template().functions {
+        for route in function.routes {
+            let path = route.path.replace("{id}", "ntf_01JJ0000000000000000000000");
+            let method = reqwest::Method::from_bytes(route.method.as_bytes()).expect("method");
+            let response = t
+                .http
+                .request(method, t.url(&path))
+                .header("Authorization", format!("Api-Key {}", acct.key))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("answer");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let unrouted = body["error"]["message"] == "route not found" || status == 405;
+            assert!(
+                !unrouted && status < 500,
+                "{} {path} -> {status} {body}",
+                route.method
+            );
+        }
+    }
+}
+
+/// The route a sample event stands for, as the template writes it.
+fn route_of(event: &ApiGatewayV2httpRequest) -> String {
+    event.route_key.clone().unwrap_or_default()
+}
+
+fn sample_events() -> Vec<(PathBuf, Value)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("events"))
+        .expect("events/")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let v =
+                serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("JSON");
+            (p, v)
+        })
+        .collect()
+}
+
+#[test]
+fn there_is_a_valid_sample_event_for_every_route_and_queue() {
+    let mut routes = BTreeSet::new();
+    let mut sqs = 0;
+    for (path, value) in sample_events() {
+        if value.get("Records").is_some() {
+            let event: SqsEvent =
+                serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!event.records.is_empty());
+            sqs += 1;
+        } else {
+            let event: ApiGatewayV2httpRequest =
+                serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            routes.insert(route_of(&event));
+        }
+    }
+    let declared: BTreeSet<String> = template()
+        .functions
+        .iter()
+        .flat_map(|f| f.routes.iter().map(|r| format!("{} {}", r.method, r.path)))
+        .collect();
+    assert_eq!(
+        routes, declared,
+        "events/ should hold one API Gateway event per template route"
+    );
+    assert!(sqs >= 1, "events/ should hold an SQS event for deliver");
+}
+
+/// `cargo lambda watch` in a process group of its own, stopped on drop.
+struct Watch {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn lambda_path() -> String {
+    let venv = tool("lambda", "");
+    format!(
+        "{}:{}",
+        venv.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+async fn invoke(watch: &Watch, function: &str, event: &Path) -> Value {
+    let out = tokio::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
+        .arg(watch.port.to_string())
+        .arg("--data-file")
+        .arg(event)
+        .env("PATH", lambda_path())
+        .current_dir(workspace_root())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(600), out)
+        .await
+        .expect("invoke in time")
+        .expect("cargo lambda");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{function}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{function}: {e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_events_run_through_the_real_lambda_runtime() {
+    let t = TestStack::provision_only().await;
+    let sink = Sink::start().await;
+    let acct = t.account(None).await;
+    let dir = std::env::temp_dir().join(format!("inc-lambda-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    // The functions' environment as the template resolves it, plus the SDK's
+    // own settings pointing at this test's moto.
+    let mut env: Vec<String> = t
+        .stack
+        .environment
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.extend([
+        format!("AWS_ENDPOINT_URL={}", t.aws_endpoint()),
+        "AWS_REGION=us-east-1".into(),
+        "AWS_ACCESS_KEY_ID=test".into(),
+        "AWS_SECRET_ACCESS_KEY=test".into(),
+    ]);
+    let env_file = dir.join("lambda.env");
+    std::fs::write(&env_file, env.join("\n")).expect("env file");
+
+    let port = inc_cli::local::moto::free_port().expect("port");
+    let child = {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(port.to_string())
+            .arg("--env-file")
+            .arg(&env_file)
+            .env("PATH", lambda_path())
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("cargo lambda watch (make test installs cargo-lambda)")
+    };
+    let watch = Watch { child, port };
+    eventually("cargo lambda watch", Duration::from_secs(120), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+    })
+    .await;
+
+    let substitute = |name: &str, pairs: &[(&str, &str)]| {
+        let mut text =
+            std::fs::read_to_string(workspace_root().join("events").join(name)).expect("event");
+        for (from, to) in pairs {
+            text = text.replace(from, to);
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write event");
+        path
+    };
+    let with_key = |name: &str| substitute(name, &[("inc_replace_with_your_api_key", &acct.key)]);
+
+    let health = invoke(&watch, "api", &with_key("api-health.json")).await;
+    assert_eq!(health["statusCode"], 200, "{health}");
+    let settings_patch = substitute(
+        "api-patch-settings.json",
+        &[
+            ("inc_replace_with_your_api_key", &acct.key),
+            ("https://shop.example/ipn", &sink.url()),
+        ],
+    );
+    let patched = invoke(&watch, "api", &settings_patch).await;
+    assert_eq!(patched["statusCode"], 200, "{patched}");
+
+    let accepted = invoke(&watch, "ingest", &with_key("ingest-post-event.json")).await;
+    assert_eq!(accepted["statusCode"], 202, "{accepted}");
+    let body: Value =
+        serde_json::from_str(accepted["body"].as_str().expect("body")).expect("JSON body");
+    let notification_id = body["notifications"][0]
+        .as_str()
+        .expect("a notification")
+        .to_owned();
+
+    let batch = substitute(
+        "deliver-sqs.json",
+        &[
+            ("acc_replace_with_account_id", &acct.id),
+            ("ntf_replace_with_notification_id", &notification_id),
+        ],
+    );
+    let response = invoke(&watch, "deliver", &batch).await;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].headers["webhook-id"], notification_id);
+
+    let one = substitute(
+        "api-get-notification.json",
+        &[
+            ("inc_replace_with_your_api_key", &acct.key),
+            ("ntf_01JJ0000000000000000000000", &notification_id),
+        ],
+    );
+    let shown = eventually("the delivered notification", PATIENCE, || async {
+        let r = invoke(&watch, "api", &one).await;
+        let body: Value = serde_json::from_str(r["body"].as_str()?).ok()?;
+        (body["status"] == "delivered").then_some(body)
+    })
+    .await;
+    assert_eq!(shown["attempts"][0]["status_code"], 200);
+    drop(watch);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,18 +11,40 @@ async fn the_seed_sent_and_delivery_events_reach_the_endpoint_as_genio_ipns() {
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
 
-    let (status, body) = t.post_event(&acct.key, &seed_event("evt-1", "sms.sent")).await;
+    let (status, body) = t
+        .post_event(&acct.key, &seed_event("evt-1", "sms.sent"))
+        .await;
     assert_eq!(status, 202, "{body}");
-    let notification_id = body["notifications"][0].as_str().expect("one notification").to_owned();
+    let notification_id = body["notifications"][0]
+        .as_str()
+        .expect("one notification")
+        .to_owned();
     let got = sink.wait_for(1).await;
     let ipn = &got[0];
     assert_eq!(ipn.path, "/ipn");
-    assert_eq!(ipn.headers["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(
+        ipn.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
     // Exactly Genio's fields, in Genio's order, with the emoji intact.
     assert_eq!(ipn.body, seed_form("SENT"));
     let decoded: Vec<(String, String)> = form_pairs(&ipn.body);
     let names: Vec<&str> = decoded.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["status", "status_code", "id_smsout", "request_code", "pin", "custom", "ipn_type", "to", "from", "msg"]);
+    assert_eq!(
+        names,
+        [
+            "status",
+            "status_code",
+            "id_smsout",
+            "request_code",
+            "pin",
+            "custom",
+            "ipn_type",
+            "to",
+            "from",
+            "msg"
+        ]
+    );
     assert_eq!(decoded[9].1, "Your SMS message🧘");
 
     // Standard Webhooks headers, signed with the account's secret.
@@ -30,16 +52,21 @@ async fn the_seed_sent_and_delivery_events_reach_the_endpoint_as_genio_ipns() {
     let (_, secret) = t.get(&acct.key, "/v1/settings/secret").await;
     let secret = secret["secret"].as_str().expect("secret");
     let timestamp: i64 = ipn.headers["webhook-timestamp"].parse().expect("timestamp");
-    let expected = signing::sign(secret, &notification_id, timestamp, ipn.body.as_bytes()).expect("sign");
+    let expected =
+        signing::sign(secret, &notification_id, timestamp, ipn.body.as_bytes()).expect("sign");
     assert_eq!(ipn.headers["webhook-signature"], expected);
 
-    t.notification_when(&acct.key, &notification_id, |n| n["status"] == "delivered").await;
-    let (status, body) = t.post_event(&acct.key, &seed_event("evt-2", "sms.delivered")).await;
+    t.notification_when(&acct.key, &notification_id, |n| n["status"] == "delivered")
+        .await;
+    let (status, body) = t
+        .post_event(&acct.key, &seed_event("evt-2", "sms.delivered"))
+        .await;
     assert_eq!(status, 202, "{body}");
     let got = sink.wait_for(2).await;
     assert_eq!(got[1].body, seed_form("DELIVERY"));
     let second = body["notifications"][0].as_str().expect("id").to_owned();
-    t.notification_when(&acct.key, &second, |n| n["status"] == "delivered").await;
+    t.notification_when(&acct.key, &second, |n| n["status"] == "delivered")
+        .await;
 
     // The history in Genio's log format, newest first, with the endpoint's status.
     let response = t
@@ -50,14 +77,22 @@ async fn the_seed_sent_and_delivery_events_reach_the_endpoint_as_genio_ipns() {
         .send()
         .await
         .expect("history");
-    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
     let text = response.text().await.expect("text");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     for (line, ipn_type) in lines.iter().zip(["DELIVERY", "SENT"]) {
         let prefix = format!("{ipn_type} smsout_api 200 {} ", seed_form(ipn_type));
-        let time = line.strip_prefix(&prefix).unwrap_or_else(|| panic!("{line:?} should start with {prefix:?}"));
-        assert!(chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%d %H:%M:%S").is_ok(), "{time}");
+        let time = line
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{line:?} should start with {prefix:?}"));
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%d %H:%M:%S").is_ok(),
+            "{time}"
+        );
     }
     let (_, same) = t.get(&acct.key, "/v1/notifications?format=text").await;
     assert_eq!(same.as_str(), Some(text.as_str()));
@@ -79,11 +114,19 @@ async fn the_same_event_posted_as_a_genio_form_is_the_same_event() {
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
     let form = format!("id=evt-form&{}", seed_form("DELIVERY"));
-    let (status, body) = t.post_raw(Some(&acct.key), "application/x-www-form-urlencoded", form.into_bytes()).await;
+    let (status, body) = t
+        .post_raw(
+            Some(&acct.key),
+            "application/x-www-form-urlencoded",
+            form.into_bytes(),
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(sink.wait_for(1).await[0].body, seed_form("DELIVERY"));
     // The JSON twin of that form is a repeat, not a conflict.
-    let (status, again) = t.post_event(&acct.key, &seed_event("evt-form", "sms.delivered")).await;
+    let (status, again) = t
+        .post_event(&acct.key, &seed_event("evt-form", "sms.delivered"))
+        .await;
     assert_eq!((status, &again), (200, &body));
 }
 
@@ -93,15 +136,34 @@ async fn toggles_and_the_inc_switch_silence_what_they_should() {
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
 
-    let (status, s) = t.patch_settings(&acct.key, json!({"sms_out_api_delivery": false})).await;
-    assert_eq!((status, &s["sms_out_api_delivery"], &s["sms_out_api_sent"]), (200, &json!(false), &json!(true)));
-    let (status, body) = t.post_event(&acct.key, &seed_event("d-off", "sms.delivered")).await;
-    assert_eq!((status, &body["notifications"]), (202, &json!([])), "{body}");
+    let (status, s) = t
+        .patch_settings(&acct.key, json!({"sms_out_api_delivery": false}))
+        .await;
+    assert_eq!(
+        (status, &s["sms_out_api_delivery"], &s["sms_out_api_sent"]),
+        (200, &json!(false), &json!(true))
+    );
+    let (status, body) = t
+        .post_event(&acct.key, &seed_event("d-off", "sms.delivered"))
+        .await;
+    assert_eq!(
+        (status, &body["notifications"]),
+        (202, &json!([])),
+        "{body}"
+    );
 
-    t.patch_settings(&acct.key, json!({"sms_out_api_delivery": true, "inc_enabled": false})).await;
+    t.patch_settings(
+        &acct.key,
+        json!({"sms_out_api_delivery": true, "inc_enabled": false}),
+    )
+    .await;
     for (id, kind) in [("inc-off-1", "sms.sent"), ("inc-off-2", "sms.delivered")] {
         let (status, body) = t.post_event(&acct.key, &seed_event(id, kind)).await;
-        assert_eq!((status, &body["notifications"]), (202, &json!([])), "{body}");
+        assert_eq!(
+            (status, &body["notifications"]),
+            (202, &json!([])),
+            "{body}"
+        );
     }
     // Nothing was queued, and the history is empty.
     assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
@@ -109,11 +171,15 @@ async fn toggles_and_the_inc_switch_silence_what_they_should() {
     assert_eq!(history["items"], json!([]));
 
     // Once back on, a marker event arrives — and it is the only thing that did.
-    t.patch_settings(&acct.key, json!({"inc_enabled": true})).await;
-    let (_, marker) = t.post_event(&acct.key, &seed_event("marker", "sms.sent")).await;
+    t.patch_settings(&acct.key, json!({"inc_enabled": true}))
+        .await;
+    let (_, marker) = t
+        .post_event(&acct.key, &seed_event("marker", "sms.sent"))
+        .await;
     let got = sink.wait_for(1).await;
     let id = marker["notifications"][0].as_str().expect("id");
-    t.notification_when(&acct.key, id, |n| n["status"] == "delivered").await;
+    t.notification_when(&acct.key, id, |n| n["status"] == "delivered")
+        .await;
     assert_eq!(sink.received().len(), 1, "{got:?}");
 }
 
@@ -132,7 +198,11 @@ async fn the_same_event_id_twice_sends_one_webhook() {
     let mut changed = event.clone();
     changed["data"]["msg"] = json!("another text");
     let (status, body) = t.post_event(&acct.key, &changed).await;
-    assert_eq!((status, &body["error"]["code"]), (409, &json!("event_id_conflict")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("event_id_conflict")),
+        "{body}"
+    );
 
     // Another account may use the same event id: ids are per account.
     let other_sink = Sink::start().await;
@@ -140,12 +210,20 @@ async fn the_same_event_id_twice_sends_one_webhook() {
     assert_eq!(t.post_event(&other.key, &event).await.0, 202);
     other_sink.wait_for(1).await;
 
-    let (_, marker) = t.post_event(&acct.key, &seed_event("marker", "sms.sent")).await;
+    let (_, marker) = t
+        .post_event(&acct.key, &seed_event("marker", "sms.sent"))
+        .await;
     let marker_id = marker["notifications"][0].as_str().expect("id");
-    t.notification_when(&acct.key, marker_id, |n| n["status"] == "delivered").await;
+    t.notification_when(&acct.key, marker_id, |n| n["status"] == "delivered")
+        .await;
     let first_id = first["notifications"][0].as_str().expect("id");
-    t.notification_when(&acct.key, first_id, |n| n["status"] == "delivered").await;
-    let ids: Vec<String> = sink.received().iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    t.notification_when(&acct.key, first_id, |n| n["status"] == "delivered")
+        .await;
+    let ids: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&first_id.to_owned()) && ids.contains(&marker_id.to_owned()));
 }
@@ -155,10 +233,19 @@ async fn a_500_is_retried_on_redelivery_until_it_succeeds() {
     let t = TestStack::start().await;
     let sink = Sink::answering(&[500]).await;
     let acct = t.account(Some(&sink.url())).await;
-    let (_, body) = t.post_event(&acct.key, &seed_event("evt-retry", "sms.sent")).await;
+    let (_, body) = t
+        .post_event(&acct.key, &seed_event("evt-retry", "sms.sent"))
+        .await;
     let id = body["notifications"][0].as_str().expect("id");
-    let n = t.notification_when(&acct.key, id, |n| n["status"] == "delivered").await;
-    let codes: Vec<&serde_json::Value> = n["attempts"].as_array().expect("attempts").iter().map(|a| &a["status_code"]).collect();
+    let n = t
+        .notification_when(&acct.key, id, |n| n["status"] == "delivered")
+        .await;
+    let codes: Vec<&serde_json::Value> = n["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
     assert_eq!(codes, [&json!(500), &json!(200)]);
     assert_eq!(n["attempts"][0]["error"], "endpoint answered HTTP 500");
     let got = sink.received();
@@ -170,26 +257,45 @@ async fn a_500_is_retried_on_redelivery_until_it_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_keeps_failing_ends_in_the_dlq_and_the_log_says_failed() {
     // A longer schedule than the queue's maxReceiveCount: the count decides.
-    let t = TestStack::with_parameters(&[("RetrySchedule", "0,0,0,0,0"), ("MaxReceiveCount", "3")]).await;
+    let t = TestStack::with_parameters(&[("RetrySchedule", "0,0,0,0,0"), ("MaxReceiveCount", "3")])
+        .await;
     let sink = Sink::answering(&[500; 10]).await;
     let acct = t.account(Some(&sink.url())).await;
-    let (_, body) = t.post_event(&acct.key, &seed_event("evt-doomed", "sms.sent")).await;
+    let (_, body) = t
+        .post_event(&acct.key, &seed_event("evt-doomed", "sms.sent"))
+        .await;
     let id = body["notifications"][0].as_str().expect("id").to_owned();
-    let n = t.notification_when(&acct.key, &id, |n| n["status"] == "failed").await;
+    let n = t
+        .notification_when(&acct.key, &id, |n| n["status"] == "failed")
+        .await;
     assert_eq!(n["attempts"].as_array().map(Vec::len), Some(3), "{n}");
-    assert!(n["last_error"].as_str().is_some_and(|e| e.contains("gave up after 3 attempts")), "{n}");
+    assert!(
+        n["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("gave up after 3 attempts")),
+        "{n}"
+    );
     assert_eq!(sink.received().len(), 3);
 
     // The message waits in the dead-letter queue, with the reason.
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     let dlq = t.env("INC_DEAD_LETTER_QUEUE_URL");
     let message = eventually("the DLQ message", PATIENCE, || async {
-        let out = sqs.receive_message().queue_url(&dlq).message_attribute_names("All").send().await.ok()?;
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .ok()?;
         out.messages?.into_iter().next()
     })
     .await;
     assert!(message.body().is_some_and(|b| b.contains(&id)));
-    let reason = message.message_attributes().and_then(|a| a.get("inc_failure_reason")).and_then(|v| v.string_value());
+    let reason = message
+        .message_attributes()
+        .and_then(|a| a.get("inc_failure_reason"))
+        .and_then(|v| v.string_value());
     assert!(reason.is_some_and(|r| r.contains("gave up")), "{reason:?}");
     assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
 }
@@ -199,9 +305,13 @@ async fn a_410_stops_at_once() {
     let t = TestStack::start().await;
     let sink = Sink::answering(&[410]).await;
     let acct = t.account(Some(&sink.url())).await;
-    let (_, body) = t.post_event(&acct.key, &seed_event("evt-gone", "sms.sent")).await;
+    let (_, body) = t
+        .post_event(&acct.key, &seed_event("evt-gone", "sms.sent"))
+        .await;
     let id = body["notifications"][0].as_str().expect("id");
-    let n = t.notification_when(&acct.key, id, |n| n["status"] == "failed").await;
+    let n = t
+        .notification_when(&acct.key, id, |n| n["status"] == "failed")
+        .await;
     assert_eq!(n["attempts"].as_array().map(Vec::len), Some(1));
     assert_eq!(sink.received().len(), 1);
 }
@@ -211,12 +321,17 @@ async fn json_format_sends_the_event_as_json() {
     let t = TestStack::start().await;
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
-    t.patch_settings(&acct.key, json!({"webhook_format": "json"})).await;
-    t.post_event(&acct.key, &seed_event("evt-json", "sms.sent")).await;
+    t.patch_settings(&acct.key, json!({"webhook_format": "json"}))
+        .await;
+    t.post_event(&acct.key, &seed_event("evt-json", "sms.sent"))
+        .await;
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].headers["content-type"], "application/json");
     let body: serde_json::Value = serde_json::from_str(&got[0].body).expect("JSON");
-    assert_eq!((&body["id"], &body["type"]), (&json!("evt-json"), &json!("sms.sent")));
+    assert_eq!(
+        (&body["id"], &body["type"]),
+        (&json!("evt-json"), &json!("sms.sent"))
+    );
     assert_eq!(body["data"]["msg"], "Your SMS message🧘");
     assert!(body["created_at"].is_string());
 }

@@ -21,6 +21,11 @@ use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
 
 pub use serde_json::json;
 
+/// The workspace's root folder.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -35,7 +40,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -78,16 +86,39 @@ impl TestStack {
 
     /// A stack with these template parameters overridden.
     pub async fn with_parameters(parameters: &[(&str, &str)]) -> TestStack {
-        inc_shared::telemetry::init();
-        let moto = Moto::start(None).await.expect("moto starts (make test installs it)");
+        TestStack::build(parameters, true).await
+    }
+
+    /// The template's tables and queues on a moto of its own, with no
+    /// function running: for running them another way.
+    pub async fn provision_only() -> TestStack {
+        TestStack::build(&[], false).await
+    }
+
+    async fn build(parameters: &[(&str, &str)], run_functions: bool) -> TestStack {
+        inc_shared::telemetry::init_for_tests();
+        let moto = Moto::start(None)
+            .await
+            .expect("moto starts (make test installs it)");
         let sdk = sdk_config(&moto.endpoint, "us-east-1").await;
-        let mut options = StackOptions { http_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..StackOptions::default() };
+        let mut options = StackOptions {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            run_functions,
+            ..StackOptions::default()
+        };
         for (k, v) in parameters {
             options.parameters.insert((*k).into(), (*v).into());
         }
-        let stack = Stack::start(&sdk, options).await.expect("the local stack starts");
+        let stack = Stack::start(&sdk, options)
+            .await
+            .expect("the local stack starts");
         let http = reqwest::Client::new();
-        TestStack { stack, sdk, http, moto: Some(moto) }
+        TestStack {
+            stack,
+            sdk,
+            http,
+            moto: Some(moto),
+        }
     }
 
     /// Stops the local AWS endpoint, as if DynamoDB and SQS were down.
@@ -95,22 +126,42 @@ impl TestStack {
         self.moto = None;
     }
 
+    /// The local AWS endpoint's URL.
+    pub fn aws_endpoint(&self) -> String {
+        self.moto
+            .as_ref()
+            .map(|m| m.endpoint.clone())
+            .expect("AWS is running")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stack.api_url())
     }
 
     pub fn env(&self, name: &str) -> String {
-        self.stack.environment.get(name).cloned().unwrap_or_else(|| panic!("{name} is not set"))
+        self.stack
+            .environment
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is not set"))
     }
 
     /// Creates an account whose webhooks go to `endpoint`.
     pub async fn account(&self, endpoint: Option<&str>) -> Account {
-        let tables = inc_shared::config::Tables::from_lookup(&|k| self.stack.environment.get(k).cloned())
-            .expect("tables");
-        let (account, key) = inc_cli::accounts::create(&self.sdk, tables, "Test shop").await.expect("account");
-        let account = Account { id: account.account_id, key };
+        let tables =
+            inc_shared::config::Tables::from_lookup(&|k| self.stack.environment.get(k).cloned())
+                .expect("tables");
+        let (account, key) = inc_cli::accounts::create(&self.sdk, tables, "Test shop")
+            .await
+            .expect("account");
+        let account = Account {
+            id: account.account_id,
+            key,
+        };
         if let Some(url) = endpoint {
-            let (status, body) = self.patch_settings(&account.key, json!({ "endpoint_url": url })).await;
+            let (status, body) = self
+                .patch_settings(&account.key, json!({ "endpoint_url": url }))
+                .await;
             assert_eq!(status, 200, "{body}");
         }
         account
@@ -125,12 +176,26 @@ impl TestStack {
     }
 
     pub async fn post_event(&self, key: &str, event: &Value) -> (u16, Value) {
-        self.send(self.http.post(self.url("/v1/events")).header("Authorization", format!("Api-Key {key}")).json(event))
-            .await
+        self.send(
+            self.http
+                .post(self.url("/v1/events"))
+                .header("Authorization", format!("Api-Key {key}"))
+                .json(event),
+        )
+        .await
     }
 
-    pub async fn post_raw(&self, key: Option<&str>, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-        let mut request = self.http.post(self.url("/v1/events")).header("Content-Type", content_type).body(body);
+    pub async fn post_raw(
+        &self,
+        key: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url("/v1/events"))
+            .header("Content-Type", content_type)
+            .body(body);
         if let Some(key) = key {
             request = request.header("Authorization", format!("Api-Key {key}"));
         }
@@ -138,16 +203,31 @@ impl TestStack {
     }
 
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
-        self.send(self.http.get(self.url(path)).header("Authorization", format!("Api-Key {key}"))).await
+        self.send(
+            self.http
+                .get(self.url(path))
+                .header("Authorization", format!("Api-Key {key}")),
+        )
+        .await
     }
 
     pub async fn patch_settings(&self, key: &str, patch: Value) -> (u16, Value) {
-        self.send(self.http.patch(self.url("/v1/settings")).header("Authorization", format!("Api-Key {key}")).json(&patch))
-            .await
+        self.send(
+            self.http
+                .patch(self.url("/v1/settings"))
+                .header("Authorization", format!("Api-Key {key}"))
+                .json(&patch),
+        )
+        .await
     }
 
     /// One notification from the history, once `ready` says it is.
-    pub async fn notification_when(&self, key: &str, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    pub async fn notification_when(
+        &self,
+        key: &str,
+        id: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
         eventually(&format!("notification {id}"), PATIENCE, || async {
             let (status, body) = self.get(key, &format!("/v1/notifications/{id}")).await;
             (status == 200 && ready(&body)).then_some(body)
@@ -158,7 +238,12 @@ impl TestStack {
     /// Every item of a table, for proving that nothing was stored.
     pub async fn scan(&self, table_env: &str) -> usize {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let out = client.scan().table_name(self.env(table_env)).send().await.expect("scan");
+        let out = client
+            .scan()
+            .table_name(self.env(table_env))
+            .send()
+            .await
+            .expect("scan");
         out.items.unwrap_or_default().len()
     }
 
@@ -175,10 +260,13 @@ impl TestStack {
             .await
             .expect("queue attributes");
         let attrs = out.attributes.unwrap_or_default();
-        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .filter_map(|a| attrs.get(a)?.parse::<usize>().ok())
-            .sum()
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|a| attrs.get(a)?.parse::<usize>().ok())
+        .sum()
     }
 }
 
@@ -212,28 +300,47 @@ impl Sink {
 
     /// A sink that answers these statuses first, then 200.
     pub async fn answering(script: &[u16]) -> Sink {
-        let state = Arc::new(Mutex::new(SinkState { received: Vec::new(), script: script.iter().copied().collect() }));
+        let state = Arc::new(Mutex::new(SinkState {
+            received: Vec::new(),
+            script: script.iter().copied().collect(),
+        }));
         let app = Router::new()
-            .fallback(|State(state): State<Arc<Mutex<SinkState>>>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
-                let mut s = state.lock().expect("sink lock");
-                s.received.push(Received {
-                    path: uri.path().to_owned(),
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-                        .collect(),
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                let code = s.script.pop_front().unwrap_or(200);
-                StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
-            })
+            .fallback(
+                |State(state): State<Arc<Mutex<SinkState>>>,
+                 uri: Uri,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    let mut s = state.lock().expect("sink lock");
+                    s.received.push(Received {
+                        path: uri.path().to_owned(),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.as_str().to_owned(),
+                                    v.to_str().unwrap_or_default().to_owned(),
+                                )
+                            })
+                            .collect(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    let code = s.script.pop_front().unwrap_or(200);
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+                },
+            )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sink");
         let addr = listener.local_addr().expect("sink addr");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Sink { addr, state, _server: Arc::new(server) }
+        Sink {
+            addr,
+            state,
+            _server: Arc::new(server),
+        }
     }
 
     pub fn url(&self) -> String {

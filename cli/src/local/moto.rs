@@ -22,9 +22,12 @@ pub fn moto_server_path() -> PathBuf {
     if let Some(path) = std::env::var_os("INC_MOTO_SERVER") {
         return PathBuf::from(path);
     }
-    for root in [std::env::current_dir().ok(), Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")))]
-        .into_iter()
-        .flatten()
+    for root in [
+        std::env::current_dir().ok(),
+        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))),
+    ]
+    .into_iter()
+    .flatten()
     {
         let candidate = root.join(".venv/moto/bin/moto_server");
         if candidate.exists() {
@@ -61,7 +64,11 @@ impl Moto {
                     path.display()
                 ))
             })?;
-        let moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), port, _child: child };
+        let moto = Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            _child: child,
+        };
         moto.wait_ready(Duration::from_secs(60)).await?;
         Ok(moto)
     }
@@ -74,7 +81,9 @@ impl Moto {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(Error::Moto(format!("moto did not answer on {addr} within {limit:?}")));
+                return Err(Error::Moto(format!(
+                    "moto did not answer on {addr} within {limit:?}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -14,17 +14,19 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use std::convert::Infallible;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
-use tower::ServiceExt;
 use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
+use tower::ServiceExt;
 
 use super::template::{Function, Resolver, Template};
 use crate::{Error, Result};
@@ -36,7 +38,13 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "inc-local"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "inc-local",
+        ))
         .load()
         .await
 }
@@ -48,6 +56,10 @@ pub struct StackOptions {
     pub http_addr: SocketAddr,
     /// Template parameters to override (`AllowPrivateEndpoints`, …).
     pub parameters: BTreeMap<String, String>,
+    /// Serve the routes and consume the queues; false only provisions the
+    /// resources (for running the functions another way, such as
+    /// `cargo lambda watch`).
+    pub run_functions: bool,
 }
 
 impl Default for StackOptions {
@@ -57,6 +69,7 @@ impl Default for StackOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             // The local stack accepts endpoints on loopback (CONTRACT §1).
             parameters: BTreeMap::from([("AllowPrivateEndpoints".to_owned(), "true".to_owned())]),
+            run_functions: true,
         }
     }
 }
@@ -104,22 +117,40 @@ impl Stack {
             let config = Config::from_lookup(&|k| env.get(k).cloned())
                 .map_err(|e| Error::Template(format!("{}: {e}", function.logical_id)))?;
             environment.extend(env);
+            if !options.run_functions {
+                continue;
+            }
             if !function.routes.is_empty() {
                 let router = http_router(&function.binary, sdk, &config)?;
                 for route in &function.routes {
                     let method = Method::from_bytes(route.method.as_bytes())
                         .ok()
                         .and_then(|m| MethodFilter::try_from(m).ok())
-                        .ok_or_else(|| Error::Template(format!("{}: bad method {}", function.logical_id, route.method)))?;
+                        .ok_or_else(|| {
+                            Error::Template(format!(
+                                "{}: bad method {}",
+                                function.logical_id, route.method
+                            ))
+                        })?;
                     let entry = routes.remove(&route.path).unwrap_or_default();
-                    routes.insert(route.path.clone(), entry.on_service(method, fresh_request(router.clone())));
+                    routes.insert(
+                        route.path.clone(),
+                        entry.on_service(method, fresh_request(router.clone())),
+                    );
                 }
             }
             for source in &function.queues {
                 let handler = Arc::new(sqs_handler(&function.binary, sdk, &config)?);
-                let (url, arn) = resources.queues.get(&source.queue_logical_id).cloned().ok_or_else(|| {
-                    Error::Template(format!("{}: no queue {}", function.logical_id, source.queue_logical_id))
-                })?;
+                let (url, arn) = resources
+                    .queues
+                    .get(&source.queue_logical_id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Template(format!(
+                            "{}: no queue {}",
+                            function.logical_id, source.queue_logical_id
+                        ))
+                    })?;
                 let poller = Poller {
                     sqs: aws_sdk_sqs::Client::new(sdk),
                     url,
@@ -142,16 +173,26 @@ impl Stack {
             app = app.route(&path, method_router);
         }
         let app = app.fallback(inc_shared::api::not_found);
-        let listener = tokio::net::TcpListener::bind(options.http_addr).await.map_err(|e| {
-            Error::Io(std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", options.http_addr)))
-        })?;
+        let listener = tokio::net::TcpListener::bind(options.http_addr)
+            .await
+            .map_err(|e| {
+                Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {}: {e}", options.http_addr),
+                ))
+            })?;
         let http_addr = listener.local_addr()?;
         tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(%e, "HTTP server stopped");
             }
         });
-        Ok(Stack { http_addr, resources, environment, _tasks: tasks })
+        Ok(Stack {
+            http_addr,
+            resources,
+            environment,
+            _tasks: tasks,
+        })
     }
 
     pub fn api_url(&self) -> String {
@@ -159,7 +200,11 @@ impl Stack {
     }
 }
 
-fn function_env(template: &Template, function: &Function, resources: &Resources) -> Result<BTreeMap<String, String>> {
+fn function_env(
+    template: &Template,
+    function: &Function,
+    resources: &Resources,
+) -> Result<BTreeMap<String, String>> {
     function
         .environment
         .iter()
@@ -172,7 +217,9 @@ fn function_env(template: &Template, function: &Function, resources: &Resources)
 /// path parameters would otherwise be seen twice).
 fn fresh_request(
     router: Router,
-) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send> + Clone + Send {
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send>
++ Clone
++ Send {
     tower::service_fn(move |mut request: Request| {
         request.extensions_mut().clear();
         router.clone().oneshot(request)
@@ -184,7 +231,11 @@ fn http_router(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<Router>
     Ok(match binary {
         "ingest" => inc_ingest::router(Arc::new(inc_ingest::Ingest::new(sdk, config)?)),
         "api" => inc_api::router(Arc::new(inc_api::Api::new(sdk, config))),
-        other => return Err(Error::Template(format!("the local stack has no HTTP handler for binary `{other}`"))),
+        other => {
+            return Err(Error::Template(format!(
+                "the local stack has no HTTP handler for binary `{other}`"
+            )));
+        }
     })
 }
 
@@ -210,7 +261,9 @@ impl SqsHandler {
 fn sqs_handler(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<SqsHandler> {
     match binary {
         "deliver" => Ok(SqsHandler::Deliver(inc_deliver::Deliver::new(sdk, config)?)),
-        other => Err(Error::Template(format!("the local stack has no SQS handler for binary `{other}`"))),
+        other => Err(Error::Template(format!(
+            "the local stack has no SQS handler for binary `{other}`"
+        ))),
     }
 }
 
@@ -284,7 +337,11 @@ impl Poller {
             .filter(|(id, _)| !failed.contains(*id))
             .enumerate()
             .filter_map(|(i, (_, receipt))| {
-                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .ok()
             })
             .collect();
         if !entries.is_empty() {
@@ -307,16 +364,24 @@ async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources> {
     let mut resources = Resources::default();
     for table in &template.tables {
         create_table(&dynamodb, &table.logical_id, &table.properties).await?;
-        resources.tables.insert(table.logical_id.clone(), table.logical_id.clone());
+        resources
+            .tables
+            .insert(table.logical_id.clone(), table.logical_id.clone());
     }
     // Queues first, then their redrive policies, which name other queues.
     for queue in &template.queues {
         let mut request = sqs.create_queue().queue_name(&queue.logical_id);
         for (name, attribute) in [
             ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
             ("DelaySeconds", QueueAttributeName::DelaySeconds),
-            ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+            (
+                "ReceiveMessageWaitTimeSeconds",
+                QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+            ),
         ] {
             if let Some(value) = queue.properties.get(name) {
                 request = request.attributes(attribute, template.resolve(value, &resources)?);
@@ -338,21 +403,33 @@ async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources> {
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
             .ok_or_else(|| Error::aws("GetQueueAttributes returned no ARN"))?;
-        resources.queues.insert(queue.logical_id.clone(), (url, arn));
+        resources
+            .queues
+            .insert(queue.logical_id.clone(), (url, arn));
     }
     for queue in &template.queues {
-        let Some(policy) = queue.properties.get("RedrivePolicy").and_then(Value::as_object) else {
+        let Some(policy) = queue
+            .properties
+            .get("RedrivePolicy")
+            .and_then(Value::as_object)
+        else {
             continue;
         };
         let mut resolved = Map::new();
         for (k, v) in policy {
             let value = template.resolve(v, &resources)?;
-            let value = value.parse::<u64>().map(Value::from).unwrap_or(Value::String(value));
+            let value = value
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(value));
             resolved.insert(k.clone(), value);
         }
         sqs.set_queue_attributes()
             .queue_url(&resources.queues[&queue.logical_id].0)
-            .attributes(QueueAttributeName::RedrivePolicy, Value::Object(resolved).to_string())
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                Value::Object(resolved).to_string(),
+            )
             .send()
             .await
             .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
@@ -367,15 +444,25 @@ fn key_schema(value: Option<&Value>) -> Result<Vec<KeySchemaElement>> {
         .iter()
         .map(|k| {
             KeySchemaElement::builder()
-                .attribute_name(k.get("AttributeName").and_then(Value::as_str).unwrap_or_default())
-                .key_type(KeyType::from(k.get("KeyType").and_then(Value::as_str).unwrap_or_default()))
+                .attribute_name(
+                    k.get("AttributeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+                .key_type(KeyType::from(
+                    k.get("KeyType").and_then(Value::as_str).unwrap_or_default(),
+                ))
                 .build()
                 .map_err(|e| Error::Template(e.to_string()))
         })
         .collect()
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Map<String, Value>) -> Result<()> {
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    props: &Map<String, Value>,
+) -> Result<()> {
     let definitions = props
         .get("AttributeDefinitions")
         .and_then(Value::as_array)
@@ -383,9 +470,15 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Map
         .iter()
         .map(|d| {
             AttributeDefinition::builder()
-                .attribute_name(d.get("AttributeName").and_then(Value::as_str).unwrap_or_default())
+                .attribute_name(
+                    d.get("AttributeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
                 .attribute_type(ScalarAttributeType::from(
-                    d.get("AttributeType").and_then(Value::as_str).unwrap_or_default(),
+                    d.get("AttributeType")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
                 ))
                 .build()
                 .map_err(|e| Error::Template(e.to_string()))
@@ -397,7 +490,12 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Map
         .set_attribute_definitions(Some(definitions))
         .set_key_schema(Some(key_schema(props.get("KeySchema"))?))
         .billing_mode(BillingMode::PayPerRequest);
-    for index in props.get("GlobalSecondaryIndexes").and_then(Value::as_array).into_iter().flatten() {
+    for index in props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let projection = index.get("Projection");
         let projection = Projection::builder()
             .set_projection_type(
@@ -406,22 +504,42 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Map
                     .and_then(Value::as_str)
                     .map(ProjectionType::from),
             )
-            .set_non_key_attributes(projection.and_then(|p| p.get("NonKeyAttributes")).and_then(Value::as_array).map(
-                |a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            ))
+            .set_non_key_attributes(
+                projection
+                    .and_then(|p| p.get("NonKeyAttributes"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    }),
+            )
             .build();
         let gsi = GlobalSecondaryIndex::builder()
-            .index_name(index.get("IndexName").and_then(Value::as_str).unwrap_or_default())
+            .index_name(
+                index
+                    .get("IndexName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
             .set_key_schema(Some(key_schema(index.get("KeySchema"))?))
             .projection(projection)
             .build()
             .map_err(|e| Error::Template(e.to_string()))?;
         request = request.global_secondary_indexes(gsi);
     }
-    request.send().await.map_err(|e| Error::aws(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    request
+        .send()
+        .await
+        .map_err(|e| Error::aws(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     if let Some(ttl) = props.get("TimeToLiveSpecification") {
         let spec = TimeToLiveSpecification::builder()
-            .attribute_name(ttl.get("AttributeName").and_then(Value::as_str).unwrap_or_default())
+            .attribute_name(
+                ttl.get("AttributeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
             .enabled(ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
             .build()
             .map_err(|e| Error::Template(e.to_string()))?;

@@ -101,15 +101,38 @@ impl Template {
             .get("Resources")
             .and_then(Value::as_object)
             .ok_or_else(|| err("no Resources"))?;
-        let mut template = Template { parameters, functions: Vec::new(), tables: Vec::new(), queues: Vec::new() };
+        let mut template = Template {
+            parameters,
+            functions: Vec::new(),
+            tables: Vec::new(),
+            queues: Vec::new(),
+        };
         for (id, resource) in resources {
-            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
-            let properties = resource.get("Properties").and_then(Value::as_object).cloned().unwrap_or_default();
+            let kind = resource
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let properties = resource
+                .get("Properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             match kind {
-                "AWS::DynamoDB::Table" => template.tables.push(Resource { logical_id: id.clone(), properties }),
-                "AWS::SQS::Queue" => template.queues.push(Resource { logical_id: id.clone(), properties }),
+                "AWS::DynamoDB::Table" => template.tables.push(Resource {
+                    logical_id: id.clone(),
+                    properties,
+                }),
+                "AWS::SQS::Queue" => template.queues.push(Resource {
+                    logical_id: id.clone(),
+                    properties,
+                }),
                 "AWS::Serverless::Function" => {
-                    template.functions.push(Template::function(id, resource, &properties, &globals)?);
+                    template.functions.push(Template::function(
+                        id,
+                        resource,
+                        &properties,
+                        &globals,
+                    )?);
                 }
                 _ => {}
             }
@@ -132,22 +155,36 @@ impl Template {
         environment.extend(env_vars(Some(&Value::Object(properties.clone()))));
         let mut routes = Vec::new();
         let mut queues = Vec::new();
-        for (name, event) in properties.get("Events").and_then(Value::as_object).into_iter().flatten() {
+        for (name, event) in properties
+            .get("Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let props = event.get("Properties").cloned().unwrap_or_default();
             match event.get("Type").and_then(Value::as_str) {
                 Some("HttpApi") => {
                     let field = |f: &str| {
-                        props.get(f).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
-                            err(format!("{id}.{name}: HttpApi event needs {f}"))
-                        })
+                        props
+                            .get(f)
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .ok_or_else(|| err(format!("{id}.{name}: HttpApi event needs {f}")))
                     };
-                    routes.push(Route { method: field("Method")?.to_ascii_uppercase(), path: field("Path")? });
+                    routes.push(Route {
+                        method: field("Method")?.to_ascii_uppercase(),
+                        path: field("Path")?,
+                    });
                 }
                 Some("SQS") => {
                     let queue = props
                         .pointer("/Queue/Fn::GetAtt/0")
                         .and_then(Value::as_str)
-                        .ok_or_else(|| err(format!("{id}.{name}: Queue must be Fn::GetAtt [Queue, Arn]")))?;
+                        .ok_or_else(|| {
+                            err(format!(
+                                "{id}.{name}: Queue must be Fn::GetAtt [Queue, Arn]"
+                            ))
+                        })?;
                     let batch_size = props.get("BatchSize").and_then(Value::as_u64).unwrap_or(10);
                     let report = props
                         .get("FunctionResponseTypes")
@@ -159,11 +196,21 @@ impl Template {
                         report_batch_item_failures: report,
                     });
                 }
-                Some(other) => return Err(err(format!("{id}.{name}: event type {other} is not served locally"))),
+                Some(other) => {
+                    return Err(err(format!(
+                        "{id}.{name}: event type {other} is not served locally"
+                    )));
+                }
                 None => return Err(err(format!("{id}.{name}: event without Type"))),
             }
         }
-        Ok(Function { logical_id: id.to_owned(), binary, environment, routes, queues })
+        Ok(Function {
+            logical_id: id.to_owned(),
+            binary,
+            environment,
+            routes,
+            queues,
+        })
     }
 
     /// Evaluates a value the way CloudFormation would, for the intrinsics a
@@ -173,7 +220,10 @@ impl Template {
             return Ok(s);
         }
         let unsupported = || err(format!("cannot resolve {value} locally"));
-        let obj = value.as_object().filter(|o| o.len() == 1).ok_or_else(unsupported)?;
+        let obj = value
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .ok_or_else(unsupported)?;
         if let Some(name) = obj.get("Ref").and_then(Value::as_str) {
             if let Some(v) = self.parameters.get(name) {
                 return Ok(v.clone());
@@ -183,11 +233,17 @@ impl Template {
                 .or_else(|| resolver.queue_url(name))
                 .ok_or_else(|| err(format!("Ref {name}: no such parameter, table or queue")));
         }
-        if let Some([id, attr]) = obj.get("Fn::GetAtt").and_then(Value::as_array).map(Vec::as_slice) {
+        if let Some([id, attr]) = obj
+            .get("Fn::GetAtt")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             let (Some(id), Some("Arn")) = (id.as_str(), attr.as_str()) else {
                 return Err(unsupported());
             };
-            return resolver.queue_arn(id).ok_or_else(|| err(format!("Fn::GetAtt {id}.Arn: no such queue")));
+            return resolver
+                .queue_arn(id)
+                .ok_or_else(|| err(format!("Fn::GetAtt {id}.Arn: no such queue")));
         }
         Err(unsupported())
     }
@@ -198,23 +254,39 @@ mod tests {
     use super::*;
 
     fn project_template() -> Template {
-        Template::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))).unwrap()
+        Template::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../template.yaml"
+        )))
+        .unwrap()
     }
 
     #[test]
     fn reads_the_projects_template() {
         let t = project_template();
         let names: Vec<_> = t.functions.iter().map(|f| f.binary.as_str()).collect();
-        assert!(names.contains(&"ingest") && names.contains(&"deliver") && names.contains(&"api"), "{names:?}");
+        assert!(
+            names.contains(&"ingest") && names.contains(&"deliver") && names.contains(&"api"),
+            "{names:?}"
+        );
         let ingest = t.functions.iter().find(|f| f.binary == "ingest").unwrap();
-        assert_eq!(ingest.routes, vec![Route { method: "POST".into(), path: "/v1/events".into() }]);
+        assert_eq!(
+            ingest.routes,
+            vec![Route {
+                method: "POST".into(),
+                path: "/v1/events".into()
+            }]
+        );
         assert!(ingest.environment.contains_key("INC_EVENTS_TABLE"));
         let deliver = t.functions.iter().find(|f| f.binary == "deliver").unwrap();
         assert_eq!(deliver.queues[0].queue_logical_id, "DeliveryQueue");
         assert!(deliver.queues[0].report_batch_item_failures);
         assert_eq!(t.tables.len(), 4);
         assert_eq!(t.queues.len(), 2);
-        assert_eq!(t.parameters.get("MaxReceiveCount").map(String::as_str), Some("20"));
+        assert_eq!(
+            t.parameters.get("MaxReceiveCount").map(String::as_str),
+            Some("20")
+        );
     }
 
     struct Names;
@@ -232,7 +304,8 @@ mod tests {
 
     #[test]
     fn resolves_refs_and_arns_and_refuses_the_rest() {
-        let t = Template::parse("Parameters: {P: {Type: String, Default: x}}\nResources: {}").unwrap();
+        let t =
+            Template::parse("Parameters: {P: {Type: String, Default: x}}\nResources: {}").unwrap();
         let r = |v: &str| t.resolve(&serde_yaml_ng::from_str(v).unwrap(), &Names);
         assert_eq!(r("Ref: P").unwrap(), "x");
         assert_eq!(r("Ref: T").unwrap(), "table-t");

@@ -58,14 +58,22 @@ async fn get_settings(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result
     Ok(axum::Json(account.settings).into_response())
 }
 
-async fn patch_settings(State(app): State<Arc<Api>>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn patch_settings(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
     let bytes = read_body(body).await?;
     if media_type(&headers).as_deref() != Some("application/json") {
-        return Err(Error::UnsupportedMediaType { expected: "application/json" });
+        return Err(Error::UnsupportedMediaType {
+            expected: "application/json",
+        });
     }
     let settings = SettingsPatch::from_json(&bytes)?.apply(account.settings, &app.policy)?;
-    app.store.put_settings(&account.account_id, &settings).await?;
+    app.store
+        .put_settings(&account.account_id, &settings)
+        .await?;
     tracing::info!(account_id = %account.account_id, "settings changed");
     Ok(axum::Json(settings).into_response())
 }
@@ -97,7 +105,12 @@ fn time_param(field: &'static str, value: Option<String>) -> Result<Option<DateT
         .map(|v| {
             DateTime::parse_from_rfc3339(&v)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| invalid(field, "must be an RFC 3339 time, such as 2025-01-30T22:00:00Z"))
+                .map_err(|_| {
+                    invalid(
+                        field,
+                        "must be an RFC 3339 time, such as 2025-01-30T22:00:00Z",
+                    )
+                })
         })
         .transpose()
 }
@@ -125,13 +138,19 @@ impl HistoryParams {
         };
         let channel = self
             .channel
-            .map(|c| Channel::parse(&c).ok_or_else(|| invalid("channel", "must be one of: webhook")))
+            .map(|c| {
+                Channel::parse(&c).ok_or_else(|| invalid("channel", "must be one of: webhook"))
+            })
             .transpose()?;
         let status = self
             .status
             .map(|s| {
-                Status::parse(&s)
-                    .ok_or_else(|| invalid("status", "must be one of: queued, retrying, delivered, failed"))
+                Status::parse(&s).ok_or_else(|| {
+                    invalid(
+                        "status",
+                        "must be one of: queued, retrying, delivered, failed",
+                    )
+                })
             })
             .transpose()?;
         Ok(LogQuery {
@@ -169,8 +188,13 @@ fn wants_text(headers: &HeaderMap, format: Option<&str>) -> Result<bool> {
         Some(_) => return Err(invalid("format", "must be text or json")),
         None => {}
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    Ok(accept.split(',').any(|t| t.trim().starts_with("text/plain")))
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    Ok(accept
+        .split(',')
+        .any(|t| t.trim().starts_with("text/plain")))
 }
 
 async fn list_notifications(
@@ -182,14 +206,22 @@ async fn list_notifications(
     let params = HistoryParams::parse(raw.as_deref())?;
     let text = wants_text(&headers, params.format.as_deref())?;
     let query = params.query()?;
-    let (items, next_cursor) = app.store.list_notifications(&account.account_id, &query).await?;
+    let (items, next_cursor) = app
+        .store
+        .list_notifications(&account.account_id, &query)
+        .await?;
     if text {
         let mut out = String::new();
         for line in items.iter().filter_map(Notification::genio_log_line) {
             out.push_str(&line);
             out.push('\n');
         }
-        let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response();
+        let mut response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            out,
+        )
+            .into_response();
         if let Some(cursor) = next_cursor.and_then(|c| c.parse().ok()) {
             response.headers_mut().insert("inc-next-cursor", cursor);
         }

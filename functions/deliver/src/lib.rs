@@ -63,7 +63,8 @@ impl Deliver {
 
     /// Handles one batch; the answer lists the records SQS must redeliver.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = futures::future::join_all(event.records.iter().map(|r| self.process(r))).await;
+        let outcomes =
+            futures::future::join_all(event.records.iter().map(|r| self.process(r))).await;
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in event.records.iter().zip(outcomes) {
             let id = record.message_id.clone().unwrap_or_default();
@@ -81,8 +82,9 @@ impl Deliver {
 
     async fn process(&self, record: &SqsMessage) -> Result<Disposition> {
         let body = record.body.as_deref().unwrap_or_default();
-        let message: DeliveryMessage = serde_json::from_str(body)
-            .map_err(|e| Error::bad_request("invalid_message", format!("unreadable message: {e}"), None))?;
+        let message: DeliveryMessage = serde_json::from_str(body).map_err(|e| {
+            Error::bad_request("invalid_message", format!("unreadable message: {e}"), None)
+        })?;
         let (account_id, id) = (&message.account_id, &message.notification_id);
         let Some(notification) = self.store.get_notification(account_id, id).await? else {
             // Its event was rolled back after the message was sent.
@@ -99,7 +101,9 @@ impl Deliver {
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
         let Some(account) = self.store.get_account(account_id).await? else {
-            return self.give_up(body, &notification, None, "the account no longer exists").await;
+            return self
+                .give_up(body, &notification, None, "the account no longer exists")
+                .await;
         };
         let attempt = match account.settings.endpoint_url.as_deref() {
             Some(url) => {
@@ -128,10 +132,20 @@ impl Deliver {
             "webhook attempt");
         match Outcome::of(attempt.status_code) {
             Outcome::Delivered => {
-                self.store.record_attempt(account_id, id, &attempt, Status::Delivered, None, None).await?;
+                self.store
+                    .record_attempt(account_id, id, &attempt, Status::Delivered, None, None)
+                    .await?;
                 Ok(Disposition::Done)
             }
-            Outcome::Gone => self.give_up(body, &notification, Some(&attempt), "the endpoint answered 410 Gone").await,
+            Outcome::Gone => {
+                self.give_up(
+                    body,
+                    &notification,
+                    Some(&attempt),
+                    "the endpoint answered 410 Gone",
+                )
+                .await
+            }
             Outcome::Retry => {
                 let gap = (attempt_number < self.max_attempts)
                     .then(|| self.retry.next_gap(attempt_number))
@@ -141,7 +155,9 @@ impl Deliver {
                         "gave up after {attempt_number} attempts; last: {}",
                         attempt.error.as_deref().unwrap_or("failed")
                     );
-                    return self.give_up(body, &notification, Some(&attempt), &reason).await;
+                    return self
+                        .give_up(body, &notification, Some(&attempt), &reason)
+                        .await;
                 };
                 self.retry_later(record, &notification, &attempt, gap).await
             }
@@ -157,10 +173,19 @@ impl Deliver {
     ) -> Result<Disposition> {
         let next = Utc::now() + chrono::Duration::from_std(gap).unwrap_or_default();
         self.store
-            .record_attempt(&n.account_id, &n.notification_id, attempt, Status::Retrying, Some(next), attempt.error.as_deref())
+            .record_attempt(
+                &n.account_id,
+                &n.notification_id,
+                attempt,
+                Status::Retrying,
+                Some(next),
+                attempt.error.as_deref(),
+            )
             .await?;
         if let Some(receipt) = record.receipt_handle.as_deref() {
-            self.queue.retry_later(&self.queue_url, receipt, gap).await?;
+            self.queue
+                .retry_later(&self.queue_url, receipt, gap)
+                .await?;
         }
         Ok(Disposition::Again)
     }
@@ -177,10 +202,21 @@ impl Deliver {
         match attempt {
             Some(a) => {
                 self.store
-                    .record_attempt(&n.account_id, &n.notification_id, a, Status::Failed, None, Some(reason))
+                    .record_attempt(
+                        &n.account_id,
+                        &n.notification_id,
+                        a,
+                        Status::Failed,
+                        None,
+                        Some(reason),
+                    )
                     .await?
             }
-            None => self.store.mark_failed(&n.account_id, &n.notification_id, reason).await?,
+            None => {
+                self.store
+                    .mark_failed(&n.account_id, &n.notification_id, reason)
+                    .await?
+            }
         }
         self.queue.dead_letter(&self.dlq_url, body, reason).await?;
         tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id, reason, "notification failed");

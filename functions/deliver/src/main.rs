@@ -9,8 +9,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = aws_config::load_from_env().await;
     let deliver = inc_deliver::Deliver::new(&sdk, &config)?;
     let deliver = &deliver;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(deliver.handle(event.payload).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(deliver.handle(event.payload).await)
+        },
+    ))
     .await
 }

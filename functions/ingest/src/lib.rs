@@ -66,7 +66,11 @@ impl Ingest {
             }
             return Err(err);
         }
-        if let Err(err) = self.store.complete_event(&record.account_id, &record.event_id).await {
+        if let Err(err) = self
+            .store
+            .complete_event(&record.account_id, &record.event_id)
+            .await
+        {
             // Everything is queued; only the marker is missing. A retry after
             // the pending timeout re-queues, and deliver skips what is done.
             tracing::warn!(event_id = %record.event_id, %err, "could not mark the event completed");
@@ -83,11 +87,18 @@ pub fn router(app: Arc<Ingest>) -> Router {
 }
 
 fn accepted(status: StatusCode, record: &EventRecord) -> Response {
-    (status, axum::Json(json!({ "id": record.event_id, "notifications": record.notification_ids })))
+    (
+        status,
+        axum::Json(json!({ "id": record.event_id, "notifications": record.notification_ids })),
+    )
         .into_response()
 }
 
-async fn post_event(State(app): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn post_event(
+    State(app): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
     let bytes = read_body(body).await?;
     let event = match media_type(&headers).as_deref() {
@@ -110,7 +121,10 @@ async fn post_event(State(app): State<Arc<Ingest>>, headers: HeaderMap, body: Bo
         event_type: event.type_name().to_owned(),
         fingerprint: event.fingerprint(),
         status: EventStatus::Pending,
-        notification_ids: notifications.iter().map(|n| n.notification_id.clone()).collect(),
+        notification_ids: notifications
+            .iter()
+            .map(|n| n.notification_id.clone())
+            .collect(),
         received_at: now,
         claimed_at: now,
         expires_at: (now + EVENT_RETENTION).timestamp(),
@@ -132,8 +146,9 @@ async fn post_event(State(app): State<Arc<Ingest>>, headers: HeaderMap, body: Bo
     }
     match existing.status {
         EventStatus::Completed => Ok(accepted(StatusCode::OK, &existing)),
-        EventStatus::Pending if now - existing.claimed_at >= PENDING_TIMEOUT
-            && app.store.renew_claim(&existing, now).await? =>
+        EventStatus::Pending
+            if now - existing.claimed_at >= PENDING_TIMEOUT
+                && app.store.renew_claim(&existing, now).await? =>
         {
             app.publish(&existing).await?;
             Ok(accepted(StatusCode::ACCEPTED, &existing))

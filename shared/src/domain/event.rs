@@ -111,7 +111,11 @@ impl Event {
     /// Parses and validates a JSON body.
     pub fn from_json(body: &[u8]) -> Result<Event> {
         let value: Value = serde_json::from_slice(body).map_err(|e| {
-            Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}"), None)
+            Error::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {e}"),
+                None,
+            )
         })?;
         let Value::Object(mut top) = value else {
             return Err(Error::bad_request(
@@ -167,9 +171,10 @@ impl Event {
                 "id" => id.replace(value).is_some(),
                 "ipn_type" => ipn_type.replace(value).is_some(),
                 "status_code" | "id_smsout" => {
-                    let number: i64 = value.trim().parse().map_err(|_| {
-                        wrong_type(&key, "an integer")
-                    })?;
+                    let number: i64 = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| wrong_type(&key, "an integer"))?;
                     fields.insert(key.clone(), number.into()).is_some()
                 }
                 _ => fields.insert(key.clone(), value.into()).is_some(),
@@ -368,12 +373,36 @@ pub(crate) mod tests {
         let cases = [
             ("{", "invalid_json", None),
             ("[]", "invalid_body", None),
-            (r#"{"type":"sms.sent","data":{}}"#, "missing_field", Some("id")),
-            (r#"{"id":"","type":"sms.sent","data":{}}"#, "invalid_field", Some("id")),
-            (r#"{"id":"a","type":"sms.bogus","data":{}}"#, "unknown_event_type", Some("type")),
-            (r#"{"id":"a","type":"sms.sent","data":[]}"#, "invalid_field", Some("data")),
-            (r#"{"id":"a","type":"sms.sent","data":{},"x":1}"#, "unknown_field", Some("x")),
-            (r#"{"id":7,"type":"sms.sent","data":{}}"#, "invalid_field", Some("id")),
+            (
+                r#"{"type":"sms.sent","data":{}}"#,
+                "missing_field",
+                Some("id"),
+            ),
+            (
+                r#"{"id":"","type":"sms.sent","data":{}}"#,
+                "invalid_field",
+                Some("id"),
+            ),
+            (
+                r#"{"id":"a","type":"sms.bogus","data":{}}"#,
+                "unknown_event_type",
+                Some("type"),
+            ),
+            (
+                r#"{"id":"a","type":"sms.sent","data":[]}"#,
+                "invalid_field",
+                Some("data"),
+            ),
+            (
+                r#"{"id":"a","type":"sms.sent","data":{},"x":1}"#,
+                "unknown_field",
+                Some("x"),
+            ),
+            (
+                r#"{"id":7,"type":"sms.sent","data":{}}"#,
+                "invalid_field",
+                Some("id"),
+            ),
         ];
         for (body, code, field) in cases {
             let e = err(body);
@@ -407,7 +436,10 @@ pub(crate) mod tests {
         assert_eq!(e.code(), "duplicate_field");
         let e = Event::from_form(b"ipn_type=SENT").unwrap_err();
         assert_eq!(e.field(), Some("id"));
-        let e = Event::from_form(b"id=a&ipn_type=SENT&status=RESULT_OK&status_code=-1&id_smsout=1&to=1&from=2").unwrap_err();
+        let e = Event::from_form(
+            b"id=a&ipn_type=SENT&status=RESULT_OK&status_code=-1&id_smsout=1&to=1&from=2",
+        )
+        .unwrap_err();
         assert_eq!(e.field(), Some("msg"));
     }
 }

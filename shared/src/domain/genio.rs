@@ -67,7 +67,10 @@ mod tests {
         let mut sms = sms.clone();
         sms.msg = "a&ipn_type=DELIVERY=+%".into();
         let form = ipn_form(IpnType::Delivery, &sms);
-        assert!(form.ends_with("&msg=a%26ipn_type%3DDELIVERY%3D%2B%25"), "{form}");
+        assert!(
+            form.ends_with("&msg=a%26ipn_type%3DDELIVERY%3D%2B%25"),
+            "{form}"
+        );
         assert_eq!(form.matches("ipn_type=").count(), 1);
     }
 

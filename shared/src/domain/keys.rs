@@ -43,5 +43,4 @@ mod tests {
         assert_ne!(hash_api_key(&a), hash_api_key(&b));
         assert!(!hash_api_key(&a).contains(&a[4..]));
     }
-
 }

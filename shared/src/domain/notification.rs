@@ -165,7 +165,12 @@ pub struct Notification {
 }
 
 impl Notification {
-    pub fn new(account_id: &str, event: &Event, draft: NotificationDraft, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        account_id: &str,
+        event: &Event,
+        draft: NotificationDraft,
+        now: DateTime<Utc>,
+    ) -> Self {
         Notification {
             account_id: account_id.to_owned(),
             notification_id: super::keys::new_notification_id(),
@@ -268,21 +273,56 @@ mod tests {
     fn the_switches_each_silence_what_they_should() {
         let now = Utc::now();
         let cases = [
-            (Settings { inc_enabled: false, ..settings() }, 0, 0),
-            (Settings { sms_out_api_sent: false, ..settings() }, 0, 1),
-            (Settings { sms_out_api_delivery: false, ..settings() }, 1, 0),
-            (Settings { endpoint_url: None, ..settings() }, 0, 0),
+            (
+                Settings {
+                    inc_enabled: false,
+                    ..settings()
+                },
+                0,
+                0,
+            ),
+            (
+                Settings {
+                    sms_out_api_sent: false,
+                    ..settings()
+                },
+                0,
+                1,
+            ),
+            (
+                Settings {
+                    sms_out_api_delivery: false,
+                    ..settings()
+                },
+                1,
+                0,
+            ),
+            (
+                Settings {
+                    endpoint_url: None,
+                    ..settings()
+                },
+                0,
+                0,
+            ),
             (settings(), 1, 1),
         ];
         for (s, sent, delivered) in cases {
             assert_eq!(plan(&seed("sms.sent"), &s, now).len(), sent, "{s:?}");
-            assert_eq!(plan(&seed("sms.delivered"), &s, now).len(), delivered, "{s:?}");
+            assert_eq!(
+                plan(&seed("sms.delivered"), &s, now).len(),
+                delivered,
+                "{s:?}"
+            );
         }
     }
 
     #[test]
     fn json_format_wraps_the_genio_fields() {
-        let s = Settings { webhook_format: WebhookFormat::Json, ..settings() };
+        let s = Settings {
+            webhook_format: WebhookFormat::Json,
+            ..settings()
+        };
         let draft = plan(&seed("sms.delivered"), &s, Utc::now()).remove(0);
         assert_eq!(draft.payload.content_type, "application/json");
         let body: serde_json::Value = serde_json::from_str(&draft.payload.body).unwrap();

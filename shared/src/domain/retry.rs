@@ -43,7 +43,11 @@ pub struct RetrySchedule {
 impl Default for RetrySchedule {
     fn default() -> Self {
         RetrySchedule {
-            gaps: DEFAULT_GAPS_SECS.iter().copied().map(Duration::from_secs).collect(),
+            gaps: DEFAULT_GAPS_SECS
+                .iter()
+                .copied()
+                .map(Duration::from_secs)
+                .collect(),
         }
     }
 }
@@ -103,11 +107,20 @@ mod tests {
     #[test]
     fn the_default_schedule_retries_for_at_least_three_days() {
         let s = RetrySchedule::default();
-        assert!(s.total() >= Duration::from_secs(72 * 3600), "{:?}", s.total());
+        assert!(
+            s.total() >= Duration::from_secs(72 * 3600),
+            "{:?}",
+            s.total()
+        );
         // Even with every gap jittered down as far as it goes.
-        let shortest: Duration = (1..s.max_attempts()).filter_map(|a| s.gap_after(a, -1.0)).sum();
+        let shortest: Duration = (1..s.max_attempts())
+            .filter_map(|a| s.gap_after(a, -1.0))
+            .sum();
         assert!(shortest >= Duration::from_secs(60 * 3600), "{shortest:?}");
-        assert!(s.gap_after(1, 1.0).unwrap() <= Duration::from_secs(30), "first retry within 30 s");
+        assert!(
+            s.gap_after(1, 1.0).unwrap() <= Duration::from_secs(30),
+            "first retry within 30 s"
+        );
         assert_eq!(s.gap_after(s.max_attempts(), 0.0), None);
         assert_eq!(s.gap_after(0, 0.0), None);
     }
@@ -119,7 +132,10 @@ mod tests {
             let base = s.gap_after(attempt, 0.0).unwrap();
             for _ in 0..50 {
                 let g = s.next_gap(attempt).unwrap();
-                assert!(g >= base.mul_f64(0.8) && g <= base.mul_f64(1.2).min(MAX_GAP), "{attempt}: {g:?}");
+                assert!(
+                    g >= base.mul_f64(0.8) && g <= base.mul_f64(1.2).min(MAX_GAP),
+                    "{attempt}: {g:?}"
+                );
             }
         }
     }
@@ -130,7 +146,10 @@ mod tests {
         assert_eq!(s.max_attempts(), 4);
         assert_eq!(s.gap_after(3, 0.0), Some(Duration::from_secs(2)));
         assert_eq!(s.gap_after(4, 0.0), None);
-        assert_eq!(RetrySchedule::parse("0").unwrap().gap_after(1, 1.0), Some(Duration::ZERO));
+        assert_eq!(
+            RetrySchedule::parse("0").unwrap().gap_after(1, 1.0),
+            Some(Duration::ZERO)
+        );
         for bad in ["", "1,,2", "-1", "1.5", "x", "43201"] {
             assert!(RetrySchedule::parse(bad).is_err(), "{bad}");
         }

@@ -62,7 +62,11 @@ impl SettingsPatch {
     /// Parses a JSON body strictly, naming the offending field.
     pub fn from_json(body: &[u8]) -> Result<SettingsPatch> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}"), None)
+            Error::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {e}"),
+                None,
+            )
         })?;
         if !value.is_object() {
             return Err(Error::bad_request(
@@ -118,16 +122,24 @@ pub struct EndpointPolicy {
 
 impl EndpointPolicy {
     pub fn check(&self, raw: &str) -> Result<Url> {
-        let invalid = |why: String| Error::unprocessable("invalid_endpoint_url", why, Some("endpoint_url"));
+        let invalid =
+            |why: String| Error::unprocessable("invalid_endpoint_url", why, Some("endpoint_url"));
         if raw.len() > MAX_URL_LEN {
-            return Err(invalid(format!("endpoint_url: must be at most {MAX_URL_LEN} characters")));
+            return Err(invalid(format!(
+                "endpoint_url: must be at most {MAX_URL_LEN} characters"
+            )));
         }
-        let url = Url::parse(raw).map_err(|e| invalid(format!("endpoint_url: not a valid URL ({e})")))?;
+        let url =
+            Url::parse(raw).map_err(|e| invalid(format!("endpoint_url: not a valid URL ({e})")))?;
         match url.scheme() {
             "https" => {}
             "http" if self.allow_private => {}
             "http" => return Err(invalid("endpoint_url: must use https".into())),
-            other => return Err(invalid(format!("endpoint_url: scheme `{other}` is not supported; use https"))),
+            other => {
+                return Err(invalid(format!(
+                    "endpoint_url: scheme `{other}` is not supported; use https"
+                )));
+            }
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid("endpoint_url: must not contain credentials".into()));
@@ -187,8 +199,12 @@ pub fn is_internal(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
 
-    const DEPLOYED: EndpointPolicy = EndpointPolicy { allow_private: false };
-    const LOCAL: EndpointPolicy = EndpointPolicy { allow_private: true };
+    const DEPLOYED: EndpointPolicy = EndpointPolicy {
+        allow_private: false,
+    };
+    const LOCAL: EndpointPolicy = EndpointPolicy {
+        allow_private: true,
+    };
 
     #[test]
     fn deployed_policy_accepts_only_public_https() {
@@ -209,7 +225,11 @@ mod tests {
             "https://shop.example/#x",
         ] {
             let e = DEPLOYED.check(bad).expect_err(bad);
-            assert_eq!((e.status(), e.field()), (422, Some("endpoint_url")), "{bad}");
+            assert_eq!(
+                (e.status(), e.field()),
+                (422, Some("endpoint_url")),
+                "{bad}"
+            );
         }
     }
 
@@ -222,11 +242,17 @@ mod tests {
 
     #[test]
     fn a_patch_changes_only_what_it_names() {
-        let patch = SettingsPatch::from_json(br#"{"sms_out_api_delivery": false, "endpoint_url": "https://a.example/x"}"#).unwrap();
+        let patch = SettingsPatch::from_json(
+            br#"{"sms_out_api_delivery": false, "endpoint_url": "https://a.example/x"}"#,
+        )
+        .unwrap();
         let s = patch.apply(Settings::default(), &DEPLOYED).unwrap();
         assert!(s.inc_enabled && s.sms_out_api_sent && !s.sms_out_api_delivery);
         assert_eq!(s.endpoint_url.as_deref(), Some("https://a.example/x"));
-        let cleared = SettingsPatch::from_json(br#"{"endpoint_url": null}"#).unwrap().apply(s, &DEPLOYED).unwrap();
+        let cleared = SettingsPatch::from_json(br#"{"endpoint_url": null}"#)
+            .unwrap()
+            .apply(s, &DEPLOYED)
+            .unwrap();
         assert_eq!(cleared.endpoint_url, None);
     }
 
@@ -240,6 +266,9 @@ mod tests {
             let e = SettingsPatch::from_json(body.as_bytes()).unwrap_err();
             assert_eq!((e.status(), e.field()), (400, Some(field)), "{body}");
         }
-        assert_eq!(SettingsPatch::from_json(b"[1]").unwrap_err().code(), "invalid_body");
+        assert_eq!(
+            SettingsPatch::from_json(b"[1]").unwrap_err().code(),
+            "invalid_body"
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
         .map_err(|_| Error::Config("the account's signing secret is empty".into()))?;
     mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,75 @@
+//! `inc accounts create` as a user runs it: the binary, aimed at the local
+//! endpoint through the AWS SDK's own environment variables.
+
+use std::net::SocketAddr;
+
+use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
+use inc_shared::domain::keys::hash_api_key;
+use inc_shared::store::Store;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_an_account_whose_key_is_stored_only_as_a_hash() {
+    let moto = Moto::start(None).await.expect("moto");
+    let sdk = sdk_config(&moto.endpoint, "us-east-1").await;
+    let options = StackOptions {
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        run_functions: false,
+        ..StackOptions::default()
+    };
+    let stack = Stack::start(&sdk, options).await.expect("stack");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_inc"))
+        .args(["accounts", "create", "--name", "Acme", "--json"])
+        .envs(&stack.environment)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .await
+        .expect("inc runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let key = printed["api_key"].as_str().expect("api_key");
+    let account_id = printed["account_id"].as_str().expect("account_id");
+
+    let tables = inc_shared::config::Tables::from_lookup(&|k| stack.environment.get(k).cloned())
+        .expect("tables");
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), tables.clone());
+    let account = store
+        .account_for_key(key)
+        .await
+        .expect("lookup")
+        .expect("the key works");
+    assert_eq!(
+        (account.account_id.as_str(), account.name.as_str()),
+        (account_id, "Acme")
+    );
+
+    // The key itself is nowhere in the table, only its hash.
+    let items = aws_sdk_dynamodb::Client::new(&sdk)
+        .scan()
+        .table_name(&tables.api_keys)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(key) && dump.contains(&hash_api_key(key)));
+
+    // A bad name is refused, and without AWS settings the error says so.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_inc"))
+        .args(["accounts", "create", "--name", " "])
+        .envs(&stack.environment)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .output()
+        .await
+        .expect("inc runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name"));
+}
