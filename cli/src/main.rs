@@ -119,12 +119,14 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
         http_addr: SocketAddr::from(([127, 0, 0, 1], http_port)),
         ..StackOptions::default()
     };
-    for function in Template::load(&template)?.functions {
-        for (var, value) in function.environment {
-            if let (Some(param), Ok(set)) = (
-                value.get("Ref").and_then(|r| r.as_str()),
-                std::env::var(&var),
-            ) {
+    let declared = Template::load(&template)?;
+    for function in &declared.functions {
+        for (var, value) in &function.environment {
+            let param = value
+                .get("Ref")
+                .and_then(|r| r.as_str())
+                .filter(|p| declared.parameters.contains_key(*p));
+            if let (Some(param), Ok(set)) = (param, std::env::var(var)) {
                 options.parameters.insert(param.to_owned(), set);
             }
         }

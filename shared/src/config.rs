@@ -38,21 +38,6 @@ pub struct Config {
     pub webhook_timeout: Duration,
 }
 
-/// Every environment variable INC reads, with its default (`None`: required
-/// where used). The README's configuration table mirrors this list.
-pub const VARIABLES: &[(&str, Option<&str>)] = &[
-    ("INC_ACCOUNTS_TABLE", None),
-    ("INC_API_KEYS_TABLE", None),
-    ("INC_EVENTS_TABLE", None),
-    ("INC_NOTIFICATIONS_TABLE", None),
-    ("INC_DELIVERY_QUEUE_URL", None),
-    ("INC_DEAD_LETTER_QUEUE_URL", None),
-    ("INC_RETRY_SCHEDULE", Some("5,300,1800,7200,18000,36000×7")),
-    ("INC_MAX_RECEIVE_COUNT", Some("20")),
-    ("INC_ALLOW_PRIVATE_ENDPOINTS", Some("false")),
-    ("INC_WEBHOOK_TIMEOUT_SECS", Some("15")),
-];
-
 impl Tables {
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Tables> {
         Ok(Tables {
