@@ -21,6 +21,8 @@ pub struct Tables {
     pub events: String,
     /// The notification log (`account_id`, `notification_id`).
     pub notifications: String,
+    /// Payments (`account_id`, `session_id`; index `ByOrderNo`).
+    pub transactions: String,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +47,7 @@ impl Tables {
             api_keys: required(get, "INC_API_KEYS_TABLE")?,
             events: required(get, "INC_EVENTS_TABLE")?,
             notifications: required(get, "INC_NOTIFICATIONS_TABLE")?,
+            transactions: required(get, "INC_TRANSACTIONS_TABLE")?,
         })
     }
 
@@ -142,11 +145,12 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 4] = [
+    const TABLES: [(&str, &str); 5] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
         ("INC_NOTIFICATIONS_TABLE", "n"),
+        ("INC_TRANSACTIONS_TABLE", "t"),
     ];
 
     #[test]

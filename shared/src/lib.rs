@@ -13,6 +13,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod providers;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

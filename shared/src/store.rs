@@ -15,7 +15,7 @@ use serde_dynamo::{from_item, from_items, to_attribute_value, to_item};
 use crate::config::Tables;
 use crate::domain::keys;
 use crate::domain::signing;
-use crate::domain::{Attempt, Channel, Notification, Settings, Status};
+use crate::domain::{Attempt, Channel, Notification, Settings, Status, Transaction};
 use crate::error::{Error, Result};
 
 /// How long an event id stays claimed: far longer than any redelivery.
@@ -82,6 +82,8 @@ pub struct LogQuery {
     pub status: Option<Status>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    pub session_id: Option<String>,
+    pub order_no: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -213,6 +215,7 @@ impl Store {
         &self,
         record: &EventRecord,
         notifications: &[Notification],
+        transaction: Option<&Transaction>,
     ) -> Result<Claim> {
         let event_put = Put::builder()
             .table_name(&self.tables.events)
@@ -228,6 +231,14 @@ impl Store {
             let put = Put::builder()
                 .table_name(&self.tables.notifications)
                 .set_item(Some(ser(n)?))
+                .build()
+                .map_err(Error::dependency)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(t) = transaction {
+            let put = Put::builder()
+                .table_name(&self.tables.transactions)
+                .set_item(Some(ser(t)?))
                 .build()
                 .map_err(Error::dependency)?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
@@ -481,6 +492,14 @@ impl Store {
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":st", s(status.as_str()));
         }
+        if let Some(session_id) = &query.session_id {
+            filters.push("session_id = :sid");
+            request = request.expression_attribute_values(":sid", s(session_id));
+        }
+        if let Some(order_no) = &query.order_no {
+            filters.push("order_no = :ono");
+            request = request.expression_attribute_values(":ono", s(order_no));
+        }
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
         }
@@ -503,6 +522,97 @@ impl Store {
                 _ => None,
             });
         Ok((items, next))
+    }
+
+    pub async fn get_transaction(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> Result<Option<Transaction>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.tables.transactions)
+            .key("account_id", s(account_id))
+            .key("session_id", s(session_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        found.item.map(de).transpose()
+    }
+
+    /// The account's transaction with this order number; the most recently
+    /// updated one if several share it.
+    pub async fn find_transaction_by_order(
+        &self,
+        account_id: &str,
+        order_no: &str,
+    ) -> Result<Option<Transaction>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.transactions)
+            .index_name("ByOrderNo")
+            .key_condition_expression("account_id = :a AND order_no = :o")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":o", s(order_no))
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        // The index holds keys only and is eventually consistent: read the
+        // items themselves, and take the most recently updated.
+        let mut newest: Option<Transaction> = None;
+        for item in page.items.unwrap_or_default() {
+            let Some(AttributeValue::S(session_id)) = item.get("session_id") else {
+                continue;
+            };
+            if let Some(t) = self.get_transaction(account_id, session_id).await? {
+                if t.order_no.as_deref() == Some(order_no)
+                    && newest.as_ref().is_none_or(|n| t.updated_at > n.updated_at)
+                {
+                    newest = Some(t);
+                }
+            }
+        }
+        Ok(newest)
+    }
+
+    /// Stores new notifications (a manual resend) in one transaction.
+    pub async fn put_notifications(&self, notifications: &[Notification]) -> Result<()> {
+        if notifications.is_empty() {
+            return Ok(());
+        }
+        let mut request = self.client.transact_write_items();
+        for n in notifications {
+            let put = Put::builder()
+                .table_name(&self.tables.notifications)
+                .set_item(Some(ser(n)?))
+                .condition_expression("attribute_not_exists(notification_id)")
+                .build()
+                .map_err(Error::dependency)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Removes notifications that could not be queued.
+    pub async fn delete_notifications(&self, notifications: &[Notification]) -> Result<()> {
+        for n in notifications {
+            self.client
+                .delete_item()
+                .table_name(&self.tables.notifications)
+                .key("account_id", s(&n.account_id))
+                .key("notification_id", s(&n.notification_id))
+                .send()
+                .await
+                .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        }
+        Ok(())
     }
 
     /// Answers when DynamoDB does (for `/v1/health`).

@@ -50,24 +50,14 @@ impl WebhookClient {
         Ok(WebhookClient { http, policy })
     }
 
-    /// Sends one attempt and reports what happened; never fails itself.
+    /// A POST to `url` on this client (timeouts, no redirects, SSRF-safe).
+    pub fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.post(url)
+    }
+
+    /// Sends one signed webhook attempt and reports what happened.
     pub async fn send(&self, req: WebhookRequest<'_>) -> Attempt {
-        let at = Utc::now();
-        let started = Instant::now();
-        let mut attempt = Attempt {
-            number: req.attempt,
-            at,
-            url: req.url.to_owned(),
-            status_code: None,
-            latency_ms: 0,
-            error: None,
-            response_excerpt: None,
-        };
-        if let Err(e) = self.policy.check(req.url) {
-            attempt.error = Some(e.to_string());
-            return attempt;
-        }
-        let timestamp = at.timestamp();
+        let timestamp = Utc::now().timestamp();
         let signature = match signing::sign(
             req.secret,
             req.webhook_id,
@@ -75,22 +65,40 @@ impl WebhookClient {
             req.payload.body.as_bytes(),
         ) {
             Ok(sig) => sig,
-            Err(e) => {
-                attempt.error = Some(e.to_string());
-                return attempt;
-            }
+            Err(e) => return failed_before_sending(req.attempt, req.url, e.to_string()),
         };
-        let result = self
-            .http
+        let request = self
             .post(req.url)
             .header(reqwest::header::CONTENT_TYPE, &req.payload.content_type)
             .header("webhook-id", req.webhook_id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(req.payload.body.clone())
-            .send()
-            .await;
-        match result {
+            .body(req.payload.body.clone());
+        self.execute(req.attempt, req.url, request).await
+    }
+
+    /// Checks `url` against the endpoint policy, sends `request` and records
+    /// the attempt; never fails itself.
+    pub async fn execute(
+        &self,
+        number: u32,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Attempt {
+        if let Err(e) = self.policy.check(url) {
+            return failed_before_sending(number, url, e.to_string());
+        }
+        let started = Instant::now();
+        let mut attempt = Attempt {
+            number,
+            at: Utc::now(),
+            url: url.to_owned(),
+            status_code: None,
+            latency_ms: 0,
+            error: None,
+            response_excerpt: None,
+        };
+        match request.send().await {
             Ok(response) => {
                 attempt.status_code = Some(response.status().as_u16());
                 match response.text().await {
@@ -110,6 +118,19 @@ impl WebhookClient {
         }
         attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         attempt
+    }
+}
+
+/// An attempt that failed before anything was sent.
+pub fn failed_before_sending(number: u32, url: &str, error: String) -> Attempt {
+    Attempt {
+        number,
+        at: Utc::now(),
+        url: url.to_owned(),
+        status_code: None,
+        latency_ms: 0,
+        error: Some(error),
+        response_excerpt: None,
     }
 }
 

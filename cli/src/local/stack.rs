@@ -20,7 +20,7 @@ use aws_sdk_sqs::types::{
 use std::convert::Infallible;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
@@ -121,7 +121,13 @@ impl Stack {
                 continue;
             }
             if !function.routes.is_empty() {
-                let router = http_router(&function.binary, sdk, &config)?;
+                let mut router = http_router(&function.binary, sdk, &config)?;
+                if function.binary == "api" {
+                    router = router.layer(axum::middleware::from_fn_with_state(
+                        aws_sdk_sesv2::Client::new(sdk),
+                        verify_email_senders,
+                    ));
+                }
                 for route in &function.routes {
                     let method = Method::from_bytes(route.method.as_bytes())
                         .ok()
@@ -226,11 +232,53 @@ fn fresh_request(
     })
 }
 
+/// SES (and moto) refuse to send from an unverified sender. A deployed
+/// stack relies on the identities verified in SES; the local stack verifies
+/// the email sender itself whenever settings name one.
+async fn verify_email_senders(
+    State(ses): State<aws_sdk_sesv2::Client>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_settings_patch =
+        request.method() == Method::PATCH && request.uri().path() == "/v1/settings";
+    let response = next.run(request).await;
+    if !is_settings_patch || !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, inc_shared::api::MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let sender = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+        v.pointer("/channels/email/from")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if let Some(sender) = sender {
+        if let Err(e) = ses
+            .create_email_identity()
+            .email_identity(&sender)
+            .send()
+            .await
+        {
+            let already = e
+                .as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception());
+            if !already {
+                tracing::warn!(%sender, error = %aws_sdk_sesv2::error::DisplayErrorContext(e), "could not verify the email sender");
+            }
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// The axum router of an HTTP function, by its binary's name.
 fn http_router(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<Router> {
     Ok(match binary {
         "ingest" => inc_ingest::router(Arc::new(inc_ingest::Ingest::new(sdk, config)?)),
         "api" => inc_api::router(Arc::new(inc_api::Api::new(sdk, config))),
+        "resend" => inc_resend::router(Arc::new(inc_resend::Resend::new(sdk, config)?)),
         other => {
             return Err(Error::Template(format!(
                 "the local stack has no HTTP handler for binary `{other}`"

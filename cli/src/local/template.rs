@@ -281,7 +281,7 @@ mod tests {
         let deliver = t.functions.iter().find(|f| f.binary == "deliver").unwrap();
         assert_eq!(deliver.queues[0].queue_logical_id, "DeliveryQueue");
         assert!(deliver.queues[0].report_batch_item_failures);
-        assert_eq!(t.tables.len(), 4);
+        assert_eq!(t.tables.len(), 5);
         assert_eq!(t.queues.len(), 2);
         assert_eq!(
             t.parameters.get("MaxReceiveCount").map(String::as_str),

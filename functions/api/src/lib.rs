@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::{Channel, EndpointPolicy, Notification, SettingsPatch, Status};
+use inc_shared::domain::{Channel, EndpointPolicy, Notification, Payload, SettingsPatch, Status};
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
@@ -55,7 +55,7 @@ async fn health(State(app): State<Arc<Api>>) -> Result<Response> {
 
 async fn get_settings(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    Ok(axum::Json(account.settings).into_response())
+    Ok(axum::Json(account.settings.masked()).into_response())
 }
 
 async fn patch_settings(
@@ -75,7 +75,7 @@ async fn patch_settings(
         .put_settings(&account.account_id, &settings)
         .await?;
     tracing::info!(account_id = %account.account_id, "settings changed");
-    Ok(axum::Json(settings).into_response())
+    Ok(axum::Json(settings.masked()).into_response())
 }
 
 async fn get_secret(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
@@ -94,6 +94,8 @@ struct HistoryParams {
     since: Option<String>,
     until: Option<String>,
     format: Option<String>,
+    session_id: Option<String>,
+    order_no: Option<String>,
 }
 
 fn invalid(field: &'static str, why: &str) -> Error {
@@ -153,7 +155,20 @@ impl HistoryParams {
                 })
             })
             .transpose()?;
+        for (field, value) in [
+            ("session_id", &self.session_id),
+            ("order_no", &self.order_no),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.chars().count() > 128)
+            {
+                return Err(invalid(field, "must be 1 to 128 characters"));
+            }
+        }
         Ok(LogQuery {
+            session_id: self.session_id,
+            order_no: self.order_no,
             limit,
             cursor: self.cursor,
             channel,
@@ -176,7 +191,12 @@ fn view(n: Notification) -> Value {
         "updated_at": n.updated_at,
         "next_attempt_at": n.next_attempt_at,
         "last_error": n.last_error,
-        "request": { "content_type": n.payload.content_type, "body": n.payload.body },
+        "session_id": n.session_id,
+        "order_no": n.order_no,
+        "request": match &n.payload {
+            Payload::Webhook(w) => json!({ "content_type": w.content_type, "body": w.body }),
+            other => serde_json::to_value(other).unwrap_or_default(),
+        },
         "attempts": n.attempts,
     })
 }

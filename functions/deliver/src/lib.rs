@@ -1,12 +1,14 @@
 //! Deliver: the SQS-triggered worker that sends notifications.
 //!
 //! Each record names one notification. The worker reads it from the log,
-//! sends it (every record of a batch concurrently), appends the attempt to the
-//! log and then, by outcome:
+//! sends it on its channel — the merchant's webhook, or the customer's SMS,
+//! email or WhatsApp through the account's provider — (every record of a
+//! batch concurrently), appends the attempt to the log and then, by outcome:
 //!
-//! - 2xx: `delivered`; the record succeeds and SQS deletes it;
-//! - 410, or the last attempt failed: `failed`; the message is copied to the
-//!   dead-letter queue with the reason, and the record succeeds;
+//! - success (2xx): `delivered`; the record succeeds and SQS deletes it;
+//! - a webhook's 410, a provider's 4xx that will never succeed, or the last
+//!   attempt failed: `failed`; the message is copied to the dead-letter
+//!   queue with the reason, and the record succeeds;
 //! - otherwise: `retrying`; the message is hidden for the schedule's next gap
 //!   (`ChangeMessageVisibility`) and the record is reported failed
 //!   (`ReportBatchItemFailures`), so SQS hands it back when the gap is over.
@@ -23,9 +25,12 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 
-use inc_shared::domain::{Attempt, Notification, Outcome, RetrySchedule, Status};
+use inc_shared::domain::{Attempt, Channel, Notification, Outcome, Payload, RetrySchedule, Status};
+use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
+use inc_shared::store::Account;
 use inc_shared::store::Store;
+use inc_shared::webhook::failed_before_sending;
 use inc_shared::webhook::{WebhookClient, WebhookRequest};
 use inc_shared::{Config, Error, Result};
 
@@ -33,6 +38,7 @@ pub struct Deliver {
     store: Store,
     queue: Queue,
     webhooks: WebhookClient,
+    providers: Providers,
     retry: RetrySchedule,
     max_attempts: u32,
     queue_url: String,
@@ -50,10 +56,12 @@ enum Disposition {
 
 impl Deliver {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Deliver> {
+        let webhooks = WebhookClient::new(config.endpoint_policy, config.webhook_timeout)?;
         Ok(Deliver {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
-            webhooks: WebhookClient::new(config.endpoint_policy, config.webhook_timeout)?,
+            providers: Providers::new(webhooks.clone(), aws_sdk_sesv2::Client::new(sdk)),
+            webhooks,
             max_attempts: config.retry.max_attempts().min(config.max_receive_count),
             retry: config.retry.clone(),
             queue_url: config.delivery_queue()?.to_owned(),
@@ -105,46 +113,30 @@ impl Deliver {
                 .give_up(body, &notification, None, "the account no longer exists")
                 .await;
         };
-        let attempt = match account.settings.endpoint_url.as_deref() {
-            Some(url) => {
-                self.webhooks
-                    .send(WebhookRequest {
-                        url,
-                        webhook_id: id,
-                        secret: &account.signing_secret,
-                        payload: &notification.payload,
-                        attempt: attempt_number,
-                    })
-                    .await
-            }
-            None => Attempt {
-                number: attempt_number,
-                at: Utc::now(),
-                url: String::new(),
-                status_code: None,
-                latency_ms: 0,
-                error: Some("no endpoint_url is configured".into()),
-                response_excerpt: None,
-            },
-        };
+        let (attempt, outcome) = self.attempt(&account, &notification, attempt_number).await;
         tracing::info!(account_id = %account_id, notification_id = %id, attempt = attempt_number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
-            "webhook attempt");
-        match Outcome::of(attempt.status_code) {
+            channel = notification.channel.as_str(), "delivery attempt");
+        match outcome {
             Outcome::Delivered => {
                 self.store
                     .record_attempt(account_id, id, &attempt, Status::Delivered, None, None)
                     .await?;
                 Ok(Disposition::Done)
             }
-            Outcome::Gone => {
-                self.give_up(
-                    body,
-                    &notification,
-                    Some(&attempt),
-                    "the endpoint answered 410 Gone",
-                )
-                .await
+            Outcome::Stop => {
+                let reason = match (notification.channel, attempt.status_code) {
+                    (Channel::Webhook, _) => "the endpoint answered 410 Gone".to_owned(),
+                    (_, Some(code)) => format!(
+                        "the provider refused the message (HTTP {code}); it will not succeed as is"
+                    ),
+                    (_, None) => format!(
+                        "the message was refused: {}",
+                        attempt.error.as_deref().unwrap_or("unknown error")
+                    ),
+                };
+                self.give_up(body, &notification, Some(&attempt), &reason)
+                    .await
             }
             Outcome::Retry => {
                 let gap = (attempt_number < self.max_attempts)
@@ -161,6 +153,69 @@ impl Deliver {
                 };
                 self.retry_later(record, &notification, &attempt, gap).await
             }
+        }
+    }
+
+    /// One attempt on the notification's channel, with the provider
+    /// settings as they are now.
+    async fn attempt(
+        &self,
+        account: &Account,
+        n: &Notification,
+        number: u32,
+    ) -> (Attempt, Outcome) {
+        let channels = &account.settings.channels;
+        let missing = |what: &str| {
+            (
+                failed_before_sending(number, "", format!("no {what} is configured")),
+                Outcome::Retry,
+            )
+        };
+        match &n.payload {
+            Payload::Webhook(payload) => match account.settings.endpoint_url.as_deref() {
+                Some(url) => {
+                    let attempt = self
+                        .webhooks
+                        .send(WebhookRequest {
+                            url,
+                            webhook_id: &n.notification_id,
+                            secret: &account.signing_secret,
+                            payload,
+                            attempt: number,
+                        })
+                        .await;
+                    let outcome = Outcome::of(attempt.status_code);
+                    (attempt, outcome)
+                }
+                None => missing("endpoint_url"),
+            },
+            Payload::Sms { to, text } => match channels.sms.as_ref().filter(|p| p.enabled) {
+                Some(p) => {
+                    self.providers
+                        .sms(p, number, to, text, &n.notification_id)
+                        .await
+                }
+                None => missing("SMS provider"),
+            },
+            Payload::Email { to, subject, text } => {
+                match channels.email.as_ref().filter(|p| p.enabled) {
+                    Some(p) => self.providers.email(p, number, to, subject, text).await,
+                    None => missing("email sender"),
+                }
+            }
+            Payload::Whatsapp {
+                to,
+                template,
+                language,
+                parameters,
+            } => match channels.whatsapp.as_ref().filter(|p| p.enabled) {
+                Some(p) => {
+                    self.providers
+                        .whatsapp(p, number, to, template, language, parameters)
+                        .await
+                }
+                None => missing("WhatsApp provider"),
+            },
         }
     }
 

@@ -1,11 +1,12 @@
 //! Ingest: `POST /v1/events`.
 //!
 //! Authenticates the account, validates the event (JSON or Genio's form),
-//! decides from the account's settings which notifications it causes, and
-//! then, idempotently by event id:
+//! decides from the account's settings (and, for a payment, from the
+//! transaction it updates) which notifications it causes, and then,
+//! idempotently by event id:
 //!
-//! 1. claims the id and stores the notifications in one DynamoDB transaction
-//!    (`pending`);
+//! 1. claims the id and stores the notifications (and the updated
+//!    transaction) in one DynamoDB transaction (`pending`);
 //! 2. sends one SQS message per notification;
 //! 3. marks the event `completed`.
 //!
@@ -27,8 +28,8 @@ use chrono::Utc;
 use serde_json::json;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::notification::plan;
-use inc_shared::domain::{Event, Notification};
+use inc_shared::domain::notification::{plan, plan_payment};
+use inc_shared::domain::{Event, Notification, Transaction};
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, PENDING_TIMEOUT, Store};
 use inc_shared::{Config, Error, Result};
@@ -111,7 +112,29 @@ async fn post_event(
         }
     };
     let now = Utc::now();
-    let notifications: Vec<Notification> = plan(&event, &account.settings, now)
+    // A payment event upserts its transaction; what it causes is decided
+    // from the transaction as it will be stored.
+    let transaction = match event.payment() {
+        Some(change) => {
+            let previous = app
+                .store
+                .get_transaction(&account.account_id, &change.session_id)
+                .await?;
+            Some(Transaction::apply(
+                previous,
+                &account.account_id,
+                &event.id,
+                change,
+                now,
+            ))
+        }
+        None => None,
+    };
+    let drafts = match &transaction {
+        Some(t) => plan_payment(&event, t, &account.settings, now)?,
+        None => plan(&event, &account.settings, now),
+    };
+    let notifications: Vec<Notification> = drafts
         .into_iter()
         .map(|draft| Notification::new(&account.account_id, &event, draft, now))
         .collect();
@@ -129,7 +152,11 @@ async fn post_event(
         claimed_at: now,
         expires_at: (now + EVENT_RETENTION).timestamp(),
     };
-    let existing = match app.store.claim_event(&record, &notifications).await? {
+    let existing = match app
+        .store
+        .claim_event(&record, &notifications, transaction.as_ref())
+        .await?
+    {
         Claim::Claimed => {
             app.publish(&record).await?;
             tracing::info!(account_id = %record.account_id, event_id = %record.event_id,

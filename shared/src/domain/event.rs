@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::payment::PaymentChange;
 use crate::error::{Error, Result};
 
 /// Longest event id (the idempotency key).
@@ -19,7 +20,7 @@ pub const MAX_PHONE_LEN: usize = 32;
 pub const MAX_FIELD_LEN: usize = 128;
 
 /// The event types INC understands.
-pub const EVENT_TYPES: &[&str] = &["sms.sent", "sms.delivered"];
+pub const EVENT_TYPES: &[&str] = &["sms.sent", "sms.delivered", "payment.state_changed"];
 
 /// An accepted, validated event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,9 @@ pub enum EventKind {
     /// Genio's DELIVERY IPN: the handset confirmed (or the carrier failed).
     #[serde(rename = "sms.delivered")]
     SmsDelivered(SmsResult),
+    /// An Ottu-style transaction changed state.
+    #[serde(rename = "payment.state_changed")]
+    PaymentStateChanged(PaymentChange),
 }
 
 /// Genio's `ipn_type`.
@@ -88,6 +92,7 @@ impl Event {
         match self.kind {
             EventKind::SmsSent(_) => "sms.sent",
             EventKind::SmsDelivered(_) => "sms.delivered",
+            EventKind::PaymentStateChanged(_) => "payment.state_changed",
         }
     }
 
@@ -96,6 +101,15 @@ impl Event {
         match &self.kind {
             EventKind::SmsSent(r) => Some((IpnType::Sent, r)),
             EventKind::SmsDelivered(r) => Some((IpnType::Delivery, r)),
+            EventKind::PaymentStateChanged(_) => None,
+        }
+    }
+
+    /// The payment change, for payment events.
+    pub fn payment(&self) -> Option<&PaymentChange> {
+        match &self.kind {
+            EventKind::PaymentStateChanged(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -153,6 +167,9 @@ impl Event {
         let kind = match type_name.as_str() {
             "sms.sent" => EventKind::SmsSent(parse_sms(data)?),
             "sms.delivered" => EventKind::SmsDelivered(parse_sms(data)?),
+            "payment.state_changed" => {
+                EventKind::PaymentStateChanged(PaymentChange::from_value(data)?)
+            }
             other => return Err(unknown_type(other)),
         };
         Ok(Event { id, kind })

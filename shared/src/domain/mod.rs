@@ -1,17 +1,23 @@
 //! INC's rules as pure code: no I/O here, so every rule has a plain unit test.
 
+pub mod channels;
 pub mod event;
 pub mod genio;
 pub mod keys;
+pub mod messages;
 pub mod notification;
+pub mod payment;
 pub mod retry;
+pub mod rules;
 pub mod settings;
 pub mod signing;
 
 pub use event::{Event, EventKind, IpnType, SmsResult};
 pub use notification::{
-    Attempt, Channel, Notification, NotificationDraft, Outcome, Status, WebhookFormat,
+    Attempt, Channel, Notification, NotificationDraft, Outcome, Payload, Status, WebhookFormat,
     WebhookPayload,
 };
+pub use payment::{PaymentChange, PaymentState, Transaction};
 pub use retry::RetrySchedule;
+pub use rules::{CustomerChannel, SkipReason};
 pub use settings::{EndpointPolicy, Settings, SettingsPatch};

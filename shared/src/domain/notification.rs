@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::genio;
+use super::messages;
+use super::payment::Transaction;
+use super::rules::{self, CustomerChannel, SkipReason};
 use super::settings::Settings;
+use crate::error::Result;
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,19 +18,40 @@ use super::settings::Settings;
 pub enum Channel {
     /// An IPN to the merchant's endpoint.
     Webhook,
+    /// A message to the customer.
+    Sms,
+    Email,
+    Whatsapp,
 }
 
 impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Webhook => "webhook",
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Whatsapp => "whatsapp",
         }
     }
 
     pub fn parse(s: &str) -> Option<Channel> {
-        match s {
-            "webhook" => Some(Channel::Webhook),
-            _ => None,
+        [
+            Channel::Webhook,
+            Channel::Sms,
+            Channel::Email,
+            Channel::Whatsapp,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl From<CustomerChannel> for Channel {
+    fn from(c: CustomerChannel) -> Channel {
+        match c {
+            CustomerChannel::Sms => Channel::Sms,
+            CustomerChannel::Email => Channel::Email,
+            CustomerChannel::Whatsapp => Channel::Whatsapp,
         }
     }
 }
@@ -97,11 +122,151 @@ pub struct WebhookPayload {
     pub source: Option<String>,
 }
 
+/// What a notification sends, fixed when it is created so that every
+/// attempt sends the same thing. The provider (URL, credentials) is read at
+/// delivery time, so fixing a provider's settings helps pending messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Payload {
+    Webhook(WebhookPayload),
+    Sms {
+        to: String,
+        text: String,
+    },
+    Email {
+        to: String,
+        subject: String,
+        text: String,
+    },
+    Whatsapp {
+        to: String,
+        template: String,
+        language: String,
+        parameters: Vec<String>,
+    },
+}
+
+impl Payload {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Payload::Webhook(_) => Channel::Webhook,
+            Payload::Sms { .. } => Channel::Sms,
+            Payload::Email { .. } => Channel::Email,
+            Payload::Whatsapp { .. } => Channel::Whatsapp,
+        }
+    }
+}
+
 /// What an event causes, before it is given an id and stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationDraft {
     pub channel: Channel,
-    pub payload: WebhookPayload,
+    pub payload: Payload,
+}
+
+impl NotificationDraft {
+    pub fn new(payload: Payload) -> NotificationDraft {
+        NotificationDraft {
+            channel: payload.channel(),
+            payload,
+        }
+    }
+}
+
+/// The customer message for the transaction's current state on `channel`,
+/// or why there is none.
+pub fn customer_message(
+    t: &Transaction,
+    channel: CustomerChannel,
+    settings: &Settings,
+) -> Result<Result<Payload, SkipReason>> {
+    let providers = &settings.channels;
+    if let Err(reason) = rules::check(t, channel, providers.configured(channel)) {
+        return Ok(Err(reason));
+    }
+    let phone = t.customer_phone.clone().unwrap_or_default();
+    let payload = match channel {
+        CustomerChannel::Sms => match &providers.sms {
+            Some(p) => Payload::Sms {
+                to: phone,
+                text: messages::sms_text(t, p)?,
+            },
+            None => return Ok(Err(SkipReason::ProviderNotConfigured)),
+        },
+        CustomerChannel::Email => match &providers.email {
+            Some(p) => {
+                let (subject, text) = messages::email(t, p)?;
+                Payload::Email {
+                    to: t.customer_email.clone().unwrap_or_default(),
+                    subject,
+                    text,
+                }
+            }
+            None => return Ok(Err(SkipReason::ProviderNotConfigured)),
+        },
+        CustomerChannel::Whatsapp => match &providers.whatsapp {
+            Some(p) => {
+                let (template, language, parameters) = messages::whatsapp(t, p);
+                Payload::Whatsapp {
+                    to: phone,
+                    template,
+                    language,
+                    parameters,
+                }
+            }
+            None => return Ok(Err(SkipReason::ProviderNotConfigured)),
+        },
+    };
+    Ok(Ok(payload))
+}
+
+fn payment_webhook(event: &Event, t: &Transaction, now: DateTime<Utc>) -> WebhookPayload {
+    WebhookPayload {
+        content_type: "application/json".into(),
+        body: serde_json::json!({
+            "id": event.id,
+            "type": event.type_name(),
+            "created_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "data": {
+                "session_id": t.session_id, "order_no": t.order_no, "state": t.state,
+                "amount": t.amount, "currency_code": t.currency_code,
+                "customer_email": t.customer_email, "customer_phone": t.customer_phone,
+                "customer_first_name": t.customer_first_name, "language": t.language,
+            },
+        })
+        .to_string(),
+        ipn_type: None,
+        source: None,
+    }
+}
+
+/// What a payment event causes: the merchant's JSON webhook (INC on, an
+/// endpoint set) and one customer message per channel whose list names the
+/// new state and whose rules, provider and contact allow it.
+pub fn plan_payment(
+    event: &Event,
+    t: &Transaction,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Vec<NotificationDraft>> {
+    let mut drafts = Vec::new();
+    if settings.inc_enabled && settings.endpoint_url.is_some() {
+        drafts.push(NotificationDraft::new(Payload::Webhook(payment_webhook(
+            event, t, now,
+        ))));
+    }
+    for (channel, states) in &t.notifications {
+        if !states.contains(&t.state) {
+            continue;
+        }
+        match customer_message(t, *channel, settings)? {
+            Ok(payload) => drafts.push(NotificationDraft::new(payload)),
+            Err(reason) => {
+                tracing::info!(session_id = %t.session_id, channel = channel.as_str(), reason = reason.as_str(), "customer message skipped");
+            }
+        }
+    }
+    Ok(drafts)
 }
 
 /// Decides which notifications an accepted event causes, from the account's
@@ -137,10 +302,7 @@ pub fn plan(event: &Event, settings: &Settings, now: DateTime<Utc>) -> Vec<Notif
             source: Some(sms.source.clone()),
         },
     };
-    vec![NotificationDraft {
-        channel: Channel::Webhook,
-        payload,
-    }]
+    vec![NotificationDraft::new(Payload::Webhook(payload))]
 }
 
 /// One notification and the log of its attempts, as stored and as the
@@ -155,7 +317,12 @@ pub struct Notification {
     pub status: Status,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub payload: WebhookPayload,
+    pub payload: Payload,
+    /// The transaction, for messages about a payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_no: Option<String>,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,11 +338,36 @@ impl Notification {
         draft: NotificationDraft,
         now: DateTime<Utc>,
     ) -> Self {
+        let transaction = event
+            .payment()
+            .map(|p| (p.session_id.clone(), p.order_no.clone()));
+        Notification::create(
+            account_id,
+            &event.id,
+            event.type_name(),
+            draft,
+            transaction,
+            now,
+        )
+    }
+
+    /// A notification for a manual resend, or any cause other than an event.
+    pub fn create(
+        account_id: &str,
+        event_id: &str,
+        event_type: &str,
+        draft: NotificationDraft,
+        transaction: Option<(String, Option<String>)>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (session_id, order_no) = transaction.map_or((None, None), |(s, o)| (Some(s), o));
         Notification {
             account_id: account_id.to_owned(),
             notification_id: super::keys::new_notification_id(),
-            event_id: event.id.clone(),
-            event_type: event.type_name().to_owned(),
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            session_id,
+            order_no,
             channel: draft.channel,
             status: Status::Queued,
             created_at: now,
@@ -190,11 +382,14 @@ impl Notification {
     /// Genio's log line for a webhook that has been attempted at least once.
     pub fn genio_log_line(&self) -> Option<String> {
         let last = self.attempts.last()?;
+        let Payload::Webhook(webhook) = &self.payload else {
+            return None;
+        };
         Some(genio::log_line(
-            self.payload.ipn_type.as_deref()?,
-            self.payload.source.as_deref()?,
+            webhook.ipn_type.as_deref()?,
+            webhook.source.as_deref()?,
             last.status_code,
-            &self.payload.body,
+            &webhook.body,
             last.at,
         ))
     }
@@ -224,18 +419,31 @@ pub struct Attempt {
 pub enum Outcome {
     /// A 2xx: done.
     Delivered,
-    /// A 410: the endpoint is gone; stop retrying.
-    Gone,
-    /// Anything else — 3xx (redirects are not followed), 4xx, 5xx, timeout,
+    /// It will never succeed (a webhook's 410, a provider's 4xx): stop.
+    Stop,
+    /// Anything else — 3xx (redirects are not followed), 5xx, timeout,
     /// connection failure: try again later.
     Retry,
 }
 
 impl Outcome {
+    /// A webhook: only 2xx succeeds and only 410 stops; the merchant's
+    /// endpoint may be misconfigured for a while, so a 4xx is retried.
     pub fn of(status_code: Option<u16>) -> Outcome {
         match status_code {
             Some(200..=299) => Outcome::Delivered,
-            Some(410) => Outcome::Gone,
+            Some(410) => Outcome::Stop,
+            _ => Outcome::Retry,
+        }
+    }
+
+    /// A provider (SMS gateway, WhatsApp): a 4xx other than 408 and 429
+    /// means the request itself is wrong and will never succeed.
+    pub fn of_provider(status_code: Option<u16>) -> Outcome {
+        match status_code {
+            Some(200..=299) => Outcome::Delivered,
+            Some(408 | 429) => Outcome::Retry,
+            Some(400..=499) => Outcome::Stop,
             _ => Outcome::Retry,
         }
     }
@@ -263,10 +471,16 @@ mod tests {
         let now = Utc::now();
         let sent = plan(&seed("sms.sent"), &settings(), now);
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].payload.ipn_type.as_deref(), Some("SENT"));
-        assert!(sent[0].payload.body.contains("ipn_type=SENT"));
+        let Payload::Webhook(w) = &sent[0].payload else {
+            panic!("a webhook")
+        };
+        assert_eq!(w.ipn_type.as_deref(), Some("SENT"));
+        assert!(w.body.contains("ipn_type=SENT"));
         let delivered = plan(&seed("sms.delivered"), &settings(), now);
-        assert!(delivered[0].payload.body.contains("ipn_type=DELIVERY"));
+        let Payload::Webhook(w) = &delivered[0].payload else {
+            panic!("a webhook")
+        };
+        assert!(w.body.contains("ipn_type=DELIVERY"));
     }
 
     #[test]
@@ -324,8 +538,11 @@ mod tests {
             ..settings()
         };
         let draft = plan(&seed("sms.delivered"), &s, Utc::now()).remove(0);
-        assert_eq!(draft.payload.content_type, "application/json");
-        let body: serde_json::Value = serde_json::from_str(&draft.payload.body).unwrap();
+        let Payload::Webhook(w) = draft.payload else {
+            panic!("a webhook")
+        };
+        assert_eq!(w.content_type, "application/json");
+        let body: serde_json::Value = serde_json::from_str(&w.body).unwrap();
         assert_eq!(body["id"], "evt-1");
         assert_eq!(body["type"], "sms.delivered");
         assert_eq!(body["data"]["msg"], "Your SMS message🧘");
@@ -336,9 +553,14 @@ mod tests {
     fn outcomes_follow_the_status_code() {
         assert_eq!(Outcome::of(Some(200)), Outcome::Delivered);
         assert_eq!(Outcome::of(Some(204)), Outcome::Delivered);
-        assert_eq!(Outcome::of(Some(410)), Outcome::Gone);
+        assert_eq!(Outcome::of(Some(410)), Outcome::Stop);
         for code in [Some(301), Some(302), Some(400), Some(429), Some(500), None] {
             assert_eq!(Outcome::of(code), Outcome::Retry, "{code:?}");
+        }
+        assert_eq!(Outcome::of_provider(Some(400)), Outcome::Stop);
+        assert_eq!(Outcome::of_provider(Some(401)), Outcome::Stop);
+        for code in [Some(408), Some(429), Some(500), Some(503), Some(302), None] {
+            assert_eq!(Outcome::of_provider(code), Outcome::Retry, "{code:?}");
         }
     }
 }

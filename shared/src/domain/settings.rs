@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
+use super::channels::Channels;
 use super::notification::WebhookFormat;
 use crate::error::{Error, Result};
 
@@ -24,6 +25,9 @@ pub struct Settings {
     pub sms_out_api_delivery: bool,
     /// How `sms.*` webhooks are encoded: Genio's form (default) or JSON.
     pub webhook_format: WebhookFormat,
+    /// The customer-channel providers.
+    #[serde(default)]
+    pub channels: Channels,
 }
 
 impl Default for Settings {
@@ -35,6 +39,17 @@ impl Default for Settings {
             sms_out_api_sent: true,
             sms_out_api_delivery: true,
             webhook_format: WebhookFormat::Form,
+            channels: Channels::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The settings as the API shows them: provider secrets masked.
+    pub fn masked(&self) -> Settings {
+        Settings {
+            channels: self.channels.masked(),
+            ..self.clone()
         }
     }
 }
@@ -50,6 +65,8 @@ pub struct SettingsPatch {
     pub sms_out_api_sent: Option<bool>,
     pub sms_out_api_delivery: Option<bool>,
     pub webhook_format: Option<WebhookFormat>,
+    /// A JSON merge patch of `channels`.
+    pub channels: Option<serde_json::Value>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -104,6 +121,16 @@ impl SettingsPatch {
         }
         if let Some(v) = self.webhook_format {
             settings.webhook_format = v;
+        }
+        if let Some(patch) = &self.channels {
+            if !patch.is_object() {
+                return Err(Error::bad_request(
+                    "invalid_field",
+                    "channels: must be an object",
+                    Some("channels"),
+                ));
+            }
+            settings.channels = settings.channels.patched(patch, policy)?;
         }
         Ok(settings)
     }

@@ -1,0 +1,394 @@
+//! Resend: send a transaction's customer messages again, by `session_id` or
+//! `order_no` and a list of channels, for the transaction's current state.
+//!
+//! - `POST /b/pbl/v2/message-notification/` answers exactly as Ottu's
+//!   Message Notifications API does: `{"message": "Customer notified."}`,
+//!   DRF-style field errors, `{"channels": [...], "result": "failed"}`, and
+//!   `{"detail": ...}` for 401 / 404.
+//! - `POST /v1/notifications/resend` explains itself: one result per channel
+//!   (`queued`, `would_queue` on a `dry_run`, or `skipped` with the reason).
+//!
+//! Resends are notifications like any other: stored, queued on the delivery
+//! queue, sent by deliver, logged with every attempt.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use inc_shared::api::{authenticate, media_type, not_found, read_body};
+use inc_shared::domain::notification::customer_message;
+use inc_shared::domain::payment::check_reference;
+use inc_shared::domain::{CustomerChannel, Notification, NotificationDraft, Transaction};
+use inc_shared::queue::{DeliveryMessage, Queue};
+use inc_shared::store::{Account, Store};
+use inc_shared::{Config, Error, Result};
+
+pub struct Resend {
+    store: Store,
+    queue: Queue,
+    queue_url: String,
+}
+
+impl Resend {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Resend> {
+        Ok(Resend {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            queue_url: config.delivery_queue()?.to_owned(),
+        })
+    }
+}
+
+pub fn router(app: Arc<Resend>) -> Router {
+    Router::new()
+        .route("/b/pbl/v2/message-notification/", post(ottu))
+        .route("/v1/notifications/resend", post(explained))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// DRF-style field errors: field → messages.
+type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// A resend request, validated.
+#[derive(Debug)]
+struct Request {
+    channels: Vec<CustomerChannel>,
+    session_id: Option<String>,
+    order_no: Option<String>,
+    dry_run: bool,
+}
+
+fn field_error(errors: &mut FieldErrors, field: &str, message: impl Into<String>) {
+    errors
+        .entry(field.to_owned())
+        .or_default()
+        .push(message.into());
+}
+
+/// Reads the JSON or form body into loose fields, then validates them with
+/// DRF's messages.
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<std::result::Result<Request, FieldErrors>> {
+    let mut channels: Option<Vec<Value>> = None;
+    let mut fields: BTreeMap<String, Value> = BTreeMap::new();
+    let mut errors = FieldErrors::new();
+    match media_type(headers).as_deref() {
+        Some("application/json") => {
+            let value: Value = serde_json::from_slice(body).map_err(|e| {
+                Error::bad_request(
+                    "invalid_json",
+                    format!("the body is not valid JSON: {e}"),
+                    None,
+                )
+            })?;
+            let Value::Object(map) = value else {
+                return Err(Error::bad_request(
+                    "invalid_body",
+                    "the body must be a JSON object",
+                    None,
+                ));
+            };
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("channels", Value::Array(items)) => channels = Some(items),
+                    ("channels", Value::Null) => {}
+                    ("channels", other) => field_error(
+                        &mut errors,
+                        "channels",
+                        format!(
+                            "Expected a list of items but got type \"{}\".",
+                            json_type(&other)
+                        ),
+                    ),
+                    (_, v) => {
+                        fields.insert(k, v);
+                    }
+                }
+            }
+        }
+        Some("application/x-www-form-urlencoded") => {
+            for (k, v) in form_urlencoded::parse(body) {
+                if k == "channels" {
+                    let list = channels.get_or_insert_with(Vec::new);
+                    list.extend(
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| Value::from(s.to_owned())),
+                    );
+                } else {
+                    let value = if k == "dry_run" {
+                        Value::Bool(v == "true" || v == "1")
+                    } else {
+                        Value::from(v.into_owned())
+                    };
+                    fields.insert(k.into_owned(), value);
+                }
+            }
+        }
+        _ => {
+            return Err(Error::UnsupportedMediaType {
+                expected: "application/json, application/x-www-form-urlencoded",
+            });
+        }
+    }
+    let mut request = Request {
+        channels: Vec::new(),
+        session_id: None,
+        order_no: None,
+        dry_run: false,
+    };
+    match channels {
+        None if !errors.contains_key("channels") => {
+            field_error(&mut errors, "channels", "This field is required.")
+        }
+        None => {}
+        Some(items) if items.is_empty() => {
+            field_error(&mut errors, "channels", "This list may not be empty.")
+        }
+        Some(items) => {
+            for item in items {
+                match item.as_str().and_then(CustomerChannel::parse) {
+                    Some(c) if !request.channels.contains(&c) => request.channels.push(c),
+                    Some(_) => {}
+                    None => field_error(
+                        &mut errors,
+                        "channels",
+                        format!("\"{}\" is not a valid choice.", plain(&item)),
+                    ),
+                }
+            }
+        }
+    }
+    for (name, slot) in [
+        ("session_id", &mut request.session_id),
+        ("order_no", &mut request.order_no),
+    ] {
+        match fields.remove(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if check_reference(name, &s).is_ok() => *slot = Some(s),
+            Some(Value::String(s)) if s.is_empty() => {
+                field_error(&mut errors, name, "This field may not be blank.")
+            }
+            Some(Value::String(_)) => field_error(
+                &mut errors,
+                name,
+                "Ensure this field has no more than 128 characters.",
+            ),
+            Some(_) => field_error(&mut errors, name, "Not a valid string."),
+        }
+    }
+    match fields.remove("dry_run") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => request.dry_run = b,
+        Some(_) => field_error(&mut errors, "dry_run", "Must be a valid boolean."),
+    }
+    for unknown in fields.keys() {
+        field_error(&mut errors, unknown, "Unknown field.");
+    }
+    if request.session_id.is_none()
+        && request.order_no.is_none()
+        && !errors.contains_key("session_id")
+        && !errors.contains_key("order_no")
+    {
+        field_error(&mut errors, "session_id", "This field is required.");
+        field_error(&mut errors, "order_no", "This field is required.");
+    }
+    Ok(if errors.is_empty() {
+        Ok(request)
+    } else {
+        Err(errors)
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "str",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Object(_) => "dict",
+        _ => "list",
+    }
+}
+
+fn plain(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+/// One requested channel's result.
+struct Outcome {
+    channel: CustomerChannel,
+    transaction: Transaction,
+    result: std::result::Result<Option<String>, &'static str>,
+}
+
+/// Decides every requested channel and, unless it is a dry run, stores and
+/// queues the messages; if queueing fails nothing stays stored (503).
+async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Vec<Outcome>> {
+    let transaction = match (&request.session_id, &request.order_no) {
+        (Some(session_id), _) => {
+            app.store
+                .get_transaction(&account.account_id, session_id)
+                .await?
+        }
+        (None, Some(order_no)) => {
+            app.store
+                .find_transaction_by_order(&account.account_id, order_no)
+                .await?
+        }
+        (None, None) => None,
+    }
+    .ok_or(Error::NotFound("transaction"))?;
+    let now = Utc::now();
+    // One id for the whole request, as an event id is for an event.
+    let cause = inc_shared::domain::keys::new_notification_id().replacen("ntf_", "rsd_", 1);
+    let mut notifications = Vec::new();
+    let mut outcomes = Vec::new();
+    for &channel in &request.channels {
+        let result = match customer_message(&transaction, channel, &account.settings)? {
+            Ok(payload) => {
+                let n = Notification::create(
+                    &account.account_id,
+                    &cause,
+                    "payment.resend",
+                    NotificationDraft::new(payload),
+                    Some((transaction.session_id.clone(), transaction.order_no.clone())),
+                    now,
+                );
+                let id = n.notification_id.clone();
+                notifications.push(n);
+                Ok(Some(id))
+            }
+            Err(reason) => Err(reason.as_str()),
+        };
+        outcomes.push(Outcome {
+            channel,
+            transaction: transaction.clone(),
+            result,
+        });
+    }
+    if request.dry_run || notifications.is_empty() {
+        return Ok(outcomes);
+    }
+    app.store.put_notifications(&notifications).await?;
+    let messages: Vec<DeliveryMessage> = notifications
+        .iter()
+        .map(|n| DeliveryMessage {
+            account_id: n.account_id.clone(),
+            notification_id: n.notification_id.clone(),
+        })
+        .collect();
+    if let Err(err) = app.queue.enqueue(&app.queue_url, &messages).await {
+        if let Err(undo) = app.store.delete_notifications(&notifications).await {
+            tracing::error!(%undo, "could not remove unqueued resend notifications");
+        }
+        return Err(err);
+    }
+    tracing::info!(account_id = %account.account_id, session_id = %transaction.session_id, queued = notifications.len(), "resend queued");
+    Ok(outcomes)
+}
+
+async fn explained(
+    State(app): State<Arc<Resend>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let bytes = read_body(body).await?;
+    let request = parse(&headers, &bytes)?.map_err(|errors| {
+        let (field, messages) = errors.into_iter().next().unwrap_or_default();
+        Error::bad_request(
+            "invalid_field",
+            format!("{field}: {}", messages.join(" ")),
+            Some(&field),
+        )
+    })?;
+    let outcomes = resend(&app, &account, &request).await?;
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .map(|o| {
+            let mut entry = json!({ "channel": o.channel, "state": o.transaction.state });
+            match o.result {
+                Ok(Some(_)) if request.dry_run => entry["status"] = "would_queue".into(),
+                Ok(id) => {
+                    entry["status"] = "queued".into();
+                    entry["notification_id"] = id.into();
+                }
+                Err(reason) => {
+                    entry["status"] = "skipped".into();
+                    entry["reason"] = reason.into();
+                }
+            }
+            entry
+        })
+        .collect();
+    Ok(axum::Json(json!({ "results": results })).into_response())
+}
+
+/// Ottu's error answers: `{"detail": …}`, or field errors for a 400.
+fn ottu_error(err: Error) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let detail = match &err {
+        Error::Unauthorized => {
+            "Authentication credentials were not provided or are invalid.".to_owned()
+        }
+        Error::NotFound(_) => "Not found.".to_owned(),
+        Error::Dependency(cause) | Error::Config(cause) => {
+            tracing::error!(%cause, "dependency failure");
+            "Service temporarily unavailable, try again later.".to_owned()
+        }
+        Error::BadRequest {
+            field: Some(field),
+            message,
+            ..
+        } => {
+            return (status, axum::Json(json!({ field.clone(): [message] }))).into_response();
+        }
+        other => other.to_string(),
+    };
+    (status, axum::Json(json!({ "detail": detail }))).into_response()
+}
+
+async fn ottu(State(app): State<Arc<Resend>>, headers: HeaderMap, body: Body) -> Response {
+    let run = async {
+        let account = authenticate(&app.store, &headers).await?;
+        let bytes = read_body(body).await?;
+        let request = match parse(&headers, &bytes)? {
+            Ok(mut r) => {
+                r.dry_run = false;
+                r
+            }
+            Err(errors) => return Ok((StatusCode::BAD_REQUEST, axum::Json(errors)).into_response()),
+        };
+        let outcomes = resend(&app, &account, &request).await?;
+        if outcomes.iter().any(|o| matches!(o.result, Ok(Some(_)))) {
+            return Ok(axum::Json(json!({ "message": "Customer notified." })).into_response());
+        }
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| {
+                o.result
+                    .as_ref()
+                    .err()
+                    .map(|reason| format!("{}: {reason}", o.channel.as_str()))
+            })
+            .collect();
+        Ok::<_, Error>(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "channels": failed, "result": "failed" })),
+            )
+                .into_response(),
+        )
+    };
+    run.await.unwrap_or_else(ottu_error)
+}

@@ -1,0 +1,169 @@
+//! The adapters that reach customers: an HTTP SMS gateway, SES v2 for email,
+//! and Meta's WhatsApp Cloud API. Each send returns the attempt, as the
+//! notification log records it, and what its answer means.
+
+use std::time::Instant;
+
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use chrono::Utc;
+use serde_json::json;
+
+use crate::domain::channels::{EmailProvider, SmsProvider, WhatsappProvider};
+use crate::domain::{Attempt, Outcome};
+use crate::webhook::WebhookClient;
+
+#[derive(Clone, Debug)]
+pub struct Providers {
+    http: WebhookClient,
+    ses: aws_sdk_sesv2::Client,
+}
+
+impl Providers {
+    pub fn new(http: WebhookClient, ses: aws_sdk_sesv2::Client) -> Providers {
+        Providers { http, ses }
+    }
+
+    /// A Genio-style form POST: `api`, `to`, `msg`, `custom` (the
+    /// notification id, so the gateway's own IPN can be matched), and `from`
+    /// when the account set a sender.
+    pub async fn sms(
+        &self,
+        p: &SmsProvider,
+        number: u32,
+        to: &str,
+        text: &str,
+        custom: &str,
+    ) -> (Attempt, Outcome) {
+        let mut fields = vec![
+            ("api", p.api_key.as_str()),
+            ("to", to),
+            ("msg", text),
+            ("custom", custom),
+        ];
+        if let Some(sender) = &p.sender {
+            fields.push(("from", sender));
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = self
+            .http
+            .post(&p.url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        let attempt = self.http.execute(number, &p.url, request).await;
+        let outcome = Outcome::of_provider(attempt.status_code);
+        (attempt, outcome)
+    }
+
+    /// A template message through the Cloud API.
+    pub async fn whatsapp(
+        &self,
+        p: &WhatsappProvider,
+        number: u32,
+        to: &str,
+        template: &str,
+        language: &str,
+        parameters: &[String],
+    ) -> (Attempt, Outcome) {
+        let url = format!(
+            "{}/{}/messages",
+            p.base_url.trim_end_matches('/'),
+            p.phone_number_id
+        );
+        let params: Vec<_> = parameters
+            .iter()
+            .map(|text| json!({"type": "text", "text": text}))
+            .collect();
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": template,
+                "language": {"code": language},
+                "components": [{"type": "body", "parameters": params}],
+            },
+        });
+        let request = self
+            .http
+            .post(&url)
+            .bearer_auth(&p.access_token)
+            .json(&body);
+        let attempt = self.http.execute(number, &url, request).await;
+        let outcome = Outcome::of_provider(attempt.status_code);
+        (attempt, outcome)
+    }
+
+    /// SES v2 `SendEmail`, plain text.
+    pub async fn email(
+        &self,
+        p: &EmailProvider,
+        number: u32,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> (Attempt, Outcome) {
+        let started = Instant::now();
+        let mut attempt = Attempt {
+            number,
+            at: Utc::now(),
+            url: "ses:SendEmail".into(),
+            status_code: None,
+            latency_ms: 0,
+            error: None,
+            response_excerpt: None,
+        };
+        let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
+        let (subject, text) = match (content(subject), content(text)) {
+            (Ok(s), Ok(t)) => (s, t),
+            (Err(e), _) | (_, Err(e)) => {
+                attempt.error = Some(e.to_string());
+                return (attempt, Outcome::Stop);
+            }
+        };
+        let message = Message::builder()
+            .subject(subject)
+            .body(Body::builder().text(text).build())
+            .build();
+        let result = self
+            .ses
+            .send_email()
+            .from_email_address(&p.from)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await;
+        attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outcome = match result {
+            Ok(out) => {
+                attempt.status_code = Some(200);
+                attempt.response_excerpt = out.message_id;
+                Outcome::Delivered
+            }
+            Err(err) => {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                attempt.status_code = status;
+                attempt.error = Some(
+                    aws_sdk_sesv2::error::DisplayErrorContext(&err)
+                        .to_string()
+                        .chars()
+                        .take(512)
+                        .collect(),
+                );
+                let throttled = err.as_service_error().is_some_and(|e| {
+                    e.is_too_many_requests_exception() || e.is_limit_exceeded_exception()
+                });
+                match status {
+                    Some(400..=499) if !throttled => Outcome::Stop,
+                    _ => Outcome::Retry,
+                }
+            }
+        };
+        (attempt, outcome)
+    }
+}
