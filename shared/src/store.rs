@@ -567,12 +567,11 @@ impl Store {
             let Some(AttributeValue::S(session_id)) = item.get("session_id") else {
                 continue;
             };
-            if let Some(t) = self.get_transaction(account_id, session_id).await? {
-                if t.order_no.as_deref() == Some(order_no)
-                    && newest.as_ref().is_none_or(|n| t.updated_at > n.updated_at)
-                {
-                    newest = Some(t);
-                }
+            if let Some(t) = self.get_transaction(account_id, session_id).await?
+                && t.order_no.as_deref() == Some(order_no)
+                && newest.as_ref().is_none_or(|n| t.updated_at > n.updated_at)
+            {
+                newest = Some(t);
             }
         }
         Ok(newest)

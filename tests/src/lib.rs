@@ -211,6 +211,16 @@ impl TestStack {
         .await
     }
 
+    pub async fn send_json(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header("Authorization", format!("Api-Key {key}"))
+                .json(&body),
+        )
+        .await
+    }
+
     pub async fn patch_settings(&self, key: &str, patch: Value) -> (u16, Value) {
         self.send(
             self.http

@@ -255,19 +255,18 @@ async fn verify_email_senders(
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
-    if let Some(sender) = sender {
-        if let Err(e) = ses
+    if let Some(sender) = sender
+        && let Err(e) = ses
             .create_email_identity()
             .email_identity(&sender)
             .send()
             .await
-        {
-            let already = e
-                .as_service_error()
-                .is_some_and(|e| e.is_already_exists_exception());
-            if !already {
-                tracing::warn!(%sender, error = %aws_sdk_sesv2::error::DisplayErrorContext(e), "could not verify the email sender");
-            }
+    {
+        let already = e
+            .as_service_error()
+            .is_some_and(|e| e.is_already_exists_exception());
+        if !already {
+            tracing::warn!(%sender, error = %aws_sdk_sesv2::error::DisplayErrorContext(e), "could not verify the email sender");
         }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))

@@ -139,7 +139,9 @@ impl Channels {
             let inner = e.inner().to_string();
             let path = e.path().to_string();
             // serde names a missing field at its parent, an unknown one at itself.
-            let leaf = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next());
+            let leaf = inner
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next());
             let field = match leaf {
                 Some(leaf) if path == "." => format!("channels.{leaf}"),
                 Some(leaf) => format!("channels.{path}.{leaf}"),
@@ -178,10 +180,10 @@ impl Channels {
                 return Err(bad("sms.sender", "must be 1 to 16 characters"));
             }
         }
-        if let Some(email) = &self.email {
-            if !is_email(&email.from) {
-                return Err(bad("email.from", "must be an email address"));
-            }
+        if let Some(email) = &self.email
+            && !is_email(&email.from)
+        {
+            return Err(bad("email.from", "must be an email address"));
         }
         if let Some(wa) = &self.whatsapp {
             url("whatsapp.base_url", &wa.base_url)?;

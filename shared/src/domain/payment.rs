@@ -186,39 +186,39 @@ impl PaymentChange {
                 ));
             }
         }
-        if let Some(code) = &raw.currency_code {
-            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(invalid(
-                    "currency_code",
-                    "must be an ISO 4217 code such as KWD",
-                ));
-            }
+        if let Some(code) = &raw.currency_code
+            && (code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(invalid(
+                "currency_code",
+                "must be an ISO 4217 code such as KWD",
+            ));
         }
-        if let Some(email) = raw.customer_email.as_deref().filter(|e| !e.is_empty()) {
-            if !is_email(email) {
-                return Err(invalid("customer_email", "must be an email address"));
-            }
+        if let Some(email) = raw.customer_email.as_deref().filter(|e| !e.is_empty())
+            && !is_email(email)
+        {
+            return Err(invalid("customer_email", "must be an email address"));
         }
-        if let Some(phone) = raw.customer_phone.as_deref().filter(|p| !p.is_empty()) {
-            if !is_phone(phone) {
-                return Err(invalid(
-                    "customer_phone",
-                    "must be an E.164 number such as +96599999999",
-                ));
-            }
+        if let Some(phone) = raw.customer_phone.as_deref().filter(|p| !p.is_empty())
+            && !is_phone(phone)
+        {
+            return Err(invalid(
+                "customer_phone",
+                "must be an E.164 number such as +96599999999",
+            ));
         }
-        if let Some(name) = &raw.customer_first_name {
-            if name.chars().count() > 128 || name.chars().any(char::is_control) {
-                return Err(invalid(
-                    "customer_first_name",
-                    "must be at most 128 printable characters",
-                ));
-            }
+        if let Some(name) = &raw.customer_first_name
+            && (name.chars().count() > 128 || name.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "customer_first_name",
+                "must be at most 128 printable characters",
+            ));
         }
-        if let Some(lang) = &raw.language {
-            if !LANGUAGES.contains(&lang.as_str()) {
-                return Err(invalid("language", "must be en or ar"));
-            }
+        if let Some(lang) = &raw.language
+            && !LANGUAGES.contains(&lang.as_str())
+        {
+            return Err(invalid("language", "must be en or ar"));
         }
         let notifications = raw
             .notifications
