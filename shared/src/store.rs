@@ -96,6 +96,11 @@ fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
 
+/// A DynamoDB failure, with the SDK's whole chain of causes.
+fn db_err<E: std::error::Error + 'static>(e: E) -> Error {
+    Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
 /// A time as serde writes it, so conditions compare equal to stored values.
 fn ts(t: DateTime<Utc>) -> AttributeValue {
     to_attribute_value(t).unwrap_or_else(|_| s(&t.to_rfc3339()))
@@ -158,7 +163,7 @@ impl Store {
             .transact_items(put(&self.tables.api_keys, ser(&key_item)?)?)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         Ok((account, api_key))
     }
 
@@ -172,7 +177,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         let Some(item) = found.item else {
             return Ok(None);
         };
@@ -189,7 +194,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         found.item.map(de).transpose()
     }
 
@@ -205,7 +210,7 @@ impl Store {
             .expression_attribute_values(":s", value)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -255,9 +260,7 @@ impl Store {
                     _ => false,
                 };
                 if !taken {
-                    return Err(Error::dependency(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(err),
-                    ));
+                    return Err(db_err(err));
                 }
                 match self.get_event(&record.account_id, &record.event_id).await? {
                     Some(existing) => Ok(Claim::Taken(existing)),
@@ -281,7 +284,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         found.item.map(de).transpose()
     }
 
@@ -309,9 +312,7 @@ impl Store {
             {
                 Ok(false)
             }
-            Err(e) => Err(Error::dependency(
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(db_err(e)),
         }
     }
 
@@ -326,7 +327,7 @@ impl Store {
             .expression_attribute_values(":done", s("completed"))
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -350,10 +351,7 @@ impl Store {
                 .map_err(Error::dependency)?;
             request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
         }
-        request
-            .send()
-            .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        request.send().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -371,7 +369,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         found.item.map(de).transpose()
     }
 
@@ -427,7 +425,7 @@ impl Store {
             .update_expression(expression)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -453,7 +451,7 @@ impl Store {
             .expression_attribute_values(":now", ts(Utc::now()))
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -509,10 +507,7 @@ impl Store {
                 .exclusive_start_key("account_id", s(account_id))
                 .exclusive_start_key("notification_id", s(&last));
         }
-        let page = request
-            .send()
-            .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        let page = request.send().await.map_err(db_err)?;
         let items: Vec<Notification> = from_items(page.items.unwrap_or_default())
             .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?;
         let next = page
@@ -538,7 +533,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         found.item.map(de).transpose()
     }
 
@@ -559,7 +554,7 @@ impl Store {
             .expression_attribute_values(":o", s(order_no))
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         // The index holds keys only and is eventually consistent: read the
         // items themselves, and take the most recently updated.
         let mut newest: Option<Transaction> = None;
@@ -592,10 +587,7 @@ impl Store {
                 .map_err(Error::dependency)?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
-        request
-            .send()
-            .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        request.send().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -609,7 +601,7 @@ impl Store {
                 .key("notification_id", s(&n.notification_id))
                 .send()
                 .await
-                .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                .map_err(db_err)?;
         }
         Ok(())
     }
@@ -621,7 +613,7 @@ impl Store {
             .table_name(&self.tables.accounts)
             .send()
             .await
-            .map_err(|e| Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(db_err)?;
         Ok(())
     }
 }

@@ -83,20 +83,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<std::result::Result<Request
     let mut errors = FieldErrors::new();
     match media_type(headers).as_deref() {
         Some("application/json") => {
-            let value: Value = serde_json::from_slice(body).map_err(|e| {
-                Error::bad_request(
-                    "invalid_json",
-                    format!("the body is not valid JSON: {e}"),
-                    None,
-                )
-            })?;
-            let Value::Object(map) = value else {
-                return Err(Error::bad_request(
-                    "invalid_body",
-                    "the body must be a JSON object",
-                    None,
-                ));
-            };
+            let map = inc_shared::api::json_object(body)?;
             for (k, v) in map {
                 match (k.as_str(), v) {
                     ("channels", Value::Array(items)) => channels = Some(items),

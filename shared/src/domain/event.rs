@@ -124,20 +124,7 @@ impl Event {
 
     /// Parses and validates a JSON body.
     pub fn from_json(body: &[u8]) -> Result<Event> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            Error::bad_request(
-                "invalid_json",
-                format!("the body is not valid JSON: {e}"),
-                None,
-            )
-        })?;
-        let Value::Object(mut top) = value else {
-            return Err(Error::bad_request(
-                "invalid_body",
-                "the body must be a JSON object",
-                None,
-            ));
-        };
+        let mut top = crate::api::json_object(body)?;
         if let Some(key) = top
             .keys()
             .find(|k| !matches!(k.as_str(), "id" | "type" | "data"))
