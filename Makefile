@@ -7,8 +7,8 @@ SHELL := bash
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
-tools: ## install moto[server], aws-sam-cli and cargo-lambda into .venv/ (each its own)
-	@scripts/install-tools.sh moto sam lambda
+tools: ## install moto[server], aws-sam-cli, cargo-lambda and standardwebhooks into .venv/ (each its own)
+	@scripts/install-tools.sh moto sam lambda verify
 
 dev: ## run the local stack: moto, tables and queues from template.yaml, the API on :3000
 	@scripts/install-tools.sh moto

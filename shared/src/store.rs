@@ -31,6 +31,28 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     pub settings: Settings,
     pub signing_secret: String,
+    /// The secret a rotation replaced; it keeps signing until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const SECRET_OVERLAP: Duration = Duration::hours(24);
+
+impl Account {
+    /// The secrets that sign a webhook now: the current one, and the previous
+    /// one while it has not expired.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut secrets = vec![self.signing_secret.as_str()];
+        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at)
+            && now < until
+        {
+            secrets.push(old);
+        }
+        secrets
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,6 +155,8 @@ impl Store {
             created_at: now,
             settings: Settings::default(),
             signing_secret: signing::new_secret(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
         };
         let api_key = keys::new_api_key();
         let key_item = ApiKeyItem {
@@ -212,6 +236,32 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Replaces the signing secret; the old one signs beside it for
+    /// [`SECRET_OVERLAP`]. Conditional on the secret being the one read, so
+    /// two rotations at once cannot both win.
+    pub async fn rotate_secret(&self, account: &Account, now: DateTime<Utc>) -> Result<String> {
+        let new = signing::new_secret();
+        self.client
+            .update_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(&account.account_id))
+            .update_expression("SET signing_secret = :new, previous_secret = :old, previous_secret_expires_at = :until")
+            .condition_expression("signing_secret = :old")
+            .expression_attribute_values(":new", s(&new))
+            .expression_attribute_values(":old", s(&account.signing_secret))
+            .expression_attribute_values(":until", ts(now + SECRET_OVERLAP))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    Error::Conflict { code: "rotation_in_progress", message: "the secret was rotated meanwhile; read it again".into() }
+                } else {
+                    db_err(e)
+                }
+            })?;
+        Ok(new)
     }
 
     /// Claims an event id and stores the event's notifications with it, in
@@ -423,6 +473,76 @@ impl Store {
         }
         request
             .update_expression(expression)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Puts a delivered or failed notification back to `queued` for a manual
+    /// resend; its attempts stay in the log. Answers the status it had, or
+    /// an error: 404 if there is no such notification, 409 if it is still
+    /// queued or retrying (a second chain would send it twice).
+    pub async fn requeue_notification(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+    ) -> Result<Status> {
+        let Some(current) = self.get_notification(account_id, notification_id).await? else {
+            return Err(Error::NotFound("notification"));
+        };
+        let pending = Error::Conflict {
+            code: "notification_pending",
+            message:
+                "this notification is still queued or retrying; it will be sent without a resend"
+                    .into(),
+        };
+        if !current.status.is_final() {
+            return Err(pending);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression("#st = :was")
+            .update_expression(
+                "SET #st = :queued, updated_at = :now REMOVE next_attempt_at, last_error",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":was", s(current.status.as_str()))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":now", ts(Utc::now()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(current.status),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(pending)
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    /// Sets a notification's status back (a resend that could not be queued).
+    pub async fn restore_status(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        status: Status,
+    ) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .update_expression("SET #st = :st")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", s(status.as_str()))
             .send()
             .await
             .map_err(db_err)?;

@@ -27,7 +27,8 @@ pub struct WebhookRequest<'a> {
     pub url: &'a str,
     /// The notification id: the `webhook-id`, the same on every attempt.
     pub webhook_id: &'a str,
-    pub secret: &'a str,
+    /// Every secret that signs (the current one, and one being rotated out).
+    pub secrets: Vec<&'a str>,
     pub payload: &'a WebhookPayload,
     pub attempt: u32,
 }
@@ -58,8 +59,8 @@ impl WebhookClient {
     /// Sends one signed webhook attempt and reports what happened.
     pub async fn send(&self, req: WebhookRequest<'_>) -> Attempt {
         let timestamp = Utc::now().timestamp();
-        let signature = match signing::sign(
-            req.secret,
+        let signature = match signing::sign_all(
+            &req.secrets,
             req.webhook_id,
             timestamp,
             req.payload.body.as_bytes(),

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,6 +42,7 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/settings", get(get_settings).patch(patch_settings))
         .route("/v1/settings/secret", get(get_secret))
+        .route("/v1/settings/secret/rotate", post(rotate_secret))
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
         .fallback(not_found)
@@ -81,6 +82,13 @@ async fn patch_settings(
 async fn get_secret(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
     Ok(axum::Json(json!({ "secret": account.signing_secret })).into_response())
+}
+
+async fn rotate_secret(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let secret = app.store.rotate_secret(&account, Utc::now()).await?;
+    tracing::info!(account_id = %account.account_id, "signing secret rotated");
+    Ok(axum::Json(json!({ "secret": secret })).into_response())
 }
 
 /// The query string of `GET /v1/notifications`; unknown parameters are refused.

@@ -113,7 +113,10 @@ impl Deliver {
                 .give_up(body, &notification, None, "the account no longer exists")
                 .await;
         };
-        let (attempt, outcome) = self.attempt(&account, &notification, attempt_number).await;
+        // The receive count places this attempt in the current chain (a
+        // manual resend starts a new one); the log numbers attempts overall.
+        let logged_number = u32::try_from(notification.attempts.len()).unwrap_or(u32::MAX - 1) + 1;
+        let (attempt, outcome) = self.attempt(&account, &notification, logged_number).await;
         tracing::info!(account_id = %account_id, notification_id = %id, attempt = attempt_number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");
@@ -179,7 +182,7 @@ impl Deliver {
                         .send(WebhookRequest {
                             url,
                             webhook_id: &n.notification_id,
-                            secret: &account.signing_secret,
+                            secrets: account.signing_secrets(Utc::now()),
                             payload,
                             attempt: number,
                         })

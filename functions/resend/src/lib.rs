@@ -17,7 +17,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -52,6 +52,7 @@ pub fn router(app: Arc<Resend>) -> Router {
     Router::new()
         .route("/b/pbl/v2/message-notification/", post(ottu))
         .route("/v1/notifications/resend", post(explained))
+        .route("/v1/notifications/{id}/resend", post(resend_one))
         .fallback(not_found)
         .with_state(app)
 }
@@ -319,6 +320,44 @@ async fn explained(
         })
         .collect();
     Ok(axum::Json(json!({ "results": results })).into_response())
+}
+
+/// `POST /v1/notifications/{id}/resend`: the same notification again — the
+/// same payload and `webhook-id`, the current endpoint or provider, a new
+/// chain of attempts appended to its log.
+async fn resend_one(
+    State(app): State<Arc<Resend>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    if id.len() > 64 {
+        return Err(Error::NotFound("notification"));
+    }
+    let was = app
+        .store
+        .requeue_notification(&account.account_id, &id)
+        .await?;
+    let message = DeliveryMessage {
+        account_id: account.account_id.clone(),
+        notification_id: id.clone(),
+    };
+    if let Err(err) = app.queue.enqueue(&app.queue_url, &[message]).await {
+        if let Err(undo) = app
+            .store
+            .restore_status(&account.account_id, &id, was)
+            .await
+        {
+            tracing::error!(notification_id = %id, %undo, "could not restore the status of an unqueued resend");
+        }
+        return Err(err);
+    }
+    tracing::info!(account_id = %account.account_id, notification_id = %id, "notification resent");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "notification_id": id })),
+    )
+        .into_response())
 }
 
 /// Ottu's error answers: `{"detail": …}`, or field errors for a 400.

@@ -193,18 +193,25 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || a == 0
                 || a >= 240
                 || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+                || v4.is_multicast()
                 || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18/15
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link local fe80::/10
-                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (seg[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                // Prefixes that can carry an IPv4 address inside: NAT64
+                // 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32.
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0])
+                || seg[0] == 0x2002
+                || (seg[0] == 0x2001 && seg[1] == 0)
         }
     }
 }
@@ -244,6 +251,75 @@ mod tests {
                 (422, Some("endpoint_url")),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn the_ssrf_corpus() {
+        let internal = [
+            "127.0.0.1",
+            "127.8.9.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "240.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "198.19.255.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "2001:0:4136:e378::1",
+        ];
+        for ip in internal {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(is_internal(ip), "{ip} should be refused");
+            let host = match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            assert!(
+                DEPLOYED.check(&format!("https://{host}/ipn")).is_err(),
+                "{host}"
+            );
+        }
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip} is public");
+        }
+        for url in [
+            "https://localhost./",
+            "https://app.localhost/",
+            "https://db.internal/x",
+            "https://LOCALHOST/",
+        ] {
+            assert!(DEPLOYED.check(url).is_err(), "{url}");
         }
     }
 

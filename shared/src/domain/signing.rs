@@ -34,6 +34,16 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
     ))
 }
 
+/// The `webhook-signature` value when several secrets sign: one `v1,…`
+/// per secret, space-separated, so a receiver holding either verifies.
+pub fn sign_all(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
+    let signatures = secrets
+        .iter()
+        .map(|s| sign(s, msg_id, timestamp, body))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(signatures.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +59,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn several_secrets_sign_side_by_side() {
+        let (a, b) = (new_secret(), new_secret());
+        let both = sign_all(&[&a, &b], "m", 1, b"x").unwrap();
+        assert_eq!(
+            both,
+            format!(
+                "{} {}",
+                sign(&a, "m", 1, b"x").unwrap(),
+                sign(&b, "m", 1, b"x").unwrap()
+            )
+        );
     }
 
     #[test]

@@ -1,0 +1,197 @@
+//! Signed webhooks as a merchant verifies them — with the official Standard
+//! Webhooks library from PyPI, not with our own code — secret rotation, and
+//! resending one logged notification.
+
+use std::process::Command;
+
+use inc_tests::{
+    PATIENCE, Received, Sink, TestStack, eventually, json, seed_event, workspace_root,
+};
+
+/// Runs the official Python verifier on a received webhook.
+fn python_verifies(secret: &str, webhook: &Received) -> Result<(), String> {
+    let python = workspace_root().join(".venv/verify/bin/python");
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+secret, headers = sys.argv[1], json.loads(sys.argv[2])
+Webhook(secret).verify(sys.stdin.buffer.read(), headers, json_parse=False)
+print("verified")
+"#;
+    let headers = serde_json::to_string(&webhook.headers).expect("headers");
+    let mut child = Command::new(&python)
+        .args(["-c", script, secret, &headers])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); make test installs it",
+                python.display()
+            )
+        });
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(webhook.body.as_bytes())
+            .expect("write body");
+    }
+    let out = child.wait_with_output().expect("python");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+async fn secret(t: &TestStack, key: &str) -> String {
+    let (status, body) = t.get(key, "/v1/settings/secret").await;
+    assert_eq!(status, 200);
+    body["secret"].as_str().expect("secret").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_verify_with_the_official_standard_webhooks_library() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let secret = secret(&t, &acct.key).await;
+    assert!(secret.starts_with("whsec_"));
+
+    t.post_event(&acct.key, &seed_event("form-1", "sms.sent"))
+        .await;
+    t.patch_settings(&acct.key, json!({"webhook_format": "json"}))
+        .await;
+    t.post_event(&acct.key, &seed_event("json-1", "sms.sent"))
+        .await;
+    let got = sink.wait_for(2).await;
+    for webhook in &got {
+        python_verifies(&secret, webhook).unwrap_or_else(|e| panic!("{e}: {webhook:?}"));
+    }
+
+    // Anything altered is refused by the verifier.
+    let mut tampered = got[0].clone();
+    tampered.body = tampered.body.replace("RESULT_OK", "RESULT_ER");
+    assert!(python_verifies(&secret, &tampered).is_err());
+    let mut truncated = got[0].clone();
+    truncated.body.pop();
+    assert!(python_verifies(&secret, &truncated).is_err());
+    let mut bare = got[0].clone();
+    bare.headers
+        .insert("webhook-signature".into(), "v1,".into());
+    assert!(python_verifies(&secret, &bare).is_err());
+    let mut stale = got[0].clone();
+    stale.headers.insert(
+        "webhook-timestamp".into(),
+        (chrono::Utc::now().timestamp() - 600).to_string(),
+    );
+    assert!(python_verifies(&secret, &stale).is_err());
+    assert!(python_verifies(&inc_shared::domain::signing::new_secret(), &got[0]).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_keeps_signing_beside_the_new_one() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let old = secret(&t, &acct.key).await;
+    let (status, body) = t
+        .send_json("/v1/settings/secret/rotate", &acct.key, json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let new = body["secret"].as_str().expect("secret").to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert_eq!(secret(&t, &acct.key).await, new);
+
+    t.post_event(&acct.key, &seed_event("after-rotation", "sms.sent"))
+        .await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].headers["webhook-signature"].split(' ').count(), 2);
+    python_verifies(&new, &got[0]).expect("the new secret verifies");
+    python_verifies(&old, &got[0]).expect("the old secret still verifies for 24 h");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_notification_can_be_sent_again_with_the_same_webhook_id() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let (_, body) = t
+        .post_event(&acct.key, &seed_event("evt-again", "sms.sent"))
+        .await;
+    let id = body["notifications"][0].as_str().expect("id").to_owned();
+    t.notification_when(&acct.key, &id, |n| n["status"] == "delivered")
+        .await;
+
+    let (status, body) = t
+        .send_json(
+            &format!("/v1/notifications/{id}/resend"),
+            &acct.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, &body), (202, &json!({"notification_id": id})));
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert_eq!(got[0].body, got[1].body);
+    let n = t
+        .notification_when(&acct.key, &id, |n| {
+            n["status"] == "delivered" && n["attempts"].as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    let numbers: Vec<&serde_json::Value> = n["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| &a["number"])
+        .collect();
+    assert_eq!(numbers, [&json!(1), &json!(2)]);
+
+    let other = t.account(None).await;
+    let (status, _) = t
+        .send_json(
+            &format!("/v1/notifications/{id}/resend"),
+            &other.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404, "another account's id is not found");
+    let (status, _) = t
+        .send_json("/v1/notifications/ntf_nope/resend", &acct.key, json!({}))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_still_retrying_is_not_resent_twice() {
+    let t = TestStack::with_parameters(&[("RetrySchedule", "3600")]).await;
+    let sink = Sink::answering(&[500]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let (_, body) = t
+        .post_event(&acct.key, &seed_event("evt-busy", "sms.sent"))
+        .await;
+    let id = body["notifications"][0].as_str().expect("id").to_owned();
+    let n = t
+        .notification_when(&acct.key, &id, |n| n["status"] == "retrying")
+        .await;
+    assert!(n["next_attempt_at"].is_string());
+    let (status, body) = t
+        .send_json(
+            &format!("/v1/notifications/{id}/resend"),
+            &acct.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("notification_pending")),
+        "{body}"
+    );
+    eventually("one attempt only", PATIENCE, || async {
+        (sink.received().len() == 1).then_some(())
+    })
+    .await;
+}
