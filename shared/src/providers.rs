@@ -117,6 +117,7 @@ impl Providers {
             latency_ms: 0,
             error: None,
             response_excerpt: None,
+            retry_after_secs: None,
         };
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
         let (subject, text) = match (content(subject), content(text)) {

@@ -98,10 +98,16 @@ impl WebhookClient {
             latency_ms: 0,
             error: None,
             response_excerpt: None,
+            retry_after_secs: None,
         };
         match request.send().await {
             Ok(response) => {
                 attempt.status_code = Some(response.status().as_u16());
+                attempt.retry_after_secs = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry_after(v, Utc::now()));
                 match response.text().await {
                     Ok(text) if !text.is_empty() => {
                         attempt.response_excerpt = Some(text.chars().take(EXCERPT_LEN).collect());
@@ -132,7 +138,19 @@ pub fn failed_before_sending(number: u32, url: &str, error: String) -> Attempt {
         latency_ms: 0,
         error: Some(error),
         response_excerpt: None,
+        retry_after_secs: None,
     }
+}
+
+/// A `Retry-After` value — delta-seconds or an HTTP date — in seconds from
+/// `now`.
+pub fn retry_after(value: &str, now: chrono::DateTime<Utc>) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(u64::try_from((at.with_timezone(&Utc) - now).num_seconds()).unwrap_or(0))
 }
 
 fn response_ok(code: Option<u16>) -> bool {
@@ -158,6 +176,22 @@ fn describe(e: &reqwest::Error) -> String {
         kind.to_owned()
     } else {
         format!("{kind}: {cause}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn reads_retry_after_in_both_forms() {
+        let now = Utc.with_ymd_and_hms(2025, 1, 30, 22, 0, 0).unwrap();
+        assert_eq!(retry_after("120", now), Some(120));
+        assert_eq!(retry_after("Thu, 30 Jan 2025 22:01:00 GMT", now), Some(60));
+        assert_eq!(retry_after("Thu, 30 Jan 2025 21:00:00 GMT", now), Some(0));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 }
 

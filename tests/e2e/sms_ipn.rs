@@ -301,6 +301,37 @@ async fn an_endpoint_that_keeps_failing_ends_in_the_dlq_and_the_log_says_failed(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured() {
+    // The schedule says retry at once; the endpoint asks for 2 seconds.
+    let t = TestStack::start().await;
+    let sink = Sink::answering_with(&[(429, Some(2))]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let (_, body) = t
+        .post_event(&acct.key, &seed_event("evt-later", "sms.sent"))
+        .await;
+    let id = body["notifications"][0].as_str().expect("id");
+    let n = t
+        .notification_when(&acct.key, id, |n| n["status"] == "delivered")
+        .await;
+    let attempts = n["attempts"].as_array().expect("attempts");
+    assert_eq!(
+        (
+            &attempts[0]["status_code"],
+            &attempts[0]["retry_after_secs"]
+        ),
+        (&json!(429), &json!(2))
+    );
+    let at = |a: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(a["at"].as_str().expect("at")).expect("time")
+    };
+    let waited = at(&attempts[1]) - at(&attempts[0]);
+    assert!(
+        waited >= chrono::Duration::seconds(2),
+        "retried after {waited}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_410_stops_at_once() {
     let t = TestStack::start().await;
     let sink = Sink::answering(&[410]).await;

@@ -291,8 +291,9 @@ pub struct Received {
 #[derive(Default)]
 struct SinkState {
     received: Vec<Received>,
-    /// Statuses to answer, in order; 200 once they run out.
-    script: VecDeque<u16>,
+    /// Statuses (and `Retry-After` seconds) to answer, in order; 200 once
+    /// they run out.
+    script: VecDeque<(u16, Option<u64>)>,
 }
 
 /// A merchant's endpoint on loopback that records what it receives.
@@ -310,6 +311,13 @@ impl Sink {
 
     /// A sink that answers these statuses first, then 200.
     pub async fn answering(script: &[u16]) -> Sink {
+        let script: Vec<(u16, Option<u64>)> = script.iter().map(|&code| (code, None)).collect();
+        Sink::answering_with(&script).await
+    }
+
+    /// A sink that answers these statuses, each with an optional
+    /// `Retry-After`, first, then 200.
+    pub async fn answering_with(script: &[(u16, Option<u64>)]) -> Sink {
         let state = Arc::new(Mutex::new(SinkState {
             received: Vec::new(),
             script: script.iter().copied().collect(),
@@ -334,8 +342,15 @@ impl Sink {
                             .collect(),
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
-                    let code = s.script.pop_front().unwrap_or(200);
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+                    let (code, retry_after) = s.script.pop_front().unwrap_or((200, None));
+                    let mut headers = HeaderMap::new();
+                    if let Some(secs) = retry_after {
+                        headers.insert("retry-after", secs.into());
+                    }
+                    (
+                        StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+                        headers,
+                    )
                 },
             )
             .with_state(state.clone());

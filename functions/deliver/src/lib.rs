@@ -145,6 +145,13 @@ impl Deliver {
                 let gap = (attempt_number < self.max_attempts)
                     .then(|| self.retry.next_gap(attempt_number))
                     .flatten();
+                // The endpoint's Retry-After is honoured, within SQS's limit.
+                let gap = gap.map(|g| match attempt.retry_after_secs {
+                    Some(secs) => {
+                        g.max(Duration::from_secs(secs).min(inc_shared::domain::retry::MAX_GAP))
+                    }
+                    None => g,
+                });
                 let Some(gap) = gap else {
                     let reason = format!(
                         "gave up after {attempt_number} attempts; last: {}",

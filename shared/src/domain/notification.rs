@@ -412,6 +412,9 @@ pub struct Attempt {
     /// The first bytes of the endpoint's answer, for the merchant's debugging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_excerpt: Option<String>,
+    /// The endpoint's `Retry-After`, in seconds, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 /// What an attempt's answer means for the notification.
