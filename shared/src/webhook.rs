@@ -179,22 +179,6 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn reads_retry_after_in_both_forms() {
-        let now = Utc.with_ymd_and_hms(2025, 1, 30, 22, 0, 0).unwrap();
-        assert_eq!(retry_after("120", now), Some(120));
-        assert_eq!(retry_after("Thu, 30 Jan 2025 22:01:00 GMT", now), Some(60));
-        assert_eq!(retry_after("Thu, 30 Jan 2025 21:00:00 GMT", now), Some(0));
-        assert_eq!(retry_after("soon", now), None);
-        assert_eq!(retry_after("-5", now), None);
-    }
-}
-
 /// Resolves names as usual, then drops every internal address; a name with
 /// nothing left fails to resolve. reqwest connects only to what this returns,
 /// so there is no second lookup to race against.
@@ -213,5 +197,21 @@ impl Resolve for PublicOnlyResolver {
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn reads_retry_after_in_both_forms() {
+        let now = Utc.with_ymd_and_hms(2025, 1, 30, 22, 0, 0).unwrap();
+        assert_eq!(retry_after("120", now), Some(120));
+        assert_eq!(retry_after("Thu, 30 Jan 2025 22:01:00 GMT", now), Some(60));
+        assert_eq!(retry_after("Thu, 30 Jan 2025 21:00:00 GMT", now), Some(0));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 }
