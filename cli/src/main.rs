@@ -38,6 +38,11 @@ enum Command {
         #[arg(long, default_value = "template.yaml")]
         template: PathBuf,
     },
+    /// Manage an account's API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Receive webhooks on loopback and print them.
     Listen {
         #[arg(long, default_value_t = 8000)]
@@ -57,6 +62,29 @@ enum AccountsCommand {
         /// Print `{"account_id": …, "api_key": …}`.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add an API key to an account and print it (shown once, stored hashed).
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an account's keys by id (never the keys themselves).
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke a key: the next request with it is refused.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        key_id: String,
     },
 }
 
@@ -89,6 +117,37 @@ async fn run(cli: Cli) -> Result<()> {
                     "account {} created\nAPI key (shown once): {key}",
                     account.account_id
                 );
+            }
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let sdk = aws_config::load_from_env().await;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
+            match command {
+                KeysCommand::Create { account, json } => {
+                    let (info, key) = store.create_key(&account).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "key_id": info.key_id, "api_key": key })
+                        );
+                    } else {
+                        println!("key {} created\nAPI key (shown once): {key}", info.key_id);
+                    }
+                }
+                KeysCommand::List { account } => {
+                    for key in store.list_keys(&account).await? {
+                        println!(
+                            "{}  created {}",
+                            key.key_id,
+                            key.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+                        );
+                    }
+                }
+                KeysCommand::Revoke { account, key_id } => {
+                    store.revoke_key(&account, &key_id).await?;
+                    println!("key {key_id} revoked");
+                }
             }
             Ok(())
         }

@@ -73,3 +73,108 @@ async fn creates_an_account_whose_key_is_stored_only_as_a_hash() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("name"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_has_several_keys_and_a_revoked_one_is_refused_at_once() {
+    let moto = Moto::start(None).await.expect("moto");
+    let sdk = sdk_config(&moto.endpoint, "us-east-1").await;
+    let options = StackOptions {
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..StackOptions::default()
+    };
+    let stack = Stack::start(&sdk, options).await.expect("stack");
+    let tables = inc_shared::config::Tables::from_lookup(&|k| stack.environment.get(k).cloned())
+        .expect("tables");
+    let (account, first) = inc_cli::accounts::create(&sdk, tables.clone(), "Acme")
+        .await
+        .expect("account");
+    let inc = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_inc"));
+        command
+            .args(args)
+            .envs(&stack.environment)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test");
+        command
+    };
+    let out = inc(&["keys", "create", "--account", &account.account_id, "--json"])
+        .output()
+        .await
+        .expect("inc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let second = created["api_key"].as_str().expect("key").to_owned();
+
+    let http = reqwest::Client::new();
+    let settings = |key: String| {
+        let request = http
+            .get(format!("{}/v1/settings", stack.api_url()))
+            .header("Authorization", format!("Api-Key {key}"));
+        async move { request.send().await.expect("answer").status().as_u16() }
+    };
+    assert_eq!(
+        (
+            settings(first.clone()).await,
+            settings(second.clone()).await
+        ),
+        (200, 200)
+    );
+
+    let out = inc(&["keys", "list", "--account", &account.account_id])
+        .output()
+        .await
+        .expect("inc");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        !listed.contains(&first) && !listed.contains(&second),
+        "keys are never shown again"
+    );
+    let first_id = listed
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or_default())
+        .find(|id| *id != created["key_id"])
+        .expect("the first key's id")
+        .to_owned();
+
+    let out = inc(&[
+        "keys",
+        "revoke",
+        "--account",
+        &account.account_id,
+        "--key-id",
+        &first_id,
+    ])
+    .output()
+    .await
+    .expect("inc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        settings(first).await,
+        401,
+        "a revoked key is refused at once"
+    );
+    assert_eq!(settings(second).await, 200);
+    let out = inc(&[
+        "keys",
+        "revoke",
+        "--account",
+        "acc_other",
+        "--key-id",
+        &first_id,
+    ])
+    .output()
+    .await
+    .expect("inc");
+    assert!(!out.status.success());
+}

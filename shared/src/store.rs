@@ -58,8 +58,18 @@ impl Account {
 #[derive(Debug, Serialize, Deserialize)]
 struct ApiKeyItem {
     key_hash: String,
+    /// Names the key without revealing it (`inc keys list`, `revoke`).
+    #[serde(default)]
+    key_id: String,
     account_id: String,
     created_at: DateTime<Utc>,
+}
+
+/// What is shown of an API key: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +171,7 @@ impl Store {
         let api_key = keys::new_api_key();
         let key_item = ApiKeyItem {
             key_hash: keys::hash_api_key(&api_key),
+            key_id: keys::new_key_id(),
             account_id: account.account_id.clone(),
             created_at: now,
         };
@@ -207,6 +218,93 @@ impl Store {
         };
         let key: ApiKeyItem = de(item)?;
         self.get_account(&key.account_id).await
+    }
+
+    /// Adds an API key to an existing account; returns its id and the key,
+    /// which is stored only as its hash.
+    pub async fn create_key(&self, account_id: &str) -> Result<(KeyInfo, String)> {
+        if self.get_account(account_id).await?.is_none() {
+            return Err(Error::NotFound("account"));
+        }
+        let api_key = keys::new_api_key();
+        let item = ApiKeyItem {
+            key_hash: keys::hash_api_key(&api_key),
+            key_id: keys::new_key_id(),
+            account_id: account_id.to_owned(),
+            created_at: Utc::now(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.tables.api_keys)
+            .set_item(Some(ser(&item)?))
+            .condition_expression("attribute_not_exists(key_hash)")
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok((
+            KeyInfo {
+                key_id: item.key_id,
+                created_at: item.created_at,
+            },
+            api_key,
+        ))
+    }
+
+    /// The account's keys, by id and age.
+    pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyInfo>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.api_keys)
+            .index_name("ByAccount")
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let items: Vec<ApiKeyItem> = from_items(page.items.unwrap_or_default())
+            .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?;
+        Ok(items
+            .into_iter()
+            .map(|k| KeyInfo {
+                key_id: k.key_id,
+                created_at: k.created_at,
+            })
+            .collect())
+    }
+
+    /// Deletes a key: the next request with it is refused.
+    pub async fn revoke_key(&self, account_id: &str, key_id: &str) -> Result<()> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.api_keys)
+            .index_name("ByAccount")
+            .key_condition_expression("account_id = :a AND key_id = :k")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":k", s(key_id))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let Some(AttributeValue::S(hash)) = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|mut i| i.remove("key_hash"))
+        else {
+            return Err(Error::NotFound("key"));
+        };
+        self.client
+            .delete_item()
+            .table_name(&self.tables.api_keys)
+            .key("key_hash", s(&hash))
+            .condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>> {

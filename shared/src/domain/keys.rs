@@ -14,6 +14,10 @@ pub fn new_account_id() -> String {
     format!("acc_{}", ulid::Ulid::new())
 }
 
+pub fn new_key_id() -> String {
+    format!("key_{}", ulid::Ulid::new())
+}
+
 pub fn new_notification_id() -> String {
     format!("ntf_{}", ulid::Ulid::new())
 }
