@@ -151,6 +151,24 @@ impl Store {
         Store { client, tables }
     }
 
+    /// A strongly consistent read of one item by its whole key.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &[(&str, &str)],
+    ) -> Result<Option<T>> {
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(table)
+            .consistent_read(true);
+        for (name, value) in key {
+            request = request.key(*name, s(value));
+        }
+        let found = request.send().await.map_err(db_err)?;
+        found.item.map(de).transpose()
+    }
+
     pub fn tables(&self) -> &Tables {
         &self.tables
     }
@@ -204,19 +222,13 @@ impl Store {
 
     /// The account an API key belongs to, if the key is known.
     pub async fn account_for_key(&self, api_key: &str) -> Result<Option<Account>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.tables.api_keys)
-            .key("key_hash", s(&keys::hash_api_key(api_key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_err)?;
-        let Some(item) = found.item else {
+        let hash = keys::hash_api_key(api_key);
+        let Some(key) = self
+            .get::<ApiKeyItem>(&self.tables.api_keys, &[("key_hash", &hash)])
+            .await?
+        else {
             return Ok(None);
         };
-        let key: ApiKeyItem = de(item)?;
         self.get_account(&key.account_id).await
     }
 
@@ -308,16 +320,8 @@ impl Store {
     }
 
     pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.tables.accounts)
-            .key("account_id", s(account_id))
-            .consistent_read(true)
-            .send()
+        self.get(&self.tables.accounts, &[("account_id", account_id)])
             .await
-            .map_err(db_err)?;
-        found.item.map(de).transpose()
     }
 
     pub async fn put_settings(&self, account_id: &str, settings: &Settings) -> Result<()> {
@@ -423,17 +427,11 @@ impl Store {
     }
 
     pub async fn get_event(&self, account_id: &str, event_id: &str) -> Result<Option<EventRecord>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.tables.events)
-            .key("account_id", s(account_id))
-            .key("event_id", s(event_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_err)?;
-        found.item.map(de).transpose()
+        self.get(
+            &self.tables.events,
+            &[("account_id", account_id), ("event_id", event_id)],
+        )
+        .await
     }
 
     /// Takes over an abandoned `pending` claim; false if someone else did.
@@ -508,17 +506,14 @@ impl Store {
         account_id: &str,
         notification_id: &str,
     ) -> Result<Option<Notification>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(account_id))
-            .key("notification_id", s(notification_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_err)?;
-        found.item.map(de).transpose()
+        self.get(
+            &self.tables.notifications,
+            &[
+                ("account_id", account_id),
+                ("notification_id", notification_id),
+            ],
+        )
+        .await
     }
 
     /// Appends an attempt to a notification's log and sets its new status.
@@ -742,17 +737,11 @@ impl Store {
         account_id: &str,
         session_id: &str,
     ) -> Result<Option<Transaction>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.tables.transactions)
-            .key("account_id", s(account_id))
-            .key("session_id", s(session_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_err)?;
-        found.item.map(de).transpose()
+        self.get(
+            &self.tables.transactions,
+            &[("account_id", account_id), ("session_id", session_id)],
+        )
+        .await
     }
 
     /// The account's transaction with this order number; the most recently
