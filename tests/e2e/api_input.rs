@@ -353,3 +353,77 @@ async fn when_aws_is_down_every_route_answers_503_not_401_or_500() {
         assert_eq!(status, 503, "{path}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_with_another_accounts_key_and_ids_reveals_and_changes_nothing() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let a = t.account(Some(&sink.url())).await;
+    let b = t.account(None).await;
+    let payment = json!({"id": "pay-a", "type": "payment.state_changed",
+        "data": {"session_id": "s_a", "order_no": "o_a", "state": "paid", "customer_email": "a@example.com",
+                 "notifications": {"email": ["paid"]}}});
+    let (_, body) = t.post_event(&a.key, &payment).await;
+    let id = body["notifications"][0]
+        .as_str()
+        .expect("A's webhook")
+        .to_owned();
+    t.notification_when(&a.key, &id, |n| n["status"] == "delivered")
+        .await;
+    let (_, a_secret) = t.get(&a.key, "/v1/settings/secret").await;
+    let (_, a_settings) = t.get(&a.key, "/v1/settings").await;
+
+    // Every route of the template, called with B's key on A's ids.
+    let template =
+        inc_cli::local::Template::load(&inc_tests::workspace_root().join("template.yaml"))
+            .expect("template");
+    let mut covered = 0;
+    for route in template.functions.iter().flat_map(|f| f.routes.clone()) {
+        let path = route.path.replace("{id}", &id);
+        let body = match path.as_str() {
+            "/v1/events" => seed_event("evt-b", "sms.sent"),
+            "/v1/settings" => json!({"inc_enabled": false}),
+            _ => json!({"session_id": "s_a", "order_no": "o_a", "channels": ["email"]}),
+        };
+        let method = reqwest::Method::from_bytes(route.method.as_bytes()).expect("method");
+        let response = t
+            .http
+            .request(method, t.url(&path))
+            .header("Authorization", format!("Api-Key {}", b.key))
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let key = format!("{} {}", route.method, route.path);
+        assert!(
+            !text.contains(&id) && !text.contains("s_a") && !text.contains(&a.id),
+            "{key} leaked A's data: {text}"
+        );
+        let expected_404 = [
+            "GET /v1/notifications/{id}",
+            "POST /v1/notifications/{id}/resend",
+            "POST /v1/notifications/resend",
+            "POST /b/pbl/v2/message-notification/",
+        ];
+        if expected_404.contains(&key.as_str()) {
+            assert_eq!(status, 404, "{key}: {text}");
+        } else {
+            assert!(status < 500, "{key}: {status} {text}");
+        }
+        covered += 1;
+    }
+    assert!(covered >= 11, "every route was tried ({covered})");
+
+    // A's data is as it was: its secret, its settings, its one delivery.
+    assert_eq!(t.get(&a.key, "/v1/settings/secret").await.1, a_secret);
+    assert_eq!(t.get(&a.key, "/v1/settings").await.1, a_settings);
+    let (_, a_history) = t.get(&a.key, "/v1/notifications").await;
+    assert_eq!(
+        a_history["items"].as_array().map(Vec::len),
+        Some(1),
+        "{a_history}"
+    );
+    assert_eq!(sink.received().len(), 1);
+}
