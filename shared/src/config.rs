@@ -69,11 +69,15 @@ impl Config {
             Some(spec) => RetrySchedule::parse(&spec)?,
             None => RetrySchedule::default(),
         };
+        let floor = number(&get, "INC_RETRY_FLOOR_SECS", 30)?;
+        let retry = retry.with_floor(Duration::from_secs(floor.into()));
         let max_receive_count = number(&get, "INC_MAX_RECEIVE_COUNT", 20)?;
-        if max_receive_count < 1 {
-            return Err(Error::Config(
-                "INC_MAX_RECEIVE_COUNT must be at least 1".into(),
-            ));
+        let needed = retry.receives_needed();
+        if max_receive_count < needed {
+            return Err(Error::Config(format!(
+                "INC_MAX_RECEIVE_COUNT is {max_receive_count}, but the retry schedule needs {needed} receives of a message \
+                 (one per attempt, plus one per 12 h of a longer wait): raise the queue's maxReceiveCount or shorten INC_RETRY_SCHEDULE"
+            )));
         }
         let allow_private = match get("INC_ALLOW_PRIVATE_ENDPOINTS").as_deref() {
             None | Some("false") | Some("0") => false,
@@ -174,6 +178,9 @@ mod tests {
         for (k, v) in [
             ("INC_RETRY_SCHEDULE", "soon"),
             ("INC_MAX_RECEIVE_COUNT", "0"),
+            // The default schedule's 13 attempts need 13 receives.
+            ("INC_MAX_RECEIVE_COUNT", "12"),
+            ("INC_RETRY_FLOOR_SECS", "soon"),
             ("INC_ALLOW_PRIVATE_ENDPOINTS", "maybe"),
             ("INC_WEBHOOK_TIMEOUT_SECS", "900"),
         ] {

@@ -118,6 +118,7 @@ impl Providers {
             error: None,
             response_excerpt: None,
             retry_after_secs: None,
+            timed_out: false,
         };
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
         let (subject, text) = match (content(subject), content(text)) {

@@ -533,7 +533,7 @@ impl Store {
             "#st = :status",
             "updated_at = :now",
         ];
-        let mut remove = Vec::new();
+        let mut remove = vec!["lease_until"];
         let mut request = self
             .client
             .update_item()
@@ -601,7 +601,12 @@ impl Store {
             .key("notification_id", s(notification_id))
             .condition_expression("#st = :was")
             .update_expression(
-                "SET #st = :queued, updated_at = :now REMOVE next_attempt_at, last_error",
+                "SET #st = :queued, updated_at = :now, chain_start = :start \
+                 REMOVE next_attempt_at, last_error, lease_until",
+            )
+            .expression_attribute_values(
+                ":start",
+                AttributeValue::N(current.attempts.len().to_string()),
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":was", s(current.status.as_str()))
@@ -642,6 +647,52 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the lease on a notification's next attempt, so that two
+    /// invocations holding copies of its message cannot both send it: the
+    /// condition holds only while it is pending, nobody else holds an
+    /// unexpired lease, and no attempt was logged since `seen` was read.
+    /// Recording the attempt releases the lease; a crashed holder's lapses.
+    pub async fn lease_attempt(
+        &self,
+        seen: &Notification,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool> {
+        let millis = |t: DateTime<Utc>| AttributeValue::N(t.timestamp_millis().to_string());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&seen.account_id))
+            .key("notification_id", s(&seen.notification_id))
+            .condition_expression(
+                "#st IN (:queued, :retrying) AND size(attempts) = :seen \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .update_expression("SET lease_until = :until")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":retrying", s("retrying"))
+            .expression_attribute_values(
+                ":seen",
+                AttributeValue::N(seen.attempts.len().to_string()),
+            )
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":until", millis(now + lease))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
     /// Marks a notification failed without a new attempt (a poison message).
     pub async fn mark_failed(
         &self,
@@ -656,7 +707,7 @@ impl Store {
             .key("notification_id", s(notification_id))
             .condition_expression("attribute_exists(notification_id)")
             .update_expression(
-                "SET #st = :failed, last_error = :err, updated_at = :now REMOVE next_attempt_at",
+                "SET #st = :failed, last_error = :err, updated_at = :now REMOVE next_attempt_at, lease_until",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", s("failed"))

@@ -20,6 +20,7 @@ const EXCERPT_LEN: usize = 512;
 pub struct WebhookClient {
     http: reqwest::Client,
     policy: EndpointPolicy,
+    timeout: Duration,
 }
 
 /// One webhook to send.
@@ -48,7 +49,16 @@ impl WebhookClient {
         let http = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(WebhookClient { http, policy })
+        Ok(WebhookClient {
+            http,
+            policy,
+            timeout,
+        })
+    }
+
+    /// How long an attempt may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// A POST to `url` on this client (timeouts, no redirects, SSRF-safe).
@@ -99,6 +109,7 @@ impl WebhookClient {
             error: None,
             response_excerpt: None,
             retry_after_secs: None,
+            timed_out: false,
         };
         match request.send().await {
             Ok(response) => {
@@ -121,7 +132,10 @@ impl WebhookClient {
                         .map(|c| format!("endpoint answered HTTP {c}"));
                 }
             }
-            Err(e) => attempt.error = Some(describe(&e)),
+            Err(e) => {
+                attempt.timed_out = e.is_timeout();
+                attempt.error = Some(describe(&e));
+            }
         }
         attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         attempt
@@ -139,6 +153,7 @@ pub fn failed_before_sending(number: u32, url: &str, error: String) -> Attempt {
         error: Some(error),
         response_excerpt: None,
         retry_after_secs: None,
+        timed_out: false,
     }
 }
 

@@ -256,9 +256,8 @@ async fn a_500_is_retried_on_redelivery_until_it_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_keeps_failing_ends_in_the_dlq_and_the_log_says_failed() {
-    // A longer schedule than the queue's maxReceiveCount: the count decides.
-    let t = TestStack::with_parameters(&[("RetrySchedule", "0,0,0,0,0"), ("MaxReceiveCount", "3")])
-        .await;
+    // Three attempts, with a maxReceiveCount that leaves no room to spare.
+    let t = TestStack::with_parameters(&[("RetrySchedule", "0,0"), ("MaxReceiveCount", "3")]).await;
     let sink = Sink::answering(&[500; 10]).await;
     let acct = t.account(Some(&sink.url())).await;
     let (_, body) = t

@@ -79,14 +79,18 @@ pub struct TestStack {
 }
 
 impl TestStack {
-    /// A stack whose retry schedule runs in no time: three attempts.
+    /// A stack whose retry schedule runs in no time: three attempts, and a
+    /// one-second floor after a timeout or a 429.
     pub async fn start() -> TestStack {
         TestStack::with_parameters(&[("RetrySchedule", "0,0")]).await
     }
 
-    /// A stack with these template parameters overridden.
+    /// A stack with these template parameters overridden (the retry floor
+    /// is one second unless they say otherwise).
     pub async fn with_parameters(parameters: &[(&str, &str)]) -> TestStack {
-        TestStack::build(parameters, true).await
+        let mut all = vec![("RetryFloorSeconds", "1")];
+        all.extend_from_slice(parameters);
+        TestStack::build(&all, true).await
     }
 
     /// The template's tables and queues on a moto of its own, with no

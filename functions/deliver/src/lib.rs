@@ -1,19 +1,23 @@
 //! Deliver: the SQS-triggered worker that sends notifications.
 //!
 //! Each record names one notification. The worker reads it from the log,
-//! sends it on its channel — the merchant's webhook, or the customer's SMS,
-//! email or WhatsApp through the account's provider — (every record of a
-//! batch concurrently), appends the attempt to the log and then, by outcome:
+//! takes a lease on its next attempt (so two copies of one message never
+//! both send), sends it on its channel — the merchant's webhook, or the
+//! customer's SMS, email or WhatsApp through the account's provider — (every
+//! record of a batch concurrently), appends the attempt to the log and then,
+//! by outcome:
 //!
 //! - success (2xx): `delivered`; the record succeeds and SQS deletes it;
 //! - a webhook's 410, a provider's 4xx that will never succeed, or the last
-//!   attempt failed: `failed`; the message is copied to the dead-letter
-//!   queue with the reason, and the record succeeds;
-//! - otherwise: `retrying`; the message is hidden for the schedule's next gap
-//!   (`ChangeMessageVisibility`) and the record is reported failed
-//!   (`ReportBatchItemFailures`), so SQS hands it back when the gap is over.
+//!   attempt of the schedule failed: `failed`; the message is copied to the
+//!   dead-letter queue with the reason, and the record succeeds;
+//! - otherwise: `retrying` with `next_attempt_at`; the message is hidden
+//!   until then (at most 12 h at a time; see `inc_shared::domain::retry`)
+//!   and reported failed (`ReportBatchItemFailures`), so SQS keeps it.
 //!
-//! A record that cannot be parsed, or whose DynamoDB or SQS call fails, is
+//! A message that comes back before its notification is due is hidden again
+//! without sending. One that cannot be parsed is poison: it goes to the
+//! dead-letter queue at once. One whose DynamoDB or SQS call fails is
 //! reported failed alone; SQS redelivers it and, after the queue's
 //! `maxReceiveCount`, its redrive policy moves it to the dead-letter queue.
 //! A notification already `delivered` or `failed` is never sent again by the
@@ -25,6 +29,7 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 
+use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::{Attempt, Channel, Notification, Outcome, Payload, RetrySchedule, Status};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -32,7 +37,7 @@ use inc_shared::store::Account;
 use inc_shared::store::Store;
 use inc_shared::webhook::failed_before_sending;
 use inc_shared::webhook::{WebhookClient, WebhookRequest};
-use inc_shared::{Config, Error, Result};
+use inc_shared::{Config, Result};
 
 pub struct Deliver {
     store: Store,
@@ -40,10 +45,16 @@ pub struct Deliver {
     webhooks: WebhookClient,
     providers: Providers,
     retry: RetrySchedule,
-    max_attempts: u32,
     queue_url: String,
     dlq_url: String,
 }
+
+/// How early a message may come back and still be sent: SQS's timers are
+/// not exact to the millisecond.
+const EARLY_TOLERANCE: Duration = Duration::from_secs(1);
+/// How much longer than the webhook timeout a lease lasts: the time to log
+/// the attempt once the answer is in.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// What becomes of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +73,6 @@ impl Deliver {
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             providers: Providers::new(webhooks.clone(), aws_sdk_sesv2::Client::new(sdk)),
             webhooks,
-            max_attempts: config.retry.max_attempts().min(config.max_receive_count),
             retry: config.retry.clone(),
             queue_url: config.delivery_queue()?.to_owned(),
             dlq_url: config.dead_letter_queue()?.to_owned(),
@@ -90,9 +100,20 @@ impl Deliver {
 
     async fn process(&self, record: &SqsMessage) -> Result<Disposition> {
         let body = record.body.as_deref().unwrap_or_default();
-        let message: DeliveryMessage = serde_json::from_str(body).map_err(|e| {
-            Error::bad_request("invalid_message", format!("unreadable message: {e}"), None)
-        })?;
+        let message: DeliveryMessage = match serde_json::from_str(body) {
+            Ok(m) => m,
+            Err(e) => {
+                // A poison message: no retry will make it readable.
+                let reason = format!("unreadable delivery message: {e}");
+                self.queue.dead_letter(&self.dlq_url, body, &reason).await?;
+                tracing::error!(
+                    message_id = record.message_id.as_deref(),
+                    reason,
+                    "message moved to the dead-letter queue"
+                );
+                return Ok(Disposition::Done);
+            }
+        };
         let (account_id, id) = (&message.account_id, &message.notification_id);
         let Some(notification) = self.store.get_notification(account_id, id).await? else {
             // Its event was rolled back after the message was sent.
@@ -103,21 +124,41 @@ impl Deliver {
             tracing::info!(notification_id = %id, status = notification.status.as_str(), "already final; duplicate message dropped");
             return Ok(Disposition::Done);
         }
-        let attempt_number: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let now = Utc::now();
+        // Not due yet: a wait longer than SQS can hide a message, or a
+        // duplicate copy. Hide it again for what remains (module doc of
+        // `inc_shared::domain::retry`).
+        if let Some(due) = notification.next_attempt_at
+            && let Ok(remaining) = (due - now).to_std()
+            && remaining > EARLY_TOLERANCE
+        {
+            tracing::info!(notification_id = %id, %due, "not due yet; waiting again");
+            return self.hide(record, wait_on_sqs(remaining)).await;
+        }
+        let lease = self.webhooks.timeout() + LEASE_MARGIN;
+        if !self
+            .store
+            .lease_attempt(
+                &notification,
+                now,
+                chrono::Duration::from_std(lease).unwrap_or_default(),
+            )
+            .await?
+        {
+            // Another invocation is sending it (SQS handed out two copies),
+            // or has just logged an attempt: look again once its lease ends.
+            tracing::info!(notification_id = %id, "another invocation holds this notification; waiting");
+            return self.hide(record, lease).await;
+        }
         let Some(account) = self.store.get_account(account_id).await? else {
             return self
                 .give_up(body, &notification, None, "the account no longer exists")
                 .await;
         };
-        // The receive count places this attempt in the current chain (a
-        // manual resend starts a new one); the log numbers attempts overall.
-        let logged_number = u32::try_from(notification.attempts.len()).unwrap_or(u32::MAX - 1) + 1;
-        let (attempt, outcome) = self.attempt(&account, &notification, logged_number).await;
-        tracing::info!(account_id = %account_id, notification_id = %id, attempt = attempt_number,
+        let number = notification.next_attempt_number();
+        let in_chain = notification.next_chain_attempt();
+        let (attempt, outcome) = self.attempt(&account, &notification, number).await;
+        tracing::info!(account_id = %account_id, notification_id = %id, attempt = number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");
         match outcome {
@@ -141,29 +182,31 @@ impl Deliver {
                 self.give_up(body, &notification, Some(&attempt), &reason)
                     .await
             }
-            Outcome::Retry => {
-                let gap = (attempt_number < self.max_attempts)
-                    .then(|| self.retry.next_gap(attempt_number))
-                    .flatten();
-                // The endpoint's Retry-After is honoured, within SQS's limit.
-                let gap = gap.map(|g| match attempt.retry_after_secs {
-                    Some(secs) => {
-                        g.max(Duration::from_secs(secs).min(inc_shared::domain::retry::MAX_GAP))
-                    }
-                    None => g,
-                });
-                let Some(gap) = gap else {
+            Outcome::Retry => match self.retry.next_delay(in_chain, outcome, &attempt) {
+                Some(delay) => {
+                    self.retry_later(record, &notification, &attempt, delay)
+                        .await
+                }
+                None => {
                     let reason = format!(
-                        "gave up after {attempt_number} attempts; last: {}",
+                        "gave up after {in_chain} attempts; last: {}",
                         attempt.error.as_deref().unwrap_or("failed")
                     );
-                    return self
-                        .give_up(body, &notification, Some(&attempt), &reason)
-                        .await;
-                };
-                self.retry_later(record, &notification, &attempt, gap).await
-            }
+                    self.give_up(body, &notification, Some(&attempt), &reason)
+                        .await
+                }
+            },
         }
+    }
+
+    /// Hides the received message for `wait` and keeps it on the queue.
+    async fn hide(&self, record: &SqsMessage, wait: Duration) -> Result<Disposition> {
+        if let Some(receipt) = record.receipt_handle.as_deref() {
+            self.queue
+                .retry_later(&self.queue_url, receipt, wait)
+                .await?;
+        }
+        Ok(Disposition::Again)
     }
 
     /// One attempt on the notification's channel, with the provider
@@ -247,12 +290,7 @@ impl Deliver {
                 attempt.error.as_deref(),
             )
             .await?;
-        if let Some(receipt) = record.receipt_handle.as_deref() {
-            self.queue
-                .retry_later(&self.queue_url, receipt, gap)
-                .await?;
-        }
-        Ok(Disposition::Again)
+        self.hide(record, wait_on_sqs(gap)).await
     }
 
     /// Records the final failure and parks the message on the dead-letter

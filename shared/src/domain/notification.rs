@@ -325,13 +325,34 @@ pub struct Notification {
     pub order_no: Option<String>,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// How many of `attempts` came before the current chain: a manual
+    /// resend starts a new chain, with the whole retry schedule again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chain_start: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Notification {
+    /// The number the next attempt takes in the log (1 for the first).
+    pub fn next_attempt_number(&self) -> u32 {
+        u32::try_from(self.attempts.len()).unwrap_or(u32::MAX - 1) + 1
+    }
+
+    /// The place of the next attempt in the current chain (1 for the first),
+    /// which is what the retry schedule counts.
+    pub fn next_chain_attempt(&self) -> u32 {
+        self.next_attempt_number()
+            .saturating_sub(self.chain_start)
+            .max(1)
+    }
+
     pub fn new(
         account_id: &str,
         event: &Event,
@@ -374,6 +395,7 @@ impl Notification {
             updated_at: now,
             payload: draft.payload,
             attempts: Vec::new(),
+            chain_start: 0,
             next_attempt_at: None,
             last_error: None,
         }
@@ -415,6 +437,9 @@ pub struct Attempt {
     /// The endpoint's `Retry-After`, in seconds, when it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// No answer came within the timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 /// What an attempt's answer means for the notification.
