@@ -19,6 +19,11 @@ use serde_json::Value;
 
 use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
 
+pub mod ledger;
+pub mod proxy;
+
+pub use ledger::Ledger;
+pub use proxy::Proxy;
 pub use serde_json::json;
 
 /// The workspace's root folder.
@@ -73,8 +78,11 @@ pub struct Account {
 /// moto plus the local stack, both the test's own.
 pub struct TestStack {
     pub stack: Stack,
+    /// Straight to the local AWS endpoint: what the test itself checks with.
     pub sdk: SdkConfig,
     pub http: reqwest::Client,
+    /// Between the stack and the local AWS endpoint, when the test asked.
+    pub proxy: Option<Proxy>,
     moto: Option<Moto>,
 }
 
@@ -90,21 +98,37 @@ impl TestStack {
     pub async fn with_parameters(parameters: &[(&str, &str)]) -> TestStack {
         let mut all = vec![("RetryFloorSeconds", "1")];
         all.extend_from_slice(parameters);
-        TestStack::build(&all, true).await
+        TestStack::build(&all, true, false).await
     }
 
     /// The template's tables and queues on a moto of its own, with no
     /// function running: for running them another way.
     pub async fn provision_only() -> TestStack {
-        TestStack::build(&[], false).await
+        TestStack::build(&[], false, false).await
     }
 
-    async fn build(parameters: &[(&str, &str)], run_functions: bool) -> TestStack {
+    /// A stack that reaches the local AWS endpoint through a [`Proxy`] the
+    /// test can cut.
+    pub async fn behind_proxy(parameters: &[(&str, &str)]) -> TestStack {
+        let mut all = vec![("RetryFloorSeconds", "1")];
+        all.extend_from_slice(parameters);
+        TestStack::build(&all, true, true).await
+    }
+
+    async fn build(parameters: &[(&str, &str)], run_functions: bool, proxied: bool) -> TestStack {
         inc_shared::telemetry::init_for_tests();
         let moto = Moto::start(None)
             .await
             .expect("moto starts (make test installs it)");
         let sdk = sdk_config(&moto.endpoint, "us-east-1").await;
+        let proxy = match proxied {
+            true => Some(Proxy::start(SocketAddr::from(([127, 0, 0, 1], moto.port))).await),
+            false => None,
+        };
+        let stack_sdk = match &proxy {
+            Some(p) => sdk_config(&p.endpoint(), "us-east-1").await,
+            None => sdk.clone(),
+        };
         let mut options = StackOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_functions,
@@ -113,7 +137,7 @@ impl TestStack {
         for (k, v) in parameters {
             options.parameters.insert((*k).into(), (*v).into());
         }
-        let stack = Stack::start(&sdk, options)
+        let stack = Stack::start(&stack_sdk, options)
             .await
             .expect("the local stack starts");
         let http = reqwest::Client::new();
@@ -121,8 +145,24 @@ impl TestStack {
             stack,
             sdk,
             http,
+            proxy,
             moto: Some(moto),
         }
+    }
+
+    /// Stops the queue consumers, and waits out any receive of theirs still
+    /// long-polling in moto (a poll cut short on our side runs on there for
+    /// up to its 1 s wait, and would take messages no one then handles).
+    pub async fn stop_workers(&mut self) {
+        self.stack.stop_workers();
+        aws_sdk_sqs::Client::new(&self.sdk)
+            .receive_message()
+            .queue_url(self.env("INC_DELIVERY_QUEUE_URL"))
+            .wait_time_seconds(1)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("a receive that outlasts the stopped consumers' polls");
     }
 
     /// Stops the local AWS endpoint, as if DynamoDB and SQS were down.
@@ -235,6 +275,22 @@ impl TestStack {
         .await
     }
 
+    /// Posts `n` SENT events with ids `{prefix}-0`, … and answers the ids of
+    /// the notifications INC accepted for them.
+    pub async fn post_events(&self, key: &str, prefix: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let (status, body) = self
+                .post_event(key, &seed_event(&format!("{prefix}-{i}"), "sms.sent"))
+                .await;
+            assert_eq!(status, 202, "{body}");
+            for id in body["notifications"].as_array().expect("notifications") {
+                ids.push(id.as_str().expect("id").to_owned());
+            }
+        }
+        ids
+    }
+
     /// One notification from the history, once `ready` says it is.
     pub async fn notification_when(
         &self,
@@ -295,9 +351,28 @@ pub struct Received {
 #[derive(Default)]
 struct SinkState {
     received: Vec<Received>,
-    /// Statuses (and `Retry-After` seconds) to answer, in order; 200 once
-    /// they run out.
-    script: VecDeque<(u16, Option<u64>)>,
+    /// What to answer, in order; 200 at once when it runs out.
+    script: VecDeque<Answer>,
+}
+
+/// One answer of a [`Sink`].
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub status: u16,
+    /// A `Retry-After` header, in seconds.
+    pub retry_after: Option<u64>,
+    /// How long the endpoint takes to answer (a slow endpoint).
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Answer {
+        Answer {
+            status,
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
 }
 
 /// A merchant's endpoint on loopback that records what it receives.
@@ -322,6 +397,23 @@ impl Sink {
     /// A sink that answers these statuses, each with an optional
     /// `Retry-After`, first, then 200.
     pub async fn answering_with(script: &[(u16, Option<u64>)]) -> Sink {
+        let script: Vec<Answer> = script
+            .iter()
+            .map(|&(status, retry_after)| Answer {
+                retry_after,
+                ..Answer::status(status)
+            })
+            .collect();
+        Sink::scripted(&script).await
+    }
+
+    /// A sink that gives these answers first, then 200 at once.
+    pub async fn scripted(script: &[Answer]) -> Sink {
+        Sink::scripted_on(SocketAddr::from(([127, 0, 0, 1], 0)), script).await
+    }
+
+    /// [`scripted`](Self::scripted), listening on `addr`.
+    pub async fn scripted_on(addr: SocketAddr, script: &[Answer]) -> Sink {
         let state = Arc::new(Mutex::new(SinkState {
             received: Vec::new(),
             script: script.iter().copied().collect(),
@@ -332,33 +424,37 @@ impl Sink {
                  uri: Uri,
                  headers: HeaderMap,
                  body: Bytes| async move {
-                    let mut s = state.lock().expect("sink lock");
-                    s.received.push(Received {
-                        path: uri.path().to_owned(),
-                        headers: headers
-                            .iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.as_str().to_owned(),
-                                    v.to_str().unwrap_or_default().to_owned(),
-                                )
-                            })
-                            .collect(),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                    let (code, retry_after) = s.script.pop_front().unwrap_or((200, None));
+                    let answer = {
+                        let mut s = state.lock().expect("sink lock");
+                        s.received.push(Received {
+                            path: uri.path().to_owned(),
+                            headers: headers
+                                .iter()
+                                .map(|(k, v)| {
+                                    (
+                                        k.as_str().to_owned(),
+                                        v.to_str().unwrap_or_default().to_owned(),
+                                    )
+                                })
+                                .collect(),
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                        });
+                        s.script.pop_front().unwrap_or(Answer::status(200))
+                    };
+                    // The endpoint's own slowness, not synchronisation.
+                    tokio::time::sleep(answer.delay).await;
                     let mut headers = HeaderMap::new();
-                    if let Some(secs) = retry_after {
+                    if let Some(secs) = answer.retry_after {
                         headers.insert("retry-after", secs.into());
                     }
                     (
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+                        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
                         headers,
                     )
                 },
             )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind sink");
         let addr = listener.local_addr().expect("sink addr");

@@ -102,6 +102,9 @@ pub struct Stack {
     /// holds besides the AWS settings.
     pub environment: BTreeMap<String, String>,
     _tasks: JoinSet<()>,
+    /// The queue consumers, and the tasks running them.
+    workers: Vec<Poller>,
+    worker_tasks: JoinSet<()>,
 }
 
 impl Stack {
@@ -112,6 +115,7 @@ impl Stack {
         let mut tasks = JoinSet::new();
         let mut routes: BTreeMap<String, MethodRouter> = BTreeMap::new();
         let mut environment = BTreeMap::new();
+        let mut workers = Vec::new();
         for function in &template.functions {
             let env = function_env(&template, function, &resources)?;
             let config = Config::from_lookup(&|k| env.get(k).cloned())
@@ -168,10 +172,8 @@ impl Stack {
                 };
                 // Lambda polls with several consumers; two keep one slow
                 // endpoint from holding up every other delivery.
-                for _ in 0..2 {
-                    let poller = poller.clone();
-                    tasks.spawn(async move { poller.run().await });
-                }
+                workers.push(poller.clone());
+                workers.push(poller);
             }
         }
         let mut app = Router::new();
@@ -193,12 +195,35 @@ impl Stack {
                 tracing::error!(%e, "HTTP server stopped");
             }
         });
-        Ok(Stack {
+        let mut stack = Stack {
             http_addr,
             resources,
             environment,
             _tasks: tasks,
-        })
+            workers,
+            worker_tasks: JoinSet::new(),
+        };
+        stack.start_workers();
+        Ok(stack)
+    }
+
+    /// Stops every queue consumer at once, whatever it is doing: as a
+    /// crashed or timed-out Lambda, it neither finishes its batch nor
+    /// answers for it, so SQS hands the batch out again later.
+    pub fn stop_workers(&mut self) {
+        // Dropping a JoinSet aborts its tasks.
+        self.worker_tasks = JoinSet::new();
+    }
+
+    /// Starts the queue consumers (again).
+    pub fn start_workers(&mut self) {
+        if !self.worker_tasks.is_empty() {
+            return;
+        }
+        for poller in &self.workers {
+            let poller = poller.clone();
+            self.worker_tasks.spawn(async move { poller.run().await });
+        }
     }
 
     pub fn api_url(&self) -> String {

@@ -54,7 +54,7 @@ pub struct Deliver {
 const EARLY_TOLERANCE: Duration = Duration::from_secs(1);
 /// How much longer than the webhook timeout a lease lasts: the time to log
 /// the attempt once the answer is in.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// What becomes of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

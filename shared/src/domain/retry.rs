@@ -43,8 +43,9 @@ use rand::Rng;
 use super::notification::{Attempt, Outcome};
 use crate::error::{Error, Result};
 
-/// The longest SQS lets a received message stay hidden.
-pub const MAX_HIDE: Duration = Duration::from_secs(12 * 60 * 60);
+/// The longest INC hides a received message: SQS allows 12 hours from the
+/// receive in all, so two minutes are left for the attempt itself.
+pub const MAX_HIDE: Duration = Duration::from_secs(12 * 60 * 60 - 120);
 /// The longest a `Retry-After` may make INC wait.
 pub const MAX_RETRY_AFTER: Duration = MAX_HIDE;
 /// The longest a whole chain may take: SQS keeps a message 14 days at most;
@@ -147,7 +148,7 @@ impl RetrySchedule {
             .gaps
             .iter()
             .map(|g| {
-                let longest = g.mul_f64(1.0 + JITTER).max(self.floor).max(MAX_RETRY_AFTER);
+                let longest = jittered(*g, 1.0).max(self.floor).max(MAX_RETRY_AFTER);
                 let hides = longest.as_secs().div_ceil(MAX_HIDE.as_secs()).max(1);
                 u32::try_from(hides - 1).unwrap_or(u32::MAX / 2)
             })
@@ -159,9 +160,7 @@ impl RetrySchedule {
     /// [-1, 1] scaling the ±20 % band; `None` once the schedule is spent.
     pub fn gap_after(&self, attempt: u32, jitter: f64) -> Option<Duration> {
         let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
-        let gap = *self.gaps.get(index)?;
-        let factor = 1.0 + JITTER * jitter.clamp(-1.0, 1.0);
-        Some(gap.mul_f64(factor))
+        Some(jittered(*self.gaps.get(index)?, jitter))
     }
 
     /// How long to wait after attempt `attempt` of the current chain
@@ -195,6 +194,16 @@ impl RetrySchedule {
             result,
             rand::rng().random_range(-1.0..=1.0),
         )
+    }
+}
+
+/// `gap` moved by `jitter` ∈ [-1, 1] times the ±20 % band. Jitter does not
+/// turn a gap that fits one SQS wait into two.
+fn jittered(gap: Duration, jitter: f64) -> Duration {
+    let moved = gap.mul_f64(1.0 + JITTER * jitter.clamp(-1.0, 1.0));
+    match gap <= MAX_HIDE {
+        true => moved.min(MAX_HIDE),
+        false => moved,
     }
 }
 
@@ -258,7 +267,7 @@ mod tests {
                 [-1.0, 0.0, 1.0].map(|j| s.delay(attempt, Outcome::Retry, &failed, j).unwrap());
             assert!(a <= b && b <= c);
             assert_eq!(a, b.mul_f64(0.8));
-            assert_eq!(c, b.mul_f64(1.2));
+            assert_eq!(c, b.mul_f64(1.2).min(MAX_HIDE));
             for _ in 0..50 {
                 let random = s.next_delay(attempt, Outcome::Retry, &failed).unwrap();
                 assert!(random >= a && random <= c, "{attempt}: {random:?}");

@@ -1,0 +1,373 @@
+//! Fault tests: events go through the local stack while the endpoint, the
+//! worker, SQS or the local AWS endpoint misbehave; each test then prints
+//! and checks its ledger — accepted = delivered + failed + pending, nothing
+//! lost, nothing delivered twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+use inc_tests::{Answer, PATIENCE, Sink, TestStack, eventually, json, seed_event};
+
+fn gaps(n: &inc_shared::domain::Notification) -> Vec<chrono::Duration> {
+    n.attempts.windows(2).map(|w| w[1].at - w[0].at).collect()
+}
+
+/// How many requests the sink received per `webhook-id`.
+fn per_webhook_id(sink: &Sink) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in sink.received() {
+        *counts.entry(r.headers["webhook-id"].clone()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_down_for_several_attempts_then_back() {
+    let t = TestStack::with_parameters(&[("RetrySchedule", "1,1,1,1,1,1,1,1,1,1")]).await;
+    // A port nobody listens on yet: connections are refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let acct = t.account(Some(&format!("http://{addr}/ipn"))).await;
+    let accepted = t.post_events(&acct.key, "down", 5).await;
+    eventually("two refused attempts each", PATIENCE, || async {
+        let all = t.notifications(&acct.id, &accepted).await;
+        all.iter()
+            .all(|n| n.as_ref().is_some_and(|n| n.attempts.len() >= 2))
+            .then_some(())
+    })
+    .await;
+    let sink = Sink::scripted_on(addr, &[]).await;
+    let ledger = t
+        .settled_ledger("endpoint down, then back", &acct.id, &accepted)
+        .await;
+    assert_eq!(ledger.delivered, 5);
+    for n in t
+        .notifications(&acct.id, &accepted)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        let first = &n.attempts[0];
+        assert!(
+            first
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("could not connect")),
+            "{first:?}"
+        );
+        assert_eq!(n.attempts.last().and_then(|a| a.status_code), Some(200));
+    }
+    // One request per notification reached the endpoint once it was up.
+    assert!(per_webhook_id(&sink).values().all(|&c| c == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_5xx() {
+    let t = TestStack::with_parameters(&[("RetrySchedule", "0,0,0,0,0")]).await;
+    let sink = Sink::answering(&[
+        500, 502, 503, 504, 500, 502, 503, 504, 500, 500, 500, 503, 503, 500, 500, 500, 502, 503,
+        504, 500, 500, 502, 503, 504, 500,
+    ])
+    .await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "storm", 10).await;
+    let ledger = t.settled_ledger("5xx storm", &acct.id, &accepted).await;
+    // Every request the endpoint saw is in the log, and no more.
+    assert_eq!(ledger.attempts, sink.received().len());
+    assert_eq!(ledger.attempts, 25 + ledger.delivered, "{ledger}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_past_the_timeout() {
+    let t =
+        TestStack::with_parameters(&[("WebhookTimeoutSeconds", "1"), ("RetryFloorSeconds", "2")])
+            .await;
+    let slow = Answer {
+        delay: Duration::from_secs(3),
+        ..Answer::status(200)
+    };
+    let sink = Sink::scripted(&[slow; 3]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "slow", 3).await;
+    let ledger = t.settled_ledger("slow endpoint", &acct.id, &accepted).await;
+    assert_eq!(ledger.delivered, 3);
+    for n in t
+        .notifications(&acct.id, &accepted)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        assert!(n.attempts[0].timed_out, "{:?}", n.attempts[0]);
+        assert!(
+            n.attempts[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("timed out"))
+        );
+        // The schedule said 0 s; a timeout waits at least the floor.
+        assert!(
+            gaps(&n)[0] >= chrono::Duration::seconds(2),
+            "{:?}",
+            gaps(&n)
+        );
+    }
+    // The endpoint saw each webhook twice (the first answer came too late),
+    // with one webhook-id, so it can tell the copy.
+    assert!(
+        per_webhook_id(&sink).values().all(|&c| c == 2),
+        "{:?}",
+        per_webhook_id(&sink)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after() {
+    let t = TestStack::start().await;
+    let sink = Sink::answering_with(&[(429, Some(2)); 3]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "throttled", 3).await;
+    let ledger = t
+        .settled_ledger("429 + Retry-After", &acct.id, &accepted)
+        .await;
+    assert_eq!(ledger.delivered, 3);
+    for n in t
+        .notifications(&acct.id, &accepted)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(n.attempts[0].status_code, Some(429));
+        assert!(
+            gaps(&n)[0] >= chrono::Duration::seconds(2),
+            "{:?}",
+            gaps(&n)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_gives_up_at_once() {
+    let t = TestStack::start().await;
+    let sink = Sink::answering(&[410; 4]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "gone", 4).await;
+    let ledger = t.settled_ledger("410 Gone", &acct.id, &accepted).await;
+    assert_eq!((ledger.failed, ledger.attempts), (4, 4), "{ledger}");
+    assert_eq!(sink.received().len(), 4);
+    eventually("four messages in the DLQ", PATIENCE, || async {
+        (t.queue_depth("INC_DEAD_LETTER_QUEUE_URL").await == 4).then_some(())
+    })
+    .await;
+    for n in t
+        .notifications(&acct.id, &accepted)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(
+            n.last_error.as_deref(),
+            Some("the endpoint answered 410 Gone")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_stopped_in_the_middle_of_a_batch_and_restarted() {
+    let mut t = TestStack::with_parameters(&[("WebhookTimeoutSeconds", "5")]).await;
+    // What is in flight comes back 2 s after the worker dies. (A receive
+    // takes the queue's visibility when it starts: set it between polls.)
+    t.stop_workers().await;
+    aws_sdk_sqs::Client::new(&t.sdk)
+        .set_queue_attributes()
+        .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .expect("set the visibility timeout");
+    t.stack.start_workers();
+    let slow = Answer {
+        delay: Duration::from_secs(2),
+        ..Answer::status(200)
+    };
+    let sink = Sink::scripted(&[slow; 8]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "crash", 8).await;
+    sink.wait_for(1).await;
+    t.stack.stop_workers();
+    let in_flight = sink.received().len();
+    t.stack.start_workers();
+    let ledger = t
+        .settled_ledger("worker stopped mid-batch", &acct.id, &accepted)
+        .await;
+    assert_eq!(ledger.delivered, 8);
+    // Requests cut short by the crash were sent again: at least once.
+    let counts = per_webhook_id(&sink);
+    assert_eq!(counts.len(), 8);
+    println!(
+        "in flight at the crash: {in_flight}; requests at the endpoint: {}",
+        sink.received().len()
+    );
+}
+
+fn record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id;
+    r.receipt_handle = m.receipt_handle;
+    r.body = m.body;
+    r.attributes = m
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_sqs_message_handed_to_two_invocations_is_sent_once() {
+    let mut t = TestStack::start().await;
+    t.stop_workers().await;
+    // Slow enough that both invocations are inside the attempt together.
+    let slow = Answer {
+        delay: Duration::from_millis(500),
+        ..Answer::status(200)
+    };
+    let sink = Sink::scripted(&[slow; 5]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "twice", 5).await;
+
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    let queue = t.env("INC_DELIVERY_QUEUE_URL");
+    let mut event = SqsEvent::default();
+    while event.records.len() < 5 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        event
+            .records
+            .extend(out.messages.unwrap_or_default().into_iter().map(record));
+    }
+    let config =
+        inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config");
+    let deliver = inc_deliver::Deliver::new(&t.sdk, &config).expect("deliver");
+    let (a, b) = tokio::join!(deliver.handle(event.clone()), deliver.handle(event.clone()));
+    // Each record was sent by exactly one of the two.
+    assert_eq!(a.batch_item_failures.len() + b.batch_item_failures.len(), 5);
+    // A third copy, put on the queue again, changes nothing either.
+    for r in &event.records {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(r.body.clone().unwrap_or_default())
+            .send()
+            .await
+            .expect("send a copy");
+    }
+    t.stack.start_workers();
+    let ledger = t
+        .settled_ledger("the same message twice", &acct.id, &accepted)
+        .await;
+    assert_eq!((ledger.delivered, ledger.attempts), (5, 5), "{ledger}");
+    eventually("the copies consumed", PATIENCE, || async {
+        (t.queue_depth("INC_DELIVERY_QUEUE_URL").await <= 5).then_some(())
+    })
+    .await;
+    assert_eq!(sink.received().len(), 5);
+    assert!(per_webhook_id(&sink).values().all(|&c| c == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_with_the_aws_endpoint_unreachable_answers_503_and_keeps_nothing() {
+    let t = TestStack::behind_proxy(&[]).await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let proxy = t.proxy.as_ref().expect("proxy");
+    let event = seed_event("evt-cut", "sms.sent");
+
+    proxy.cut();
+    let response = t
+        .http
+        .post(t.url("/v1/events"))
+        .header("Authorization", format!("Api-Key {}", acct.key))
+        .json(&event)
+        .send()
+        .await
+        .expect("INC answers");
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "service_unavailable", "{body}");
+    // Nothing half-written: no event, no notification, no message.
+    assert_eq!(t.scan("INC_EVENTS_TABLE").await, 0);
+    assert_eq!(t.scan("INC_NOTIFICATIONS_TABLE").await, 0);
+    assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
+
+    proxy.restore();
+    let (status, first) = t.post_event(&acct.key, &event).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = t.post_event(&acct.key, &event).await;
+    assert_eq!((status, &again), (200, &first));
+    let accepted: Vec<String> = first["notifications"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let ledger = t
+        .settled_ledger("AWS unreachable during ingest", &acct.id, &accepted)
+        .await;
+    assert_eq!(ledger.delivered, 1);
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_with_sqs_down_and_dynamodb_up_undoes_what_it_wrote() {
+    let t = TestStack::behind_proxy(&[]).await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let proxy = t.proxy.as_ref().expect("proxy");
+    let event = seed_event("evt-half", "sms.sent");
+
+    // The event is claimed and its notifications written; then SQS fails.
+    proxy.refuse("AmazonSQS.SendMessageBatch");
+    let (status, body) = t.post_event(&acct.key, &event).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("service_unavailable")),
+        "{body}"
+    );
+    assert_eq!(
+        t.scan("INC_EVENTS_TABLE").await,
+        0,
+        "the claim was released"
+    );
+    assert_eq!(
+        t.scan("INC_NOTIFICATIONS_TABLE").await,
+        0,
+        "the notifications were removed"
+    );
+    assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
+
+    proxy.restore();
+    let (status, first) = t.post_event(&acct.key, &event).await;
+    assert_eq!(status, 202, "{first}");
+    let accepted: Vec<String> = first["notifications"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let ledger = t
+        .settled_ledger("SQS down during ingest", &acct.id, &accepted)
+        .await;
+    assert_eq!(ledger.delivered, 1);
+    assert_eq!(sink.received().len(), 1);
+}

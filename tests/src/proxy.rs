@@ -1,0 +1,119 @@
+//! A TCP proxy between INC and the local AWS endpoint that can cut every
+//! connection and refuse new ones, then let them through again: moto keeps
+//! its state only in memory, so the network is cut rather than the server.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
+
+#[derive(Default)]
+struct State {
+    cut: AtomicBool,
+    /// Requests containing this text close their connection unanswered.
+    refused: Mutex<Option<String>>,
+    connections: Mutex<Vec<AbortHandle>>,
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Forwards every connection to `target` until [`cut`](Self::cut).
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let state = Arc::new(State::default());
+        let shared = state.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if shared.cut.load(Ordering::SeqCst) {
+                    drop(inbound); // The client sees the connection close.
+                    continue;
+                }
+                let state = shared.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(outbound) = TcpStream::connect(target).await {
+                        forward(inbound, outbound, state).await;
+                    }
+                });
+                let mut connections = shared.connections.lock().expect("proxy lock");
+                connections.retain(|c| !c.is_finished());
+                connections.push(task.abort_handle());
+            }
+        });
+        Proxy {
+            addr,
+            state,
+            accept,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.state.cut.store(true, Ordering::SeqCst);
+        for c in self.state.connections.lock().expect("proxy lock").drain(..) {
+            c.abort();
+        }
+    }
+
+    /// Lets connections through again (and every request).
+    pub fn restore(&self) {
+        *self.state.refused.lock().expect("proxy lock") = None;
+        self.state.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Closes, unanswered, the connection of any request that contains
+    /// `text` — such as `AmazonSQS.SendMessageBatch` in its `X-Amz-Target`
+    /// header, to take SQS down while DynamoDB stays up.
+    pub fn refuse(&self, text: &str) {
+        *self.state.refused.lock().expect("proxy lock") = Some(text.to_owned());
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// Copies both ways, looking at what the client sends for a refused request.
+async fn forward(inbound: TcpStream, outbound: TcpStream, state: Arc<State>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut server_read, mut server_write) = outbound.into_split();
+    let upstream = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let refused = state.refused.lock().expect("proxy lock").clone();
+            if let Some(text) = refused
+                && buf[..n].windows(text.len()).any(|w| w == text.as_bytes())
+            {
+                return;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+    // Whichever way ends first ends the connection.
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
+}
