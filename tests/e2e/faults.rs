@@ -371,3 +371,88 @@ async fn ingest_with_sqs_down_and_dynamodb_up_undoes_what_it_wrote() {
     assert_eq!(ledger.delivered, 1);
     assert_eq!(sink.received().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_the_dead_letter_queue_alone() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    sqs.send_message()
+        .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
+        .message_body("{not json")
+        .send()
+        .await
+        .expect("send poison");
+    // A good message in the same stream is not held up by it.
+    let accepted = t.post_events(&acct.key, "beside-poison", 1).await;
+    t.settled_ledger("poison beside a good message", &acct.id, &accepted)
+        .await;
+    let dlq = t.env("INC_DEAD_LETTER_QUEUE_URL");
+    let message = eventually("the poison in the DLQ", PATIENCE, || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .ok()?;
+        out.messages?.into_iter().next()
+    })
+    .await;
+    assert_eq!(message.body(), Some("{not json"));
+    let reason = message
+        .message_attributes()
+        .and_then(|a| a.get("inc_failure_reason"))
+        .and_then(|v| v.string_value());
+    assert!(
+        reason.is_some_and(|r| r.contains("unreadable")),
+        "{reason:?}"
+    );
+    eventually("the delivery queue empty", PATIENCE, || async {
+        (t.queue_depth("INC_DELIVERY_QUEUE_URL").await == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dynamodb_unreachable_every_record_of_the_batch_is_reported_failed() {
+    let mut t = TestStack::start().await;
+    t.stop_workers().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    t.post_events(&acct.key, "down-batch", 3).await;
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    let mut event = SqsEvent::default();
+    while event.records.len() < 3 {
+        let out = sqs
+            .receive_message()
+            .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        event
+            .records
+            .extend(out.messages.unwrap_or_default().into_iter().map(record));
+    }
+    let config =
+        inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config");
+    let deliver = inc_deliver::Deliver::new(&t.sdk, &config).expect("deliver");
+    t.stop_aws();
+    let response = deliver.handle(event.clone()).await;
+    let mut failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    let mut all: Vec<_> = event
+        .records
+        .iter()
+        .filter_map(|r| r.message_id.clone())
+        .collect();
+    failed.sort();
+    all.sort();
+    assert_eq!(failed, all, "every record is handed back to SQS");
+    assert!(sink.received().is_empty());
+}
