@@ -4,9 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 
 use crate::error::{Error, Result};
 
@@ -19,19 +17,14 @@ pub fn new_secret() -> String {
     format!("{SECRET_PREFIX}{}", STANDARD.encode(key))
 }
 
-/// The `webhook-signature` value for one attempt.
+/// The `webhook-signature` value for one attempt, made by the Standard
+/// Webhooks reference library.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
-    let key = STANDARD
-        .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
+    let signer = standardwebhooks::Webhook::new(secret)
         .map_err(|_| Error::Config("the account's signing secret is not valid base64".into()))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-        .map_err(|_| Error::Config("the account's signing secret is empty".into()))?;
-    mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    Ok(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
+    signer
+        .sign(msg_id, timestamp, body)
+        .map_err(|e| Error::Config(format!("cannot sign the webhook: {e}")))
 }
 
 /// The `webhook-signature` value when several secrets sign: one `v1,…`
@@ -81,5 +74,104 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(SECRET_PREFIX));
         assert!(sign(&a, "m", 1, b"x").is_ok());
+    }
+
+    /// Properties of what INC sends, checked by the Standard Webhooks
+    /// library's own verifier (not by our code): a delivery verifies, and
+    /// any tampering with it is rejected.
+    mod properties {
+        use super::*;
+        use axum::http::{HeaderMap, HeaderValue};
+        use proptest::prelude::*;
+        use standardwebhooks::Webhook;
+
+        fn headers(id: &str, timestamp: i64, signature: &str) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            h.insert("webhook-id", HeaderValue::from_str(id).unwrap());
+            h.insert("webhook-timestamp", HeaderValue::from(timestamp));
+            h.insert(
+                "webhook-signature",
+                HeaderValue::from_str(signature).unwrap(),
+            );
+            h
+        }
+
+        fn now() -> i64 {
+            chrono::Utc::now().timestamp()
+        }
+
+        fn delivery() -> impl Strategy<Value = (String, String, String)> {
+            (
+                Just(()).prop_map(|_| new_secret()),
+                "ntf_[0-9A-Z]{26}",
+                // Form and JSON bodies: any text, emoji and all.
+                "\\PC{1,200}",
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn every_delivery_verifies((secret, id, body) in delivery()) {
+                let ts = now();
+                let sig = sign_all(&[&secret, &new_secret()], &id, ts, body.as_bytes()).unwrap();
+                let verifier = Webhook::new(&secret).unwrap();
+                prop_assert!(verifier.verify(body.as_bytes(), &headers(&id, ts, &sig)).is_ok());
+            }
+
+            #[test]
+            fn any_bit_flip_in_the_body_is_rejected((secret, id, body) in delivery(), bit in any::<prop::sample::Index>()) {
+                let ts = now();
+                let sig = sign(&secret, &id, ts, body.as_bytes()).unwrap();
+                let mut tampered = body.clone().into_bytes();
+                let i = bit.index(tampered.len() * 8);
+                tampered[i / 8] ^= 1 << (i % 8);
+                let verifier = Webhook::new(&secret).unwrap();
+                prop_assert!(verifier.verify(&tampered, &headers(&id, ts, &sig)).is_err());
+            }
+
+            #[test]
+            fn any_bit_flip_in_the_signature_is_rejected((secret, id, body) in delivery(), bit in any::<prop::sample::Index>()) {
+                let ts = now();
+                let sig = sign(&secret, &id, ts, body.as_bytes()).unwrap();
+                let (prefix, b64) = sig.split_at(3);
+                let mut raw = STANDARD.decode(b64).unwrap();
+                let i = bit.index(raw.len() * 8);
+                raw[i / 8] ^= 1 << (i % 8);
+                let tampered = format!("{prefix}{}", STANDARD.encode(raw));
+                let verifier = Webhook::new(&secret).unwrap();
+                prop_assert!(verifier.verify(body.as_bytes(), &headers(&id, ts, &tampered)).is_err());
+            }
+
+            #[test]
+            fn truncations_are_rejected((secret, id, body) in delivery(), cut in any::<prop::sample::Index>()) {
+                let ts = now();
+                let sig = sign(&secret, &id, ts, body.as_bytes()).unwrap();
+                let verifier = Webhook::new(&secret).unwrap();
+                let short_body = &body.as_bytes()[..cut.index(body.len())];
+                prop_assert!(verifier.verify(short_body, &headers(&id, ts, &sig)).is_err());
+                let short_sig = &sig[..cut.index(sig.len())];
+                prop_assert!(verifier.verify(body.as_bytes(), &headers(&id, ts, short_sig)).is_err());
+                prop_assert!(verifier.verify(body.as_bytes(), &headers(&id, ts, "v1,")).is_err());
+            }
+
+            #[test]
+            fn another_id_or_secret_is_rejected((secret, id, body) in delivery(), other in "ntf_[0-9A-Z]{26}") {
+                prop_assume!(other != id);
+                let ts = now();
+                let sig = sign(&secret, &id, ts, body.as_bytes()).unwrap();
+                prop_assert!(Webhook::new(&secret).unwrap().verify(body.as_bytes(), &headers(&other, ts, &sig)).is_err());
+                prop_assert!(Webhook::new(&new_secret()).unwrap().verify(body.as_bytes(), &headers(&id, ts, &sig)).is_err());
+            }
+
+            #[test]
+            fn a_timestamp_outside_five_minutes_is_rejected((secret, id, body) in delivery(), skew in 301i64..10_000_000, late in any::<bool>()) {
+                // Signed honestly, but at a time more than 5 minutes away.
+                let ts = if late { now() - skew } else { now() + skew };
+                let sig = sign(&secret, &id, ts, body.as_bytes()).unwrap();
+                prop_assert!(Webhook::new(&secret).unwrap().verify(body.as_bytes(), &headers(&id, ts, &sig)).is_err());
+            }
+        }
     }
 }
