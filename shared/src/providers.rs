@@ -119,6 +119,7 @@ impl Providers {
             response_excerpt: None,
             retry_after_secs: None,
             timed_out: false,
+            body_sha256: None,
         };
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
         let (subject, text) = match (content(subject), content(text)) {

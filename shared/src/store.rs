@@ -526,6 +526,7 @@ impl Store {
         next_attempt_at: Option<DateTime<Utc>>,
         last_error: Option<&str>,
     ) -> Result<()> {
+        let attempt_body_sha256 = attempt.body_sha256.clone();
         let attempt = to_attribute_value(attempt)
             .map_err(|e| Error::Dependency(format!("cannot encode attempt: {e}")))?;
         let mut set = vec![
@@ -552,6 +553,11 @@ impl Store {
                 request = request.expression_attribute_values(":next", ts(at));
             }
             None => remove.push("next_attempt_at"),
+        }
+        if let Some(hash) = &attempt_body_sha256 {
+            // The sparse index ByBodyHash answers `POST /v1/ipn/verify`.
+            set.push("body_sha256 = :body");
+            request = request.expression_attribute_values(":body", s(hash));
         }
         match last_error {
             Some(err) => {
@@ -691,6 +697,25 @@ impl Store {
             }
             Err(e) => Err(db_err(e)),
         }
+    }
+
+    /// Whether INC sent a webhook with exactly this body to this account
+    /// (PayPal's IPN postback): a key condition on the sparse index
+    /// `ByBodyHash`, scoped to the account.
+    pub async fn sent_body(&self, account_id: &str, body: &[u8]) -> Result<bool> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.notifications)
+            .index_name("ByBodyHash")
+            .key_condition_expression("account_id = :a AND body_sha256 = :h")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":h", s(&crate::webhook::body_sha256(body)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(out.count > 0)
     }
 
     /// Marks a notification failed without a new attempt (a poison message).

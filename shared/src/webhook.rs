@@ -85,7 +85,11 @@ impl WebhookClient {
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
             .body(req.payload.body.clone());
-        self.execute(req.attempt, req.url, request).await
+        let mut attempt = self.execute(req.attempt, req.url, request).await;
+        if attempt.status_code.is_some() || attempt.timed_out {
+            attempt.body_sha256 = Some(body_sha256(req.payload.body.as_bytes()));
+        }
+        attempt
     }
 
     /// Checks `url` against the endpoint policy, sends `request` and records
@@ -110,6 +114,7 @@ impl WebhookClient {
             response_excerpt: None,
             retry_after_secs: None,
             timed_out: false,
+            body_sha256: None,
         };
         match request.send().await {
             Ok(response) => {
@@ -142,6 +147,12 @@ impl WebhookClient {
     }
 }
 
+/// The hex SHA-256 of a webhook body, as the log keeps it.
+pub fn body_sha256(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
 /// An attempt that failed before anything was sent.
 pub fn failed_before_sending(number: u32, url: &str, error: String) -> Attempt {
     Attempt {
@@ -154,6 +165,7 @@ pub fn failed_before_sending(number: u32, url: &str, error: String) -> Attempt {
         response_excerpt: None,
         retry_after_secs: None,
         timed_out: false,
+        body_sha256: None,
     }
 }
 

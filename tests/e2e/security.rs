@@ -195,3 +195,63 @@ async fn a_notification_still_retrying_is_not_resent_twice() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ipn_postback_verifies_exactly_what_inc_sent_to_that_account() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    t.post_event(&acct.key, &seed_event("evt-postback", "sms.sent"))
+        .await;
+    let received = sink.wait_for(1).await;
+    let body = received[0].body.clone();
+
+    let verify = |key: Option<String>, body: String| {
+        let mut request = t
+            .http
+            .post(t.url("/v1/ipn/verify"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Api-Key {key}"));
+        }
+        async move {
+            let response = request.send().await.expect("answer");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("text"),
+            )
+        }
+    };
+    // The log records the body once the attempt is logged.
+    eventually("VERIFIED", PATIENCE, || async {
+        (verify(Some(acct.key.clone()), body.clone()).await == (200, "VERIFIED".into()))
+            .then_some(())
+    })
+    .await;
+    // One byte changed, a byte more, a byte less: INVALID.
+    let changed = body.replacen("RESULT_OK", "RESULT_KO", 1);
+    for tampered in [
+        changed,
+        format!("{body}&"),
+        body[..body.len() - 1].to_owned(),
+    ] {
+        assert_eq!(
+            verify(Some(acct.key.clone()), tampered).await,
+            (200, "INVALID".into())
+        );
+    }
+    // Another account did not receive it.
+    let other = t.account(None).await;
+    assert_eq!(
+        verify(Some(other.key.clone()), body.clone()).await,
+        (200, "INVALID".into())
+    );
+    let (status, text) = verify(None, body.clone()).await;
+    assert_eq!(status, 401, "{text}");
+    let (status, text) = verify(Some(acct.key.clone()), String::new()).await;
+    assert!(
+        status == 400 && text.contains("empty_body"),
+        "{status} {text}"
+    );
+}

@@ -45,6 +45,7 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/settings/secret/rotate", post(rotate_secret))
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
+        .route("/v1/ipn/verify", post(verify_ipn))
         .fallback(not_found)
         .with_state(app)
 }
@@ -89,6 +90,35 @@ async fn rotate_secret(State(app): State<Arc<Api>>, headers: HeaderMap) -> Resul
     let secret = app.store.rotate_secret(&account, Utc::now()).await?;
     tracing::info!(account_id = %account.account_id, "signing secret rotated");
     Ok(axum::Json(json!({ "secret": secret })).into_response())
+}
+
+/// PayPal's IPN postback for receivers that cannot check an HMAC: the body
+/// they received, posted back byte for byte, answers `VERIFIED` if INC sent
+/// exactly that body to the caller's account, else `INVALID` — both `200`,
+/// as PayPal does.
+async fn verify_ipn(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let body = read_body(body).await?;
+    if body.is_empty() {
+        return Err(Error::bad_request(
+            "empty_body",
+            "post back the exact body of the IPN you received",
+            None,
+        ));
+    }
+    let verdict = match app.store.sent_body(&account.account_id, &body).await? {
+        true => "VERIFIED",
+        false => "INVALID",
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        verdict,
+    )
+        .into_response())
 }
 
 /// The query string of `GET /v1/notifications`; unknown parameters are refused.

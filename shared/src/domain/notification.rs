@@ -440,6 +440,10 @@ pub struct Attempt {
     /// No answer came within the timeout.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
+    /// SHA-256 (hex) of the webhook body, when the request went out: what
+    /// `POST /v1/ipn/verify` checks a posted-back body against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
 }
 
 /// What an attempt's answer means for the notification.

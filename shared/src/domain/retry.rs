@@ -229,6 +229,7 @@ mod tests {
             response_excerpt: None,
             retry_after_secs: None,
             timed_out: false,
+            body_sha256: None,
         }
     }
 
