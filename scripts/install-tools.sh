@@ -2,7 +2,7 @@
 # Installs the project's non-Rust tools into project-local virtualenvs under
 # .venv/, each in its own (aws-sam-cli downgrades moto's boto3 and click).
 # Idempotent: a tool whose stamp matches its pinned version is left alone.
-#   scripts/install-tools.sh moto sam lambda verify
+#   scripts/install-tools.sh moto sam lambda verify deny fuzz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ MOTO_VERSION=5.2.5
 SAM_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
 STANDARDWEBHOOKS_VERSION=1.1.0
+CARGO_DENY_VERSION=0.20.2
+CARGO_FUZZ_VERSION=0.13.2
 PYTHON=${PYTHON:-python3}
 
 install() { # name, pip requirement...
@@ -23,7 +25,15 @@ install() { # name, pip requirement...
   echo "$*" > "$stamp"
 }
 
-[ $# -gt 0 ] || set -- moto sam lambda verify
+install_cargo() { # crate, version: a cargo tool into .venv/cargo/bin
+  local crate=$1 version=$2 stamp=.venv/cargo/.$1
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version" ]; then return 0; fi
+  echo "installing $crate $version into .venv/cargo (a few minutes, once)" >&2
+  cargo install --quiet --locked --root .venv/cargo "$crate@$version"
+  echo "$version" > "$stamp"
+}
+
+[ $# -gt 0 ] || set -- moto sam lambda verify deny fuzz
 for tool in "$@"; do
   case $tool in
     moto) install moto "moto[server]==$MOTO_VERSION" ;;
@@ -31,6 +41,10 @@ for tool in "$@"; do
     lambda) install lambda "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
     # The official Standard Webhooks verifier, to prove our signatures interoperate.
     verify) install verify "standardwebhooks==$STANDARDWEBHOOKS_VERSION" ;;
+    # Licence, ban and source checks of the dependency graph.
+    deny) install_cargo cargo-deny "$CARGO_DENY_VERSION" ;;
+    # Fuzzing; builds on the stable compiler with RUSTC_BOOTSTRAP=1.
+    fuzz) install_cargo cargo-fuzz "$CARGO_FUZZ_VERSION" ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
   esac
 done

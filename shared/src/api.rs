@@ -64,22 +64,7 @@ pub async fn read_body(body: Body) -> Result<Bytes, Error> {
         .map_err(|_| Error::PayloadTooLarge { limit: MAX_BODY })
 }
 
-/// Parses a body that must be a JSON object.
-pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-    match serde_json::from_slice(body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::bad_request(
-            "invalid_body",
-            "the body must be a JSON object",
-            None,
-        )),
-        Err(e) => Err(Error::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-            None,
-        )),
-    }
-}
+pub use crate::domain::json_object;
 
 /// The body's media type, lower-cased and without parameters.
 pub fn media_type(headers: &HeaderMap) -> Option<String> {

@@ -9,14 +9,24 @@
 //! - [`api`]: what every HTTP function shares: the error shape,
 //!   authentication, body reading.
 
+//!
+//! The adapters sit behind the default feature `adapters`; without it the
+//! crate is the pure domain alone, which is what the fuzz targets build.
+
+#[cfg(feature = "adapters")]
 pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "adapters")]
 pub mod providers;
+#[cfg(feature = "adapters")]
 pub mod queue;
+#[cfg(feature = "adapters")]
 pub mod store;
+#[cfg(feature = "adapters")]
 pub mod telemetry;
+#[cfg(feature = "adapters")]
 pub mod webhook;
 
 pub use config::Config;

@@ -470,3 +470,81 @@ async fn a_provider_that_refuses_the_request_is_not_retried() {
     );
     assert_eq!(s.sms.received().len(), 1);
 }
+
+/// Every log line the test process writes, kept for inspection.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_secret_key_phone_number_or_email() {
+    // Installed before the stack, so every function's logs come here (a
+    // process of its own: nextest runs each test apart).
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            "info,inc_shared=debug,inc_ingest=debug,inc_deliver=debug,inc_api=debug,inc_resend=debug,inc_cli=debug",
+        )
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let t = TestStack::start().await;
+    // The SMS gateway fails once, so an error is logged too.
+    let shop = shop(&t, &[500]).await;
+    let (_, secret) = t.get(&shop.acct.key, "/v1/settings/secret").await;
+    let secret = secret["secret"].as_str().expect("secret").to_owned();
+    let (status, _) = t
+        .post_event(
+            &shop.acct.key,
+            &payment("evt-pii", "sess-pii", "paid", json!({})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually("the customer's SMS", PATIENCE, || async {
+        (shop.sms.received().len() >= 2).then_some(())
+    })
+    .await;
+    shop.endpoint.wait_for(1).await;
+    // A wrong key and bad contacts are refused without being echoed.
+    let wrong_key = "inc_live_wrong_key_0123456789abcdef";
+    let (status, body) = t.get(wrong_key, "/v1/settings").await;
+    assert_eq!(status, 401);
+    assert!(!body.to_string().contains(wrong_key), "{body}");
+    let bad = payment(
+        "evt-bad",
+        "sess-bad",
+        "paid",
+        json!({"customer_phone": "+96511112222x", "customer_email": "b@example"}),
+    );
+    assert_eq!(t.post_event(&shop.acct.key, &bad).await.0, 400);
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("log lock")).into_owned();
+    assert!(
+        logs.contains("delivery attempt"),
+        "the capture works: {logs}"
+    );
+    for (what, needle) in [
+        ("API key", shop.acct.key.as_str()),
+        ("wrong API key", wrong_key),
+        ("signing secret", secret.as_str()),
+        ("signing secret body", secret.trim_start_matches("whsec_")),
+        ("SMS gateway key", "gateway-key-1234"),
+        ("WhatsApp token", "wa-token-5678"),
+        ("phone number", "96599999999"),
+        ("email", "a@example.com"),
+        ("bad phone number", "96511112222"),
+        ("bad email", "b@example"),
+    ] {
+        assert!(!logs.contains(needle), "the logs show the {what}");
+    }
+}

@@ -124,7 +124,7 @@ impl Event {
 
     /// Parses and validates a JSON body.
     pub fn from_json(body: &[u8]) -> Result<Event> {
-        let mut top = crate::api::json_object(body)?;
+        let mut top = super::json_object(body)?;
         if let Some(key) = top
             .keys()
             .find(|k| !matches!(k.as_str(), "id" | "type" | "data"))
@@ -168,9 +168,7 @@ impl Event {
         let mut fields = serde_json::Map::new();
         let mut id = None;
         let mut ipn_type = None;
-        for (key, value) in form_urlencoded::parse(body) {
-            let key = key.into_owned();
-            let value = value.into_owned();
+        for (key, value) in strict_form(body)? {
             let duplicate = match key.as_str() {
                 "id" => id.replace(value).is_some(),
                 "ipn_type" => ipn_type.replace(value).is_some(),
@@ -207,6 +205,39 @@ impl Event {
         };
         Ok(Event { id, kind })
     }
+}
+
+/// The pairs of a form body, refusing what `form_urlencoded` would quietly
+/// repair: bytes that do not decode to UTF-8 (raw or percent-encoded).
+fn strict_form(body: &[u8]) -> Result<Vec<(String, String)>> {
+    let decode = |raw: &[u8], what: &str| -> Result<String> {
+        let raw: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&raw)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| {
+                Error::bad_request(
+                    "invalid_encoding",
+                    format!("the form {what} is not valid UTF-8"),
+                    None,
+                )
+            })
+    };
+    body.split(|&b| b == b'&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = match part.iter().position(|&b| b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &part[part.len()..]),
+            };
+            let key = decode(key, "field name")?;
+            let value = decode(value, &format!("field `{key}`"))?;
+            Ok((key, value))
+        })
+        .collect()
 }
 
 fn parse_sms(data: Value) -> Result<SmsResult> {
@@ -445,5 +476,24 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field(), Some("msg"));
+        // Bytes that are not UTF-8, raw or percent-encoded, are refused
+        // rather than repaired (a case the fuzzer found).
+        for bad in [
+            &b"id=a%F5%9F&ipn_type=SENT"[..],
+            b"id=a\xff&ipn_type=SENT",
+            b"i%C3d=a",
+        ] {
+            assert_eq!(
+                Event::from_form(bad).unwrap_err().code(),
+                "invalid_encoding"
+            );
+        }
+        // `+` is a space and `%2B` a plus, as forms write them.
+        let pairs = strict_form(b"a=x+y&b=1%2B1&c&=v").unwrap();
+        assert_eq!(
+            pairs,
+            [("a", "x y"), ("b", "1+1"), ("c", ""), ("", "v")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
     }
 }

@@ -21,3 +21,22 @@ pub use payment::{PaymentChange, PaymentState, Transaction};
 pub use retry::RetrySchedule;
 pub use rules::{CustomerChannel, SkipReason};
 pub use settings::{EndpointPolicy, Settings, SettingsPatch};
+
+use crate::error::Error;
+
+/// Parses a body that must be a JSON object.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+            None,
+        )),
+        Err(e) => Err(Error::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+            None,
+        )),
+    }
+}

@@ -78,7 +78,7 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 impl SettingsPatch {
     /// Parses a JSON body strictly, naming the offending field.
     pub fn from_json(body: &[u8]) -> Result<SettingsPatch> {
-        let value = serde_json::Value::Object(crate::api::json_object(body)?);
+        let value = serde_json::Value::Object(super::json_object(body)?);
         serde_path_to_error::deserialize(value).map_err(|e| {
             let inner = e.inner().to_string();
             let field = match inner.strip_prefix("unknown field `") {
