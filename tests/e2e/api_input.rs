@@ -140,6 +140,15 @@ async fn bad_events_get_the_documented_4xx_and_change_nothing() {
             "invalid_field",
             Some("status_code"),
         ),
+        (
+            "a form that is not UTF-8",
+            key,
+            "application/x-www-form-urlencoded",
+            b"id=x%F5%9F&ipn_type=SENT".to_vec(),
+            400,
+            "invalid_encoding",
+            None,
+        ),
     ];
     for (name, key, content_type, body, status, code, field) in cases {
         let (got, body) = t.post_raw(key, content_type, body).await;
