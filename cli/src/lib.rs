@@ -1,8 +1,9 @@
 //! The `inc` command's library: creating accounts, the local stack that
-//! `make dev` and the end-to-end tests run, and a webhook listener for the
-//! tour.
+//! `make dev` and the end-to-end tests run, the dead-letter redrive, and a
+//! webhook listener for the tour.
 
 pub mod accounts;
+pub mod dlq;
 pub mod error;
 pub mod listen;
 pub mod local;

@@ -38,6 +38,11 @@ enum Command {
         #[arg(long, default_value = "template.yaml")]
         template: PathBuf,
     },
+    /// The dead-letter queue: notifications INC gave up on.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Manage an account's API keys.
     Keys {
         #[command(subcommand)]
@@ -62,6 +67,19 @@ enum AccountsCommand {
         /// Print `{"account_id": …, "api_key": …}`.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Queue the parked notifications again (fix their cause first).
+    Redrive {
+        /// The most messages to handle.
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+        /// Only print what would be done.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -149,6 +167,27 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("key {key_id} revoked");
                 }
             }
+            Ok(())
+        }
+        Command::Dlq {
+            command: DlqCommand::Redrive { max, dry_run },
+        } => {
+            let sdk = aws_config::load_from_env().await;
+            let config = inc_shared::Config::from_env()?;
+            let report = inc_cli::dlq::redrive(&sdk, &config, max, dry_run).await?;
+            let verb = if dry_run { "would redrive" } else { "redriven" };
+            for id in &report.redriven {
+                println!("{verb}: {id}");
+            }
+            for id in &report.dropped {
+                println!("nothing to do (delivered, resent or gone): {id}");
+            }
+            println!(
+                "{} {verb}, {} dropped, {} unreadable left on the queue",
+                report.redriven.len(),
+                report.dropped.len(),
+                report.unreadable
+            );
             Ok(())
         }
         Command::Listen { port, status } => {

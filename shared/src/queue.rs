@@ -18,6 +18,16 @@ pub struct DeliveryMessage {
     pub notification_id: String,
 }
 
+/// A message taken off a queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub body: String,
+    pub receipt_handle: String,
+    /// Why it is on the dead-letter queue, for messages deliver put there.
+    pub reason: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Queue {
     client: Client,
@@ -78,6 +88,52 @@ impl Queue {
             .queue_url(queue_url)
             .receipt_handle(receipt_handle)
             .visibility_timeout(secs)
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Takes up to 10 messages off `queue_url`, hidden for `hide` while the
+    /// caller works on them; with their `inc_failure_reason` when present.
+    pub async fn receive(&self, queue_url: &str, hide: Duration) -> Result<Vec<Received>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(i32::try_from(hide.as_secs()).unwrap_or(30))
+            .message_attribute_names("inc_failure_reason")
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let reason = m
+                    .message_attributes()
+                    .and_then(|a| a.get("inc_failure_reason"))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_owned);
+                Some(Received {
+                    message_id: m.message_id?,
+                    body: m.body?,
+                    receipt_handle: m.receipt_handle?,
+                    reason,
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes a received message.
+    pub async fn delete(&self, queue_url: &str, receipt_handle: &str) -> Result<()> {
+        self.client
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
             .send()
             .await
             .map_err(|e| Error::dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;

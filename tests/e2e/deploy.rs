@@ -300,3 +300,119 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The template's resources of one type, by logical id.
+fn resources_of(doc: &serde_yaml_ng::Value, kind: &str) -> Vec<(String, serde_yaml_ng::Value)> {
+    doc["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (id.as_str().unwrap_or_default().to_owned(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn the_template_is_ready_for_production() {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    for p in [
+        "Stage",
+        "LogRetentionDays",
+        "AlarmEmail",
+        "Architecture",
+        "DeliveryMaxConcurrency",
+    ] {
+        assert!(doc["Parameters"][p].is_mapping(), "parameter {p}");
+    }
+    // Point-in-time recovery and encryption on every table; SSE on queues.
+    for (id, table) in resources_of(&doc, "AWS::DynamoDB::Table") {
+        let p = &table["Properties"];
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+        assert_eq!(
+            p["SSESpecification"]["SSEEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+    }
+    for (id, queue) in resources_of(&doc, "AWS::SQS::Queue") {
+        assert_eq!(
+            queue["Properties"]["SqsManagedSseEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+    }
+    // Every function logs JSON to a group with a retention.
+    let functions = resources_of(&doc, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 4);
+    let groups = resources_of(&doc, "AWS::Logs::LogGroup");
+    for (id, f) in &functions {
+        let logging = &f["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
+        let group = logging["LogGroup"]["Ref"]
+            .as_str()
+            .expect("a log group of its own");
+        let (_, g) = groups
+            .iter()
+            .find(|(gid, _)| gid == group)
+            .expect("declared");
+        assert_eq!(
+            g["Properties"]["RetentionInDays"]["Ref"].as_str(),
+            Some("LogRetentionDays")
+        );
+    }
+    // The SQS mapping cannot take the account's whole concurrency.
+    let deliver = &functions
+        .iter()
+        .find(|(id, _)| id == "DeliverFunction")
+        .expect("deliver")
+        .1;
+    assert_eq!(
+        deliver["Properties"]["Events"]["Deliveries"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]["Ref"].as_str(),
+        Some("DeliveryMaxConcurrency")
+    );
+    // Alarms: any DLQ message, the oldest delivery message's age, and each
+    // function's errors, all to the alarm topic.
+    let alarms = resources_of(&doc, "AWS::CloudWatch::Alarm");
+    let on = |metric: &str, dimension: &str| {
+        alarms
+            .iter()
+            .filter(|(_, a)| {
+                let p = &a["Properties"];
+                p["MetricName"].as_str() == Some(metric)
+                    && serde_yaml_ng::to_string(&p["Dimensions"])
+                        .is_ok_and(|d| d.contains(dimension))
+                    && p["AlarmActions"][0]["Ref"].as_str() == Some("AlarmTopic")
+            })
+            .count()
+    };
+    assert_eq!(
+        on(
+            "ApproximateNumberOfMessagesVisible",
+            "DeliveryDeadLetterQueue"
+        ),
+        1
+    );
+    assert_eq!(on("ApproximateAgeOfOldestMessage", "DeliveryQueue"), 1);
+    for (id, _) in &functions {
+        assert_eq!(on("Errors", id), 1, "an error alarm for {id}");
+    }
+    let dlq_alarm = alarms
+        .iter()
+        .find(|(id, _)| id == "DeadLetterAlarm")
+        .expect("DLQ alarm");
+    assert_eq!(dlq_alarm.1["Properties"]["Threshold"].as_i64(), Some(1));
+    for output in [
+        "ApiUrl",
+        "AlarmTopicArn",
+        "DeliveryQueueUrl",
+        "DeadLetterQueueUrl",
+        "NotificationsTableName",
+    ] {
+        assert!(doc["Outputs"][output].is_mapping(), "output {output}");
+    }
+}

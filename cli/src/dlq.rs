@@ -1,0 +1,129 @@
+//! `inc dlq redrive`: sends the notifications parked on the dead-letter
+//! queue again, once whatever made them fail is fixed.
+//!
+//! Each message names a notification. A `failed` one is put back to
+//! `queued` — a new chain with the whole retry schedule, the same
+//! `webhook-id` — and its message goes back on the delivery queue; then the
+//! dead-letter copy is deleted. A notification already `delivered`, already
+//! sent again, or gone needs nothing, so its copy is just deleted. A message
+//! that cannot be read stays where it is, for a person to look at.
+
+use std::time::Duration;
+
+use inc_shared::domain::Status;
+use inc_shared::queue::{DeliveryMessage, Queue, Received};
+use inc_shared::store::Store;
+use inc_shared::{Config, Error as IncError};
+
+use crate::Result;
+
+/// What a redrive did, message by message.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Notifications queued again.
+    pub redriven: Vec<String>,
+    /// Copies deleted because their notification needs nothing.
+    pub dropped: Vec<String>,
+    /// Messages left on the queue because they cannot be read.
+    pub unreadable: usize,
+}
+
+/// How long a message being worked on stays hidden from other readers.
+const HIDE: Duration = Duration::from_secs(60);
+
+/// Redrives at most `max` messages; `dry_run` only says what it would do
+/// (and leaves every message visible again).
+pub async fn redrive(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    max: usize,
+    dry_run: bool,
+) -> Result<Report> {
+    let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone());
+    let queue = Queue::new(aws_sdk_sqs::Client::new(sdk));
+    let (delivery, dlq) = (config.delivery_queue()?, config.dead_letter_queue()?);
+    let mut report = Report::default();
+    let mut seen = 0;
+    let mut ids = std::collections::HashSet::new();
+    'run: while seen < max {
+        // A dry run leaves every message visible; a message seen twice ends
+        // the run.
+        let hide = if dry_run { Duration::ZERO } else { HIDE };
+        let batch = queue.receive(dlq, hide).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            if !ids.insert(message.message_id.clone()) {
+                break 'run;
+            }
+            seen += 1;
+            let outcome = redrive_one(&store, &queue, delivery, dlq, &message, dry_run).await?;
+            match outcome {
+                Outcome::Redriven(id) => report.redriven.push(id),
+                Outcome::Dropped(id) => report.dropped.push(id),
+                Outcome::Unreadable => report.unreadable += 1,
+            }
+            if dry_run {
+                queue
+                    .retry_later(dlq, &message.receipt_handle, Duration::ZERO)
+                    .await?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+enum Outcome {
+    Redriven(String),
+    Dropped(String),
+    Unreadable,
+}
+
+async fn redrive_one(
+    store: &Store,
+    queue: &Queue,
+    delivery: &str,
+    dlq: &str,
+    message: &Received,
+    dry_run: bool,
+) -> Result<Outcome> {
+    let Ok(parsed) = serde_json::from_str::<DeliveryMessage>(&message.body) else {
+        tracing::warn!(
+            reason = message.reason.as_deref(),
+            "unreadable message left on the dead-letter queue"
+        );
+        return Ok(Outcome::Unreadable);
+    };
+    let id = parsed.notification_id.clone();
+    let status = store
+        .get_notification(&parsed.account_id, &id)
+        .await?
+        .map(|n| n.status);
+    if dry_run {
+        return Ok(match status {
+            Some(Status::Failed) => Outcome::Redriven(id),
+            _ => Outcome::Dropped(id),
+        });
+    }
+    let outcome = match status {
+        Some(Status::Failed) => match store.requeue_notification(&parsed.account_id, &id).await {
+            Ok(_) => {
+                if let Err(e) = queue.enqueue(delivery, std::slice::from_ref(&parsed)).await {
+                    // Leave it failed and parked, as it was.
+                    store
+                        .restore_status(&parsed.account_id, &id, Status::Failed)
+                        .await?;
+                    return Err(e.into());
+                }
+                Outcome::Redriven(id)
+            }
+            // Sent again meanwhile (a resend): nothing to do.
+            Err(IncError::Conflict { .. }) => Outcome::Dropped(id),
+            Err(e) => return Err(e.into()),
+        },
+        _ => Outcome::Dropped(id),
+    };
+    queue.delete(dlq, &message.receipt_handle).await?;
+    Ok(outcome)
+}
