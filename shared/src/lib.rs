@@ -6,6 +6,7 @@
 //! - [`config`]: what a function reads from its environment, once, at init.
 //! - [`store`], [`queue`], [`webhook`]: the adapters to DynamoDB, SQS and
 //!   the merchant's HTTP endpoint.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`api`]: what every HTTP function shares: the error shape,
 //!   authentication, body reading.
 
@@ -18,6 +19,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 #[cfg(feature = "adapters")]
 pub mod providers;
 #[cfg(feature = "adapters")]

@@ -12,7 +12,15 @@ pub fn init() {
         .with_target(false);
     // A second init (tests, the local stack) keeps the first subscriber.
     let _ = if json {
-        builder.json().without_time().try_init()
+        // Each line carries the fields of the span it is in (account,
+        // event, notification), flattened beside the message.
+        builder
+            .json()
+            .without_time()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init()
     } else {
         builder.compact().try_init()
     };

@@ -456,3 +456,83 @@ async fn with_dynamodb_unreachable_every_record_of_the_batch_is_reported_failed(
     assert_eq!(failed, all, "every record is handed back to SQS");
     assert!(sink.received().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
+    use tower::ServiceExt;
+    let mut t = TestStack::start().await;
+    t.stop_workers().await;
+    let sink = Sink::answering(&[500]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let config =
+        inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config");
+
+    // Ingest, with its metrics captured: two events accepted.
+    let (metrics, ingest_lines) = inc_shared::metrics::Metrics::captured();
+    let ingest = inc_ingest::router(std::sync::Arc::new(
+        inc_ingest::Ingest::new(&t.sdk, &config)
+            .expect("ingest")
+            .with_metrics(metrics),
+    ));
+    for id in ["evt-emf-1", "evt-emf-2"] {
+        let request = axum::http::Request::post("/v1/events")
+            .header("Authorization", format!("Api-Key {}", acct.key))
+            .header("Content-Type", "application/json")
+            .body(axum::body::Body::from(
+                seed_event(id, "sms.sent").to_string(),
+            ))
+            .expect("request");
+        let response = ingest.clone().oneshot(request).await.expect("answer");
+        assert_eq!(response.status().as_u16(), 202);
+    }
+
+    // Deliver, with its metrics captured: one retried (the 500), one delivered.
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    let mut event = SqsEvent::default();
+    while event.records.len() < 2 {
+        let out = sqs
+            .receive_message()
+            .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        event
+            .records
+            .extend(out.messages.unwrap_or_default().into_iter().map(record));
+    }
+    let (metrics, deliver_lines) = inc_shared::metrics::Metrics::captured();
+    let deliver = inc_deliver::Deliver::new(&t.sdk, &config)
+        .expect("deliver")
+        .with_metrics(metrics);
+    deliver.handle(event).await;
+
+    let parse = |lines: &std::sync::Mutex<Vec<String>>| -> Vec<serde_json::Value> {
+        lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("each line is one JSON document"))
+            .collect()
+    };
+    let accepted = parse(&ingest_lines);
+    assert_eq!(accepted.len(), 2);
+    for doc in &accepted {
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "INC");
+        assert_eq!(doc["EventType"], "sms.sent");
+        assert_eq!(doc["EventsAccepted"], 1.0);
+    }
+    let deliveries = parse(&deliver_lines);
+    let mut names: Vec<String> = deliveries
+        .iter()
+        .map(|d| {
+            assert_eq!(d["Channel"], "webhook");
+            assert!(d["DeliveryLatency"].as_f64().is_some_and(|ms| ms >= 0.0));
+            let metrics = &d["_aws"]["CloudWatchMetrics"][0]["Metrics"];
+            metrics[0]["Name"].as_str().expect("name").to_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["NotificationsDelivered", "NotificationsRetried"]);
+}

@@ -31,6 +31,7 @@ use tower::ServiceExt;
 use super::template::{Function, Resolver, Template};
 use crate::{Error, Result};
 use inc_shared::Config;
+use inc_shared::metrics::Metrics;
 
 /// An SDK configuration aimed at a local endpoint with dummy credentials —
 /// the same settings `AWS_ENDPOINT_URL` and friends give any SDK client.
@@ -300,7 +301,10 @@ async fn verify_email_senders(
 /// The axum router of an HTTP function, by its binary's name.
 fn http_router(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<Router> {
     Ok(match binary {
-        "ingest" => inc_ingest::router(Arc::new(inc_ingest::Ingest::new(sdk, config)?)),
+        "ingest" => inc_ingest::router(Arc::new(
+            // Nothing reads stdout for metrics here: they go to the debug log.
+            inc_ingest::Ingest::new(sdk, config)?.with_metrics(Metrics::to_log()),
+        )),
         "api" => inc_api::router(Arc::new(inc_api::Api::new(sdk, config))),
         "resend" => inc_resend::router(Arc::new(inc_resend::Resend::new(sdk, config)?)),
         other => {
@@ -332,7 +336,9 @@ impl SqsHandler {
 
 fn sqs_handler(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<SqsHandler> {
     match binary {
-        "deliver" => Ok(SqsHandler::Deliver(inc_deliver::Deliver::new(sdk, config)?)),
+        "deliver" => Ok(SqsHandler::Deliver(
+            inc_deliver::Deliver::new(sdk, config)?.with_metrics(Metrics::to_log()),
+        )),
         other => Err(Error::Template(format!(
             "the local stack has no SQS handler for binary `{other}`"
         ))),

@@ -28,9 +28,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use tracing::Instrument;
 
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::{Attempt, Channel, Notification, Outcome, Payload, RetrySchedule, Status};
+use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::Account;
@@ -45,6 +47,7 @@ pub struct Deliver {
     webhooks: WebhookClient,
     providers: Providers,
     retry: RetrySchedule,
+    metrics: Metrics,
     queue_url: String,
     dlq_url: String,
 }
@@ -74,9 +77,16 @@ impl Deliver {
             providers: Providers::new(webhooks.clone(), aws_sdk_sesv2::Client::new(sdk)),
             webhooks,
             retry: config.retry.clone(),
+            metrics: Metrics::stdout(),
             queue_url: config.delivery_queue()?.to_owned(),
             dlq_url: config.dead_letter_queue()?.to_owned(),
         })
+    }
+
+    /// The same, with its metrics going to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Deliver {
+        self.metrics = metrics;
+        self
     }
 
     /// Handles one batch; the answer lists the records SQS must redeliver.
@@ -114,6 +124,23 @@ impl Deliver {
                 return Ok(Disposition::Done);
             }
         };
+        // Every log line about this record names its account and notification.
+        let span = tracing::info_span!(
+            "notification",
+            account_id = %message.account_id,
+            notification_id = %message.notification_id
+        );
+        self.process_message(record, body, &message)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_message(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        message: &DeliveryMessage,
+    ) -> Result<Disposition> {
         let (account_id, id) = (&message.account_id, &message.notification_id);
         let Some(notification) = self.store.get_notification(account_id, id).await? else {
             // Its event was rolled back after the message was sent.
@@ -166,6 +193,11 @@ impl Deliver {
                 self.store
                     .record_attempt(account_id, id, &attempt, Status::Delivered, None, None)
                     .await?;
+                self.metrics.delivery(
+                    notification.channel.as_str(),
+                    Delivery::Delivered,
+                    attempt.latency_ms,
+                );
                 Ok(Disposition::Done)
             }
             Outcome::Stop => {
@@ -290,6 +322,8 @@ impl Deliver {
                 attempt.error.as_deref(),
             )
             .await?;
+        self.metrics
+            .delivery(n.channel.as_str(), Delivery::Retried, attempt.latency_ms);
         self.hide(record, wait_on_sqs(gap)).await
     }
 
@@ -322,6 +356,11 @@ impl Deliver {
             }
         }
         self.queue.dead_letter(&self.dlq_url, body, reason).await?;
+        self.metrics.delivery(
+            n.channel.as_str(),
+            Delivery::Failed,
+            attempt.map_or(0, |a| a.latency_ms),
+        );
         tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id, reason, "notification failed");
         Ok(Disposition::Done)
     }

@@ -26,10 +26,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use serde_json::json;
+use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
 use inc_shared::domain::notification::{plan, plan_payment};
 use inc_shared::domain::{Event, Notification, Transaction};
+use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, PENDING_TIMEOUT, Store};
 use inc_shared::{Config, Error, Result};
@@ -38,6 +40,7 @@ pub struct Ingest {
     store: Store,
     queue: Queue,
     queue_url: String,
+    metrics: Metrics,
 }
 
 impl Ingest {
@@ -46,7 +49,14 @@ impl Ingest {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue()?.to_owned(),
+            metrics: Metrics::stdout(),
         })
+    }
+
+    /// The same, with its metrics going to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Ingest {
+        self.metrics = metrics;
+        self
     }
 
     /// Queues the event's notifications and completes it; on failure undoes
@@ -111,6 +121,17 @@ async fn post_event(
             });
         }
     };
+    // Every log line about this event names its account and id.
+    let span = tracing::info_span!("event", account_id = %account.account_id, event_id = %event.id);
+    accept(&app, account, event).instrument(span).await
+}
+
+/// Claims, stores and queues a valid event of `account`.
+async fn accept(
+    app: &Ingest,
+    account: inc_shared::store::Account,
+    event: Event,
+) -> Result<Response> {
     let now = Utc::now();
     // A payment event upserts its transaction; what it causes is decided
     // from the transaction as it will be stored.
@@ -161,6 +182,7 @@ async fn post_event(
             app.publish(&record).await?;
             tracing::info!(account_id = %record.account_id, event_id = %record.event_id,
                 notifications = record.notification_ids.len(), "event accepted");
+            app.metrics.event_accepted(&record.event_type);
             return Ok(accepted(StatusCode::ACCEPTED, &record));
         }
         Claim::Taken(existing) => existing,
@@ -178,6 +200,7 @@ async fn post_event(
                 && app.store.renew_claim(&existing, now).await? =>
         {
             app.publish(&existing).await?;
+            app.metrics.event_accepted(&existing.event_type);
             Ok(accepted(StatusCode::ACCEPTED, &existing))
         }
         EventStatus::Pending => Err(Error::Conflict {
