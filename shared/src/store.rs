@@ -134,6 +134,29 @@ fn db_err<E: std::error::Error + 'static>(e: E) -> Error {
 }
 
 /// A time as serde writes it, so conditions compare equal to stored values.
+/// Whether a conditional update was applied: `false` when its condition
+/// did not hold, an error for anything else.
+fn applied<O>(
+    result: std::result::Result<
+        O,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
+) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(db_err(e)),
+    }
+}
+
 fn ts(t: DateTime<Utc>) -> AttributeValue {
     to_attribute_value(t).unwrap_or_else(|_| s(&t.to_rfc3339()))
 }
@@ -450,16 +473,7 @@ impl Store {
             .expression_attribute_values(":pending", s("pending"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(db_err(e)),
-        }
+        applied(result)
     }
 
     pub async fn complete_event(&self, account_id: &str, event_id: &str) -> Result<()> {
@@ -620,15 +634,9 @@ impl Store {
             .expression_attribute_values(":now", ts(Utc::now()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(current.status),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(pending)
-            }
-            Err(e) => Err(db_err(e)),
+        match applied(result)? {
+            true => Ok(current.status),
+            false => Err(pending),
         }
     }
 
@@ -687,16 +695,7 @@ impl Store {
             .expression_attribute_values(":until", millis(now + lease))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(db_err(e)),
-        }
+        applied(result)
     }
 
     /// Whether INC sent a webhook with exactly this body to this account

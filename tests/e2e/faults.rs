@@ -213,6 +213,36 @@ async fn the_worker_stopped_in_the_middle_of_a_batch_and_restarted() {
     );
 }
 
+/// Takes `n` messages off the delivery queue, as SQS hands them to Lambda.
+async fn receive_records(t: &TestStack, n: usize) -> SqsEvent {
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    let mut event = SqsEvent::default();
+    while event.records.len() < n {
+        let out = sqs
+            .receive_message()
+            .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        event
+            .records
+            .extend(out.messages.unwrap_or_default().into_iter().map(record));
+    }
+    event
+}
+
+/// The stack's configuration, as its functions read it.
+fn config(t: &TestStack) -> inc_shared::Config {
+    inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config")
+}
+
+/// A deliver handler of the test's own, on the stack's configuration.
+fn deliver(t: &TestStack) -> inc_deliver::Deliver {
+    inc_deliver::Deliver::new(&t.sdk, &config(t)).expect("deliver")
+}
+
 fn record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
     let mut r = SqsMessage::default();
     r.message_id = m.message_id;
@@ -242,23 +272,8 @@ async fn the_same_sqs_message_handed_to_two_invocations_is_sent_once() {
 
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     let queue = t.env("INC_DELIVERY_QUEUE_URL");
-    let mut event = SqsEvent::default();
-    while event.records.len() < 5 {
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        event
-            .records
-            .extend(out.messages.unwrap_or_default().into_iter().map(record));
-    }
-    let config =
-        inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config");
-    let deliver = inc_deliver::Deliver::new(&t.sdk, &config).expect("deliver");
+    let event = receive_records(&t, 5).await;
+    let deliver = deliver(&t);
     let (a, b) = tokio::join!(deliver.handle(event.clone()), deliver.handle(event.clone()));
     // Each record was sent by exactly one of the two.
     assert_eq!(a.batch_item_failures.len() + b.batch_item_failures.len(), 5);
@@ -388,25 +403,10 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_alone() {
     let accepted = t.post_events(&acct.key, "beside-poison", 1).await;
     t.settled_ledger("poison beside a good message", &acct.id, &accepted)
         .await;
-    let dlq = t.env("INC_DEAD_LETTER_QUEUE_URL");
-    let message = eventually("the poison in the DLQ", PATIENCE, || async {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .ok()?;
-        out.messages?.into_iter().next()
-    })
-    .await;
+    let (message, reason) = t.dead_letter().await;
     assert_eq!(message.body(), Some("{not json"));
-    let reason = message
-        .message_attributes()
-        .and_then(|a| a.get("inc_failure_reason"))
-        .and_then(|v| v.string_value());
     assert!(
-        reason.is_some_and(|r| r.contains("unreadable")),
+        reason.as_deref().is_some_and(|r| r.contains("unreadable")),
         "{reason:?}"
     );
     eventually("the delivery queue empty", PATIENCE, || async {
@@ -422,23 +422,8 @@ async fn with_dynamodb_unreachable_every_record_of_the_batch_is_reported_failed(
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
     t.post_events(&acct.key, "down-batch", 3).await;
-    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
-    let mut event = SqsEvent::default();
-    while event.records.len() < 3 {
-        let out = sqs
-            .receive_message()
-            .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("receive");
-        event
-            .records
-            .extend(out.messages.unwrap_or_default().into_iter().map(record));
-    }
-    let config =
-        inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config");
-    let deliver = inc_deliver::Deliver::new(&t.sdk, &config).expect("deliver");
+    let event = receive_records(&t, 3).await;
+    let deliver = deliver(&t);
     t.stop_aws();
     let response = deliver.handle(event.clone()).await;
     let mut failed: Vec<_> = response
@@ -464,8 +449,7 @@ async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
     t.stop_workers().await;
     let sink = Sink::answering(&[500]).await;
     let acct = t.account(Some(&sink.url())).await;
-    let config =
-        inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config");
+    let config = config(&t);
 
     // Ingest, with its metrics captured: two events accepted.
     let (metrics, ingest_lines) = inc_shared::metrics::Metrics::captured();
@@ -487,25 +471,9 @@ async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
     }
 
     // Deliver, with its metrics captured: one retried (the 500), one delivered.
-    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
-    let mut event = SqsEvent::default();
-    while event.records.len() < 2 {
-        let out = sqs
-            .receive_message()
-            .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        event
-            .records
-            .extend(out.messages.unwrap_or_default().into_iter().map(record));
-    }
+    let event = receive_records(&t, 2).await;
     let (metrics, deliver_lines) = inc_shared::metrics::Metrics::captured();
-    let deliver = inc_deliver::Deliver::new(&t.sdk, &config)
-        .expect("deliver")
-        .with_metrics(metrics);
+    let deliver = deliver(&t).with_metrics(metrics);
     deliver.handle(event).await;
 
     let parse = |lines: &std::sync::Mutex<Vec<String>>| -> Vec<serde_json::Value> {

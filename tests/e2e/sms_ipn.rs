@@ -3,7 +3,7 @@
 //! DynamoDB, SQS and the deliver function, and shows up in the history.
 
 use inc_shared::domain::signing;
-use inc_tests::{PATIENCE, Sink, TestStack, eventually, json, seed_event, seed_form};
+use inc_tests::{Sink, TestStack, json, seed_event, seed_form};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_sent_and_delivery_events_reach_the_endpoint_as_genio_ipns() {
@@ -277,25 +277,12 @@ async fn an_endpoint_that_keeps_failing_ends_in_the_dlq_and_the_log_says_failed(
     assert_eq!(sink.received().len(), 3);
 
     // The message waits in the dead-letter queue, with the reason.
-    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
-    let dlq = t.env("INC_DEAD_LETTER_QUEUE_URL");
-    let message = eventually("the DLQ message", PATIENCE, || async {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .ok()?;
-        out.messages?.into_iter().next()
-    })
-    .await;
+    let (message, reason) = t.dead_letter().await;
     assert!(message.body().is_some_and(|b| b.contains(&id)));
-    let reason = message
-        .message_attributes()
-        .and_then(|a| a.get("inc_failure_reason"))
-        .and_then(|v| v.string_value());
-    assert!(reason.is_some_and(|r| r.contains("gave up")), "{reason:?}");
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("gave up")),
+        "{reason:?}"
+    );
     assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
 }
 

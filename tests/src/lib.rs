@@ -317,6 +317,30 @@ impl TestStack {
         out.items.unwrap_or_default().len()
     }
 
+    /// The first message to reach the dead-letter queue, and the reason
+    /// deliver gave with it (`inc_failure_reason`).
+    pub async fn dead_letter(&self) -> (aws_sdk_sqs::types::Message, Option<String>) {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let dlq = self.env("INC_DEAD_LETTER_QUEUE_URL");
+        let message = eventually("a message in the dead-letter queue", PATIENCE, || async {
+            let out = sqs
+                .receive_message()
+                .queue_url(&dlq)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .ok()?;
+            out.messages?.into_iter().next()
+        })
+        .await;
+        let reason = message
+            .message_attributes()
+            .and_then(|a| a.get("inc_failure_reason"))
+            .and_then(|v| v.string_value())
+            .map(str::to_owned);
+        (message, reason)
+    }
+
     /// Messages on a queue, visible or in flight.
     pub async fn queue_depth(&self, url_env: &str) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName as A;
