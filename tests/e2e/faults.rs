@@ -325,6 +325,7 @@ async fn ingest_with_the_aws_endpoint_unreachable_answers_503_and_keeps_nothing(
     assert_eq!(t.scan("INC_NOTIFICATIONS_TABLE").await, 0);
     assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
 
+    t.outlast_cut_polls().await;
     proxy.restore();
     let (status, first) = t.post_event(&acct.key, &event).await;
     assert_eq!(status, 202, "{first}");

@@ -155,6 +155,16 @@ impl TestStack {
     /// up to its 1 s wait, and would take messages no one then handles).
     pub async fn stop_workers(&mut self) {
         self.stack.stop_workers();
+        self.outlast_cut_polls().await;
+    }
+
+    /// Waits out the receives moto may still be serving for consumers
+    /// whose connection was cut (by [`stop_workers`](Self::stop_workers) or
+    /// the [`Proxy`]): such a poll would take a message and hide it for the
+    /// queue's visibility timeout with no one to handle it — what SQS does
+    /// when a receive's answer is lost. A receive of our own, started after
+    /// and as long, ends after them.
+    pub async fn outlast_cut_polls(&self) {
         aws_sdk_sqs::Client::new(&self.sdk)
             .receive_message()
             .queue_url(self.env("INC_DELIVERY_QUEUE_URL"))
