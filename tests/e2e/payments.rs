@@ -548,3 +548,57 @@ async fn logs_carry_no_secret_key_phone_number_or_email() {
         assert!(!logs.contains(needle), "the logs show the {what}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_log_lines_name_the_account_and_the_event_or_notification() {
+    // Lambda's format, as `AWS_LAMBDA_LOG_FORMAT=JSON` selects it.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing::subscriber::set_global_default(inc_shared::telemetry::json_subscriber(
+        "info".into(),
+        move || writer.clone(),
+    ))
+    .expect("the first subscriber of this process");
+    let t = TestStack::start().await;
+    // One failed attempt too, so a retry is logged.
+    let shop = shop(&t, &[500]).await;
+    let (status, _) = t
+        .post_event(
+            &shop.acct.key,
+            &payment("evt-json", "sess-json", "paid", json!({})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually("the SMS retried and sent", PATIENCE, || async {
+        (shop.sms.received().len() >= 2).then_some(())
+    })
+    .await;
+    shop.endpoint.wait_for(1).await;
+
+    let text = String::from_utf8_lossy(&captured.0.lock().expect("log lock")).into_owned();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
+        .collect();
+    let of = |target: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["target"].as_str().is_some_and(|t| t.starts_with(target)))
+            .collect()
+    };
+    let (ingest, deliver) = (of("inc_ingest"), of("inc_deliver"));
+    assert!(!ingest.is_empty() && deliver.len() >= 4, "{text}");
+    for line in ingest {
+        assert_eq!(line["span"]["account_id"], json!(shop.acct.id), "{line}");
+        assert_eq!(line["span"]["event_id"], "evt-json", "{line}");
+    }
+    for line in deliver {
+        assert_eq!(line["span"]["account_id"], json!(shop.acct.id), "{line}");
+        assert!(
+            line["span"]["notification_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("ntf_")),
+            "{line}"
+        );
+    }
+}
