@@ -142,16 +142,7 @@ fn invalid(field: &'static str, why: &str) -> Error {
 
 fn time_param(field: &'static str, value: Option<String>) -> Result<Option<DateTime<Utc>>> {
     value
-        .map(|v| {
-            DateTime::parse_from_rfc3339(&v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    invalid(
-                        field,
-                        "must be an RFC 3339 time, such as 2025-01-30T22:00:00Z",
-                    )
-                })
-        })
+        .map(|v| inc_shared::domain::parse_time("invalid_parameter", field, &v))
         .transpose()
 }
 

@@ -8,6 +8,10 @@
 //! - `POST /v1/notifications/resend` explains itself: one result per channel
 //!   (`queued`, `would_queue` on a `dry_run`, or `skipped` with the reason).
 //!
+//! - `POST /v1/notifications/{id}/resend` sends one logged notification
+//!   again; `POST /v1/notifications/recover` does so for every `failed`
+//!   one in a time window (Svix's "recover").
+//!
 //! Resends are notifications like any other: stored, queued on the delivery
 //! queue, sent by deliver, logged with every attempt.
 
@@ -27,9 +31,11 @@ use serde_json::{Value, json};
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
 use inc_shared::domain::notification::customer_message;
 use inc_shared::domain::payment::check_reference;
-use inc_shared::domain::{CustomerChannel, Notification, NotificationDraft, Transaction};
+use inc_shared::domain::{
+    Channel, CustomerChannel, Notification, NotificationDraft, Status, Transaction, parse_time,
+};
 use inc_shared::queue::{DeliveryMessage, Queue};
-use inc_shared::store::{Account, Store};
+use inc_shared::store::{Account, LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
 pub struct Resend {
@@ -39,6 +45,24 @@ pub struct Resend {
 }
 
 impl Resend {
+    /// Puts a delivered or failed notification back on the queue with a
+    /// new chain of attempts; if it cannot be queued, its status is put
+    /// back as it was. `409` while it is still pending.
+    async fn send_again(&self, account_id: &str, id: &str) -> Result<()> {
+        let was = self.store.requeue_notification(account_id, id).await?;
+        let message = DeliveryMessage {
+            account_id: account_id.to_owned(),
+            notification_id: id.to_owned(),
+        };
+        if let Err(err) = self.queue.enqueue(&self.queue_url, &[message]).await {
+            if let Err(undo) = self.store.restore_status(account_id, id, was).await {
+                tracing::error!(notification_id = %id, %undo, "could not restore the status of an unqueued resend");
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Resend> {
         Ok(Resend {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
@@ -53,6 +77,7 @@ pub fn router(app: Arc<Resend>) -> Router {
         .route("/b/pbl/v2/message-notification/", post(ottu))
         .route("/v1/notifications/resend", post(explained))
         .route("/v1/notifications/{id}/resend", post(resend_one))
+        .route("/v1/notifications/recover", post(recover))
         .fallback(not_found)
         .with_state(app)
 }
@@ -334,28 +359,101 @@ async fn resend_one(
     if id.len() > 64 {
         return Err(Error::NotFound("notification"));
     }
-    let was = app
-        .store
-        .requeue_notification(&account.account_id, &id)
-        .await?;
-    let message = DeliveryMessage {
-        account_id: account.account_id.clone(),
-        notification_id: id.clone(),
-    };
-    if let Err(err) = app.queue.enqueue(&app.queue_url, &[message]).await {
-        if let Err(undo) = app
-            .store
-            .restore_status(&account.account_id, &id, was)
-            .await
-        {
-            tracing::error!(notification_id = %id, %undo, "could not restore the status of an unqueued resend");
-        }
-        return Err(err);
-    }
+    app.send_again(&account.account_id, &id).await?;
     tracing::info!(account_id = %account.account_id, notification_id = %id, "notification resent");
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({ "notification_id": id })),
+    )
+        .into_response())
+}
+
+/// The body of `POST /v1/notifications/recover`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverRequest {
+    since: String,
+    until: Option<String>,
+    channel: Option<String>,
+}
+
+/// Queues again every `failed` notification created in [since, until]
+/// (until: now), on one channel or all: each gets a new chain of attempts
+/// and keeps its `webhook-id`. Answers how many, and which.
+async fn recover(
+    State(app): State<Arc<Resend>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let body = read_body(body).await?;
+    let request: RecoverRequest = serde_json::from_slice(&body).map_err(|e| {
+        Error::bad_request(
+            "invalid_body",
+            format!("expected {{\"since\", \"until\"?, \"channel\"?}}: {e}"),
+            None,
+        )
+    })?;
+    let since = parse_time("invalid_field", "since", &request.since)?;
+    let until = request
+        .until
+        .as_deref()
+        .map(|u| parse_time("invalid_field", "until", u))
+        .transpose()?;
+    if until.is_some_and(|u| u < since) {
+        return Err(Error::bad_request(
+            "invalid_field",
+            "until: must not be before since",
+            Some("until"),
+        ));
+    }
+    let channel = request
+        .channel
+        .as_deref()
+        .map(|c| {
+            Channel::parse(c).ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_field",
+                    "channel: one of webhook, sms, email, whatsapp",
+                    Some("channel"),
+                )
+            })
+        })
+        .transpose()?;
+    let mut query = LogQuery {
+        limit: 100,
+        channel,
+        status: Some(Status::Failed),
+        since: Some(since),
+        until,
+        ..LogQuery::default()
+    };
+    let mut recovered = Vec::new();
+    loop {
+        let (page, next) = app
+            .store
+            .list_notifications(&account.account_id, &query)
+            .await?;
+        for n in page {
+            match app
+                .send_again(&account.account_id, &n.notification_id)
+                .await
+            {
+                Ok(()) => recovered.push(n.notification_id),
+                // Resent meanwhile: not ours to queue.
+                Err(Error::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match next {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    tracing::info!(account_id = %account.account_id, recovered = recovered.len(), "failed notifications recovered");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "recovered": recovered.len(), "notification_ids": recovered })),
     )
         .into_response())
 }

@@ -1,0 +1,143 @@
+//! The notification history as merchants page through it, and recovering
+//! every failed notification of a window.
+
+use std::collections::BTreeSet;
+
+use inc_shared::domain::{Notification, NotificationDraft, Payload};
+use inc_shared::store::Store;
+use inc_tests::{Sink, TestStack, json};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_through_a_thousand_notifications_returns_each_exactly_once() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let tables = inc_shared::config::Tables::from_lookup(&|k| t.stack.environment.get(k).cloned())
+        .expect("tables");
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&t.sdk), tables);
+    let payload = Payload::Sms {
+        to: "+15550000000".into(),
+        text: "paged".into(),
+    };
+    let mut written = BTreeSet::new();
+    for batch in 0..10 {
+        let notifications: Vec<Notification> = (0..100)
+            .map(|i| {
+                Notification::create(
+                    &acct.id,
+                    &format!("evt-{batch}-{i}"),
+                    "sms.sent",
+                    NotificationDraft::new(payload.clone()),
+                    None,
+                    chrono::Utc::now(),
+                )
+            })
+            .collect();
+        written.extend(notifications.iter().map(|n| n.notification_id.clone()));
+        store
+            .put_notifications(&notifications)
+            .await
+            .expect("write");
+    }
+    assert_eq!(written.len(), 1000);
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/notifications?limit=100".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, body) = t.get(&acct.key, &path).await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["items"].as_array().expect("page");
+        assert!(page.len() <= 100);
+        seen.extend(
+            page.iter()
+                .map(|n| n["id"].as_str().expect("id").to_owned()),
+        );
+        pages += 1;
+        match body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/notifications?limit=100&cursor={cursor}"),
+            None => break,
+        }
+        assert!(pages <= 11, "too many pages");
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), 1000, "no repeats");
+    assert_eq!(unique, written, "no gaps");
+    // Newest first.
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_queues_again_every_failed_notification_of_the_window() {
+    // Two attempts each; the endpoint fails the first four requests.
+    let t = TestStack::with_parameters(&[("RetrySchedule", "0")]).await;
+    let sink = Sink::answering(&[500, 500, 500, 500]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let since = chrono::Utc::now().to_rfc3339();
+    let failed = t.post_events(&acct.key, "doomed", 2).await;
+    for id in &failed {
+        t.notification_when(&acct.key, id, |n| n["status"] == "failed")
+            .await;
+    }
+    let fine = t.post_events(&acct.key, "fine", 1).await;
+    t.notification_when(&acct.key, &fine[0], |n| n["status"] == "delivered")
+        .await;
+
+    // Bad requests change nothing.
+    for (body, field) in [
+        (json!({}), None),
+        (json!({"since": "yesterday"}), Some("since")),
+        (
+            json!({"since": since, "until": "2000-01-01T00:00:00Z"}),
+            Some("until"),
+        ),
+        (json!({"since": since, "channel": "fax"}), Some("channel")),
+        (json!({"since": since, "status": "failed"}), None),
+    ] {
+        let (status, answer) = t
+            .send_json("/v1/notifications/recover", &acct.key, body.clone())
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], field, "{answer}");
+        }
+    }
+    // Another channel has nothing to recover.
+    let (status, answer) = t
+        .send_json(
+            "/v1/notifications/recover",
+            &acct.key,
+            json!({"since": since, "channel": "sms"}),
+        )
+        .await;
+    assert_eq!((status, &answer["recovered"]), (202, &json!(0)), "{answer}");
+
+    let (status, answer) = t
+        .send_json(
+            "/v1/notifications/recover",
+            &acct.key,
+            json!({"since": since}),
+        )
+        .await;
+    assert_eq!((status, &answer["recovered"]), (202, &json!(2)), "{answer}");
+    let ids: BTreeSet<&str> = answer["notification_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(ids, failed.iter().map(String::as_str).collect());
+    for id in &failed {
+        let n = t
+            .notification_when(&acct.key, id, |n| n["status"] == "delivered")
+            .await;
+        // A new chain after the two failed attempts, the same webhook-id.
+        assert_eq!(n["attempts"].as_array().map(Vec::len), Some(3), "{n}");
+    }
+    let (_, delivered) = t
+        .get(&acct.key, &format!("/v1/notifications/{}", fine[0]))
+        .await;
+    assert_eq!(delivered["attempts"].as_array().map(Vec::len), Some(1));
+}
