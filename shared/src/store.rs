@@ -819,6 +819,39 @@ impl Store {
         .await
     }
 
+    /// Every notification about one transaction, through the index
+    /// `BySession` (account, session): a key condition, no scan.
+    pub async fn notifications_of_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<Notification>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .index_name("BySession")
+                .key_condition_expression("account_id = :a AND session_id = :s")
+                .expression_attribute_values(":a", s(account_id))
+                .expression_attribute_values(":s", s(session_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(db_err)?;
+            out.extend(
+                from_items::<_, Notification>(page.items.unwrap_or_default())
+                    .map_err(|e| Error::Dependency(format!("unreadable notification: {e}")))?,
+            );
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// The account's transaction with this order number; the most recently
     /// updated one if several share it.
     pub async fn find_transaction_by_order(

@@ -141,3 +141,88 @@ async fn recover_queues_again_every_failed_notification_of_the_window() {
         .await;
     assert_eq!(delivered["attempts"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_timeline_per_order_across_every_channel() {
+    let t = TestStack::start().await;
+    let endpoint = Sink::start().await;
+    // The SMS gateway fails once: the SMS has two attempts.
+    let gateway = Sink::answering(&[503]).await;
+    let acct = t.account(Some(&endpoint.url())).await;
+    let (status, body) = t
+        .patch_settings(
+            &acct.key,
+            json!({"channels": {"sms": {"url": format!("http://{}/sms", gateway.addr), "api_key": "k-1234", "sender": "SHOP"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let payment = |id: &str, state: &str| {
+        json!({"id": id, "type": "payment.state_changed",
+            "data": {"session_id": "s_tl", "order_no": "o_tl", "state": state, "amount": "5.000",
+                     "currency_code": "KWD", "customer_phone": "+96599999999", "language": "en",
+                     "notifications": {"sms": ["paid"]}}})
+    };
+    let (_, created) = t.post_event(&acct.key, &payment("pay-1", "created")).await;
+    let (_, paid) = t.post_event(&acct.key, &payment("pay-2", "paid")).await;
+    let mut ids: Vec<String> = [created, paid]
+        .iter()
+        .flat_map(|b| b["notifications"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 3, "two webhooks and one SMS");
+    for id in &ids {
+        t.notification_when(&acct.key, id, |n| n["status"] == "delivered")
+            .await;
+    }
+
+    let (status, by_session) = t.get(&acct.key, "/v1/transactions/s_tl").await;
+    assert_eq!(status, 200, "{by_session}");
+    let (status, by_order) = t.get(&acct.key, "/v1/transactions?order_no=o_tl").await;
+    assert_eq!((status, &by_order), (200, &by_session));
+    assert_eq!(by_session["transaction"]["state"], "paid");
+    assert!(
+        by_session["transaction"].get("customer_phone").is_none(),
+        "no contacts"
+    );
+    let timeline = by_session["timeline"].as_array().expect("timeline");
+    let kinds: Vec<&str> = timeline.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "state_changed").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "notification").count(), 3);
+    // Two webhook attempts and two SMS attempts (503, then 200).
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "attempt").count(),
+        4,
+        "{by_session}"
+    );
+    assert_eq!(kinds.first(), Some(&"state_changed"));
+    let times: Vec<&str> = timeline.iter().filter_map(|e| e["at"].as_str()).collect();
+    let parsed: Vec<chrono::DateTime<chrono::FixedOffset>> = times
+        .iter()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("time"))
+        .collect();
+    assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "time order");
+    let sms = timeline
+        .iter()
+        .filter(|e| e["kind"] == "attempt" && e["channel"] == "sms")
+        .map(|e| e["status_code"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(sms, [json!(503), json!(200)]);
+    let mut listed: Vec<String> = by_session["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .filter_map(|n| n["id"].as_str().map(str::to_owned))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ids);
+
+    for (path, code) in [
+        ("/v1/transactions/s_nope", 404),
+        ("/v1/transactions?order_no=o_nope", 404),
+        ("/v1/transactions", 400),
+        ("/v1/transactions?order_no=o_tl&x=1", 400),
+    ] {
+        assert_eq!(t.get(&acct.key, path).await.0, code, "{path}");
+    }
+}

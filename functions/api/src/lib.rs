@@ -15,7 +15,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::{Channel, EndpointPolicy, Notification, Payload, SettingsPatch, Status};
+use inc_shared::domain::timeline::timeline;
+use inc_shared::domain::{
+    Channel, EndpointPolicy, Notification, Payload, SettingsPatch, Status, Transaction,
+};
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
@@ -46,6 +49,8 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
         .route("/v1/ipn/verify", post(verify_ipn))
+        .route("/v1/transactions", get(find_transaction))
+        .route("/v1/transactions/{session_id}", get(get_transaction))
         .fallback(not_found)
         .with_state(app)
 }
@@ -119,6 +124,74 @@ async fn verify_ipn(
         verdict,
     )
         .into_response())
+}
+
+/// One order's timeline: the transaction, then its state changes and every
+/// notification on every channel with each attempt, oldest first.
+async fn get_transaction(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(session_id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let transaction = match session_id.chars().count() <= 128 {
+        true => {
+            app.store
+                .get_transaction(&account.account_id, &session_id)
+                .await?
+        }
+        false => None,
+    };
+    timeline_of(&app, transaction).await
+}
+
+/// `GET /v1/transactions?order_no=…`: the same, found by order number.
+async fn find_transaction(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        order_no: String,
+    }
+    let params: Params = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
+        .map_err(|e| invalid("order_no", &format!("required, and nothing else: {e}")))?;
+    if params.order_no.is_empty() || params.order_no.chars().count() > 128 {
+        return Err(invalid("order_no", "1 to 128 characters"));
+    }
+    let transaction = app
+        .store
+        .find_transaction_by_order(&account.account_id, &params.order_no)
+        .await?;
+    timeline_of(&app, transaction).await
+}
+
+async fn timeline_of(app: &Api, transaction: Option<Transaction>) -> Result<Response> {
+    let Some(t) = transaction else {
+        return Err(Error::NotFound("transaction"));
+    };
+    let notifications = app
+        .store
+        .notifications_of_session(&t.account_id, &t.session_id)
+        .await?;
+    let entries = timeline(&t, &notifications);
+    Ok(axum::Json(json!({
+        "transaction": {
+            "session_id": t.session_id,
+            "order_no": t.order_no,
+            "state": t.state,
+            "amount": t.amount,
+            "currency_code": t.currency_code,
+            "created_at": t.created_at,
+            "updated_at": t.updated_at,
+        },
+        "timeline": entries,
+        "notifications": notifications.into_iter().map(view).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }
 
 /// The query string of `GET /v1/notifications`; unknown parameters are refused.

@@ -11,6 +11,7 @@ pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod signing;
+pub mod timeline;
 
 pub use event::{Event, EventKind, IpnType, SmsResult};
 pub use notification::{

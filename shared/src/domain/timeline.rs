@@ -1,0 +1,165 @@
+//! One timeline per order: the transaction's state changes, and every
+//! notification it caused on every channel with each of its attempts, in
+//! time order — what no peer shows in one place.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::notification::{Channel, Notification};
+use super::payment::{PaymentState, Transaction};
+
+/// One thing that happened to an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// An event moved the payment to `state`.
+    StateChanged {
+        at: DateTime<Utc>,
+        state: PaymentState,
+        event_id: String,
+    },
+    /// A notification was created (queued).
+    Notification {
+        at: DateTime<Utc>,
+        notification_id: String,
+        channel: Channel,
+        event_id: String,
+    },
+    /// One attempt to send a notification.
+    Attempt {
+        at: DateTime<Utc>,
+        notification_id: String,
+        channel: Channel,
+        number: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status_code: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl Entry {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Entry::StateChanged { at, .. }
+            | Entry::Notification { at, .. }
+            | Entry::Attempt { at, .. } => *at,
+        }
+    }
+}
+
+/// The order's timeline, oldest first; at equal times a state change comes
+/// before what it caused, and a notification before its attempts.
+pub fn timeline(transaction: &Transaction, notifications: &[Notification]) -> Vec<Entry> {
+    let mut entries: Vec<(u8, Entry)> = transaction
+        .history
+        .iter()
+        .map(|c| {
+            (
+                0,
+                Entry::StateChanged {
+                    at: c.at,
+                    state: c.state,
+                    event_id: c.event_id.clone(),
+                },
+            )
+        })
+        .collect();
+    for n in notifications {
+        entries.push((
+            1,
+            Entry::Notification {
+                at: n.created_at,
+                notification_id: n.notification_id.clone(),
+                channel: n.channel,
+                event_id: n.event_id.clone(),
+            },
+        ));
+        entries.extend(n.attempts.iter().map(|a| {
+            (
+                2,
+                Entry::Attempt {
+                    at: a.at,
+                    notification_id: n.notification_id.clone(),
+                    channel: n.channel,
+                    number: a.number,
+                    status_code: a.status_code,
+                    error: a.error.clone(),
+                },
+            )
+        }));
+    }
+    entries.sort_by_key(|(rank, e)| (e.at(), *rank));
+    entries.into_iter().map(|(_, e)| e).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::notification::{Attempt, NotificationDraft, Payload};
+    use crate::domain::payment::StateChange;
+
+    #[test]
+    fn states_notifications_and_attempts_in_time_order() {
+        let t0 = Utc::now();
+        let s = |secs| t0 + chrono::Duration::seconds(secs);
+        let mut n = Notification::create(
+            "acc",
+            "evt-2",
+            "payment.state_changed",
+            NotificationDraft::new(Payload::Sms {
+                to: "+1".into(),
+                text: "paid".into(),
+            }),
+            Some(("sess".into(), None)),
+            s(10),
+        );
+        let attempt = |number, at, code| Attempt {
+            number,
+            at,
+            url: String::new(),
+            status_code: Some(code),
+            latency_ms: 1,
+            error: None,
+            response_excerpt: None,
+            retry_after_secs: None,
+            timed_out: false,
+            body_sha256: None,
+        };
+        n.attempts = vec![attempt(2, s(30), 200), attempt(1, s(10), 500)];
+        let json: serde_json::Value = serde_json::json!({
+            "account_id": "acc", "session_id": "sess", "state": "paid", "language": "en",
+            "created_at": s(0), "updated_at": s(10), "history": []});
+        let mut t: Transaction = serde_json::from_value(json).unwrap();
+        t.history = vec![
+            StateChange {
+                state: PaymentState::Created,
+                at: s(0),
+                event_id: "evt-1".into(),
+            },
+            StateChange {
+                state: PaymentState::Paid,
+                at: s(10),
+                event_id: "evt-2".into(),
+            },
+        ];
+        let kinds: Vec<(String, i64)> = timeline(&t, &[n])
+            .iter()
+            .map(|e| {
+                let v = serde_json::to_value(e).unwrap();
+                (
+                    v["kind"].as_str().unwrap().to_owned(),
+                    (e.at() - t0).num_seconds(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("state_changed", 0),
+            ("state_changed", 10),
+            ("notification", 10),
+            ("attempt", 10),
+            ("attempt", 30),
+        ];
+        assert_eq!(kinds, expected.map(|(k, s)| (k.to_owned(), s)));
+    }
+}
