@@ -410,7 +410,7 @@ impl Store {
         for n in notifications {
             let put = Put::builder()
                 .table_name(&self.tables.notifications)
-                .set_item(Some(ser(n)?))
+                .set_item(Some(notification_item(n)?))
                 .build()
                 .map_err(Error::dependency)?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
@@ -546,6 +546,7 @@ impl Store {
         let mut set = vec![
             "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
             "#st = :status",
+            "by_status = :by_status",
             "updated_at = :now",
         ];
         let mut remove = vec!["lease_until"];
@@ -560,6 +561,7 @@ impl Store {
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":attempt", AttributeValue::L(vec![attempt]))
             .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":by_status", status_key(account_id, status))
             .expression_attribute_values(":now", ts(Utc::now()));
         match next_attempt_at {
             Some(at) => {
@@ -621,8 +623,8 @@ impl Store {
             .key("notification_id", s(notification_id))
             .condition_expression("#st = :was")
             .update_expression(
-                "SET #st = :queued, updated_at = :now, chain_start = :start \
-                 REMOVE next_attempt_at, last_error, lease_until",
+                "SET #st = :queued, by_status = :by_status, updated_at = :now, \
+                 chain_start = :start REMOVE next_attempt_at, last_error, lease_until",
             )
             .expression_attribute_values(
                 ":start",
@@ -631,6 +633,7 @@ impl Store {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":was", s(current.status.as_str()))
             .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":by_status", status_key(account_id, Status::Queued))
             .expression_attribute_values(":now", ts(Utc::now()))
             .send()
             .await;
@@ -652,9 +655,10 @@ impl Store {
             .table_name(&self.tables.notifications)
             .key("account_id", s(account_id))
             .key("notification_id", s(notification_id))
-            .update_expression("SET #st = :st")
+            .update_expression("SET #st = :st, by_status = :by_status")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", s(status.as_str()))
+            .expression_attribute_values(":by_status", status_key(account_id, status))
             .send()
             .await
             .map_err(db_err)?;
@@ -731,10 +735,12 @@ impl Store {
             .key("notification_id", s(notification_id))
             .condition_expression("attribute_exists(notification_id)")
             .update_expression(
-                "SET #st = :failed, last_error = :err, updated_at = :now REMOVE next_attempt_at, lease_until",
+                "SET #st = :failed, by_status = :by_status, last_error = :err, updated_at = :now \
+                 REMOVE next_attempt_at, lease_until",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":by_status", status_key(account_id, Status::Failed))
             .expression_attribute_values(":err", s(reason))
             .expression_attribute_values(":now", ts(Utc::now()))
             .send()
@@ -743,68 +749,101 @@ impl Store {
         Ok(())
     }
 
-    /// The account's notifications, newest first, a page at a time. The time
-    /// window is a key condition (ids are ULIDs, which sort by time); channel
-    /// and status filter within the page read.
+    /// The account's notifications, newest first, a page at a time.
+    ///
+    /// Every filter is served by a key condition: the most selective one
+    /// picks the index (see [`LogIndex`]), the time window is a range on
+    /// its sort key `notification_id` (a ULID, so it sorts by time), and
+    /// only a second filter is left to a filter expression. Pages are read
+    /// until `limit` entries match, so a page is short only at the end and
+    /// the cursor (the last id returned) never skips or repeats an entry.
     pub async fn list_notifications(
         &self,
         account_id: &str,
         query: &LogQuery,
     ) -> Result<(Vec<Notification>, Option<String>)> {
+        let index = LogIndex::pick(account_id, query);
         let lower = query
             .since
             .map_or_else(|| "ntf_".to_owned(), |t| bound(t, false));
         let upper = query
             .until
             .map_or_else(|| "ntf_~".to_owned(), |t| bound(t, true));
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.tables.notifications)
-            .key_condition_expression("account_id = :a AND notification_id BETWEEN :lo AND :hi")
-            .expression_attribute_values(":a", s(account_id))
-            .expression_attribute_values(":lo", s(&lower))
-            .expression_attribute_values(":hi", s(&upper))
-            .scan_index_forward(false)
-            .limit(query.limit);
-        let mut filters = Vec::new();
-        if let Some(channel) = query.channel {
-            filters.push("channel = :ch");
-            request = request.expression_attribute_values(":ch", s(channel.as_str()));
+        let limit = usize::try_from(query.limit.max(1)).unwrap_or(1);
+        let mut start = match &query.cursor {
+            Some(cursor) => {
+                let last = decode_cursor(cursor)?;
+                let mut key = HashMap::from([
+                    ("account_id".to_owned(), s(account_id)),
+                    ("notification_id".to_owned(), s(&last)),
+                ]);
+                if let Some((attribute, value)) = index.partition() {
+                    key.insert(attribute.to_owned(), s(value));
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        let mut found: Vec<Notification> = Vec::new();
+        loop {
+            let (key_attribute, key_value) =
+                index.partition().unwrap_or(("account_id", account_id));
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .set_index_name(index.name().map(str::to_owned))
+                .key_condition_expression("#pk = :pk AND notification_id BETWEEN :lo AND :hi")
+                .expression_attribute_names("#pk", key_attribute)
+                .expression_attribute_values(":pk", s(key_value))
+                .expression_attribute_values(":lo", s(&lower))
+                .expression_attribute_values(":hi", s(&upper))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .limit(query.limit.max(1));
+            let mut filters = Vec::new();
+            if let Some(channel) = query.channel.filter(|_| !index.covers_channel()) {
+                filters.push("channel = :ch");
+                request = request.expression_attribute_values(":ch", s(channel.as_str()));
+            }
+            if let Some(status) = query.status.filter(|_| !index.covers_status()) {
+                filters.push("#st = :st");
+                request = request
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":st", s(status.as_str()));
+            }
+            if let Some(session_id) = query
+                .session_id
+                .as_ref()
+                .filter(|_| !index.covers_session())
+            {
+                filters.push("session_id = :sid");
+                request = request.expression_attribute_values(":sid", s(session_id));
+            }
+            if let Some(order_no) = query.order_no.as_ref().filter(|_| !index.covers_order()) {
+                filters.push("order_no = :ono");
+                request = request.expression_attribute_values(":ono", s(order_no));
+            }
+            if !filters.is_empty() {
+                request = request.filter_expression(filters.join(" AND "));
+            }
+            let page = request.send().await.map_err(db_err)?;
+            found.extend(
+                from_items::<_, Notification>(page.items.unwrap_or_default())
+                    .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?,
+            );
+            let more = page.last_evaluated_key.is_some();
+            if found.len() >= limit || !more {
+                // `more` implies at least `limit` entries were found.
+                let next = (found.len() > limit || more)
+                    .then(|| found.get(limit - 1))
+                    .flatten()
+                    .map(|n| URL_SAFE_NO_PAD.encode(&n.notification_id));
+                found.truncate(limit);
+                return Ok((found, next));
+            }
+            start = page.last_evaluated_key;
         }
-        if let Some(status) = query.status {
-            filters.push("#st = :st");
-            request = request
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":st", s(status.as_str()));
-        }
-        if let Some(session_id) = &query.session_id {
-            filters.push("session_id = :sid");
-            request = request.expression_attribute_values(":sid", s(session_id));
-        }
-        if let Some(order_no) = &query.order_no {
-            filters.push("order_no = :ono");
-            request = request.expression_attribute_values(":ono", s(order_no));
-        }
-        if !filters.is_empty() {
-            request = request.filter_expression(filters.join(" AND "));
-        }
-        if let Some(cursor) = &query.cursor {
-            let last = decode_cursor(cursor)?;
-            request = request
-                .exclusive_start_key("account_id", s(account_id))
-                .exclusive_start_key("notification_id", s(&last));
-        }
-        let page = request.send().await.map_err(db_err)?;
-        let items: Vec<Notification> = from_items(page.items.unwrap_or_default())
-            .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?;
-        let next = page
-            .last_evaluated_key
-            .and_then(|k| match k.get("notification_id") {
-                Some(AttributeValue::S(id)) => Some(URL_SAFE_NO_PAD.encode(id)),
-                _ => None,
-            });
-        Ok((items, next))
     }
 
     pub async fn get_transaction(
@@ -820,7 +859,7 @@ impl Store {
     }
 
     /// Every notification about one transaction, through the index
-    /// `BySession` (account, session): a key condition, no scan.
+    /// `BySession`: a key condition, no scan.
     pub async fn notifications_of_session(
         &self,
         account_id: &str,
@@ -834,9 +873,8 @@ impl Store {
                 .query()
                 .table_name(&self.tables.notifications)
                 .index_name("BySession")
-                .key_condition_expression("account_id = :a AND session_id = :s")
-                .expression_attribute_values(":a", s(account_id))
-                .expression_attribute_values(":s", s(session_id))
+                .key_condition_expression("by_session = :s")
+                .expression_attribute_values(":s", s(&index_key(account_id, session_id)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -896,7 +934,7 @@ impl Store {
         for n in notifications {
             let put = Put::builder()
                 .table_name(&self.tables.notifications)
-                .set_item(Some(ser(n)?))
+                .set_item(Some(notification_item(n)?))
                 .condition_expression("attribute_not_exists(notification_id)")
                 .build()
                 .map_err(Error::dependency)?;
@@ -934,6 +972,100 @@ impl Store {
 }
 
 /// The smallest (or largest) notification id of a millisecond.
+/// The partition key of the history indexes: one partition per account
+/// and value, sorted by `notification_id`.
+fn index_key(account_id: &str, value: &str) -> String {
+    format!("{account_id}#{value}")
+}
+
+/// A notification as stored: its fields, plus the partition keys of the
+/// history indexes it belongs to (`by_session` and `by_order` only when
+/// it is about a payment, so those indexes are sparse).
+fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>> {
+    let mut item = ser(n)?;
+    let account = &n.account_id;
+    let mut key = |attribute: &str, value: &str| {
+        item.insert(attribute.to_owned(), s(&index_key(account, value)));
+    };
+    key("by_status", n.status.as_str());
+    key("by_channel", n.channel.as_str());
+    if let Some(session_id) = &n.session_id {
+        key("by_session", session_id);
+    }
+    if let Some(order_no) = &n.order_no {
+        key("by_order", order_no);
+    }
+    Ok(item)
+}
+
+/// The `by_status` key a status change writes with the status.
+fn status_key(account_id: &str, status: Status) -> AttributeValue {
+    s(&index_key(account_id, status.as_str()))
+}
+
+/// Which key serves a history query: the most selective filter it has.
+/// A session or an order holds a handful of notifications, a status
+/// (`failed` above all) is rarer than a channel, and without any filter
+/// the table's own key, the account, serves it.
+enum LogIndex {
+    Account,
+    Session(String),
+    Order(String),
+    Status(String),
+    Channel(String),
+}
+
+impl LogIndex {
+    fn pick(account_id: &str, query: &LogQuery) -> LogIndex {
+        let key = |value: &str| index_key(account_id, value);
+        if let Some(session_id) = &query.session_id {
+            LogIndex::Session(key(session_id))
+        } else if let Some(order_no) = &query.order_no {
+            LogIndex::Order(key(order_no))
+        } else if let Some(status) = query.status {
+            LogIndex::Status(key(status.as_str()))
+        } else if let Some(channel) = query.channel {
+            LogIndex::Channel(key(channel.as_str()))
+        } else {
+            LogIndex::Account
+        }
+    }
+
+    fn name(&self) -> Option<&'static str> {
+        match self {
+            LogIndex::Account => None,
+            LogIndex::Session(_) => Some("BySession"),
+            LogIndex::Order(_) => Some("ByOrder"),
+            LogIndex::Status(_) => Some("ByStatus"),
+            LogIndex::Channel(_) => Some("ByChannel"),
+        }
+    }
+
+    /// The index's partition key attribute and the value queried.
+    fn partition(&self) -> Option<(&'static str, &str)> {
+        match self {
+            LogIndex::Account => None,
+            LogIndex::Session(v) => Some(("by_session", v)),
+            LogIndex::Order(v) => Some(("by_order", v)),
+            LogIndex::Status(v) => Some(("by_status", v)),
+            LogIndex::Channel(v) => Some(("by_channel", v)),
+        }
+    }
+
+    fn covers_session(&self) -> bool {
+        matches!(self, LogIndex::Session(_))
+    }
+    fn covers_order(&self) -> bool {
+        matches!(self, LogIndex::Order(_))
+    }
+    fn covers_status(&self) -> bool {
+        matches!(self, LogIndex::Status(_))
+    }
+    fn covers_channel(&self) -> bool {
+        matches!(self, LogIndex::Channel(_))
+    }
+}
+
 fn bound(t: DateTime<Utc>, upper: bool) -> String {
     let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
     let random = if upper { u128::MAX } else { 0 };

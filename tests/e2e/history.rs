@@ -69,6 +69,153 @@ async fn paging_through_a_thousand_notifications_returns_each_exactly_once() {
     assert_eq!(seen, sorted);
 }
 
+/// Pages through `path` (which has its `limit`) and answers the ids, in
+/// order, checking that every page but the last is full.
+async fn page_all(t: &TestStack, key: &str, path: &str, limit: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut next = format!("{path}&limit={limit}");
+    loop {
+        let (status, body) = t.get(key, &next).await;
+        assert_eq!(status, 200, "{next}: {body}");
+        let page = body["items"].as_array().expect("page");
+        seen.extend(
+            page.iter()
+                .map(|n| n["id"].as_str().expect("id").to_owned()),
+        );
+        match body["next_cursor"].as_str() {
+            Some(cursor) => {
+                assert_eq!(page.len(), limit, "{next}: a short page before the end");
+                next = format!("{path}&limit={limit}&cursor={cursor}");
+            }
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_filter_pages_full_pages_in_time_order_from_its_index() {
+    use inc_shared::domain::{Channel, Status};
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let tables = inc_shared::config::Tables::from_lookup(&|k| t.stack.environment.get(k).cloned())
+        .expect("tables");
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&t.sdk), tables);
+    // 480 notifications: four channels, four statuses, six payments.
+    let payloads = [
+        Payload::Sms {
+            to: "+15550000000".into(),
+            text: "f".into(),
+        },
+        Payload::Email {
+            to: "a@example.com".into(),
+            subject: "s".into(),
+            text: "t".into(),
+        },
+        Payload::Whatsapp {
+            to: "+15550000000".into(),
+            template: "t".into(),
+            language: "en".into(),
+            parameters: vec![],
+        },
+        Payload::Sms {
+            to: "+15550000001".into(),
+            text: "g".into(),
+        },
+    ];
+    let statuses = [
+        Status::Queued,
+        Status::Failed,
+        Status::Delivered,
+        Status::Failed,
+    ];
+    let mut all: Vec<Notification> = Vec::new();
+    for batch in 0..6 {
+        let notifications: Vec<Notification> = (0..80)
+            .map(|i| {
+                let mut n = Notification::create(
+                    &acct.id,
+                    &format!("evt-{batch}-{i}"),
+                    "payment.paid",
+                    NotificationDraft::new(payloads[i % 4].clone()),
+                    Some((format!("ses-{}", i % 6), Some(format!("ord-{}", i % 3)))),
+                    chrono::Utc::now(),
+                );
+                n.status = statuses[(i / 4) % 4];
+                n
+            })
+            .collect();
+        store
+            .put_notifications(&notifications)
+            .await
+            .expect("write");
+        all.extend(notifications);
+    }
+    let expect = |keep: &dyn Fn(&Notification) -> bool| -> Vec<String> {
+        let mut ids: Vec<String> = all
+            .iter()
+            .filter(|n| keep(n))
+            .map(|n| n.notification_id.clone())
+            .collect();
+        ids.sort_by(|a, b| b.cmp(a));
+        ids
+    };
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("status=failed", expect(&|n| n.status == Status::Failed)),
+        ("channel=email", expect(&|n| n.channel == Channel::Email)),
+        (
+            "channel=sms&status=failed",
+            expect(&|n| n.channel == Channel::Sms && n.status == Status::Failed),
+        ),
+        (
+            "session_id=ses-2",
+            expect(&|n| n.session_id.as_deref() == Some("ses-2")),
+        ),
+        (
+            "order_no=ord-1",
+            expect(&|n| n.order_no.as_deref() == Some("ord-1")),
+        ),
+        (
+            "order_no=ord-0&channel=whatsapp",
+            expect(&|n| n.order_no.as_deref() == Some("ord-0") && n.channel == Channel::Whatsapp),
+        ),
+        (
+            "session_id=ses-4&status=delivered",
+            expect(&|n| n.session_id.as_deref() == Some("ses-4") && n.status == Status::Delivered),
+        ),
+    ];
+    for (filter, expected) in &cases {
+        assert!(expected.len() > 7, "{filter}: the case needs several pages");
+        let seen = page_all(&t, &acct.key, &format!("/v1/notifications?{filter}"), 7).await;
+        assert_eq!(
+            &seen, expected,
+            "{filter}: each once, newest first, no other"
+        );
+    }
+
+    // A status change moves a notification between status partitions.
+    let moved = all
+        .iter()
+        .find(|n| n.status == Status::Failed)
+        .expect("a failed one");
+    store
+        .restore_status(&acct.id, &moved.notification_id, Status::Delivered)
+        .await
+        .expect("update");
+    let failed = page_all(&t, &acct.key, "/v1/notifications?status=failed", 100).await;
+    assert!(!failed.contains(&moved.notification_id));
+    assert_eq!(failed.len(), cases[0].1.len() - 1);
+    let delivered = page_all(&t, &acct.key, "/v1/notifications?status=delivered", 100).await;
+    assert!(delivered.contains(&moved.notification_id));
+
+    // Another account's filters see none of them.
+    let other = t.account(None).await;
+    assert!(
+        page_all(&t, &other.key, "/v1/notifications?session_id=ses-2", 10)
+            .await
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_queues_again_every_failed_notification_of_the_window() {
     // Two attempts each; the endpoint fails the first four requests.
