@@ -187,15 +187,21 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<std::result::Result<Request
         ("order_no", &mut request.order_no),
     ] {
         match fields.remove(name) {
-            None | Some(Value::Null) => {}
+            None => {}
+            Some(Value::Null) => field_error(&mut errors, name, "This field may not be null."),
             Some(Value::String(s)) if check_reference(name, &s).is_ok() => *slot = Some(s),
             Some(Value::String(s)) if s.is_empty() => {
                 field_error(&mut errors, name, "This field may not be blank.")
             }
-            Some(Value::String(_)) => field_error(
+            Some(Value::String(s)) if s.chars().count() > 128 => field_error(
                 &mut errors,
                 name,
                 "Ensure this field has no more than 128 characters.",
+            ),
+            Some(Value::String(_)) => field_error(
+                &mut errors,
+                name,
+                "This field may not contain control characters.",
             ),
             Some(_) => field_error(&mut errors, name, "Not a valid string."),
         }

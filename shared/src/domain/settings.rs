@@ -59,14 +59,26 @@ impl Settings {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
+    #[serde(default, deserialize_with = "not_null")]
     pub inc_enabled: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     pub endpoint_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub sms_out_api_sent: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
     pub sms_out_api_delivery: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
     pub webhook_format: Option<WebhookFormat>,
     /// A JSON merge patch of `channels`.
     pub channels: Option<serde_json::Value>,
+}
+
+/// A field that may be left out but not set to `null`: only the endpoint
+/// URL can be removed.
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    de: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(de).map(Some)
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -352,6 +364,10 @@ mod tests {
             (r#"{"inc_enabled": "yes"}"#, "inc_enabled"),
             (r#"{"colour": "red"}"#, "colour"),
             (r#"{"webhook_format": "xml"}"#, "webhook_format"),
+            // Only the endpoint can be removed with null.
+            (r#"{"inc_enabled": null}"#, "inc_enabled"),
+            (r#"{"webhook_format": null}"#, "webhook_format"),
+            (r#"{"sms_out_api_sent": null}"#, "sms_out_api_sent"),
         ] {
             let e = SettingsPatch::from_json(body.as_bytes()).unwrap_err();
             assert_eq!((e.status(), e.field()), (400, Some(field)), "{body}");
