@@ -22,6 +22,8 @@ use inc_shared::domain::{
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
+mod panel;
+
 /// Most notifications one page of the history returns.
 pub const MAX_PAGE: i32 = 100;
 const DEFAULT_PAGE: i32 = 50;
@@ -51,6 +53,8 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/ipn/verify", post(verify_ipn))
         .route("/v1/transactions", get(find_transaction))
         .route("/v1/transactions/{session_id}", get(get_transaction))
+        .route("/panel", get(panel::index))
+        .route("/panel/{asset}", get(panel::asset))
         .fallback(not_found)
         .with_state(app)
 }

@@ -1,0 +1,73 @@
+//! The control panel: one HTML page, its script and its style, built into
+//! the binary and served by the same function as the API it calls. Nothing
+//! is fetched from elsewhere, and the Content-Security-Policy says so.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use inc_shared::Error;
+
+const INDEX: &str = include_str!("../panel/index.html");
+const SCRIPT: &str = include_str!("../panel/panel.js");
+const STYLE: &str = include_str!("../panel/panel.css");
+
+/// Only this origin: no inline script, no third-party asset, no framing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                   connect-src 'self'; img-src 'self'; form-action 'self'; \
+                   base-uri 'none'; frame-ancestors 'none'";
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /panel`
+pub async fn index() -> Response {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+/// `GET /panel/{asset}`: the script and the style.
+pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
+    match name.as_str() {
+        "panel.js" => Ok(page("text/javascript; charset=utf-8", SCRIPT)),
+        "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
+        _ => Err(Error::NotFound("asset")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_loads_nothing_from_elsewhere() {
+        for text in [INDEX, SCRIPT, STYLE] {
+            assert!(!text.contains("http://"), "an absolute http URL");
+            for line in text.lines().filter(|l| l.contains("https://")) {
+                // Only example placeholders, never something loaded.
+                assert!(
+                    line.contains("placeholder="),
+                    "loads from elsewhere: {line}"
+                );
+            }
+        }
+        assert!(!INDEX.contains("<script>"), "inline script breaks the CSP");
+        assert!(!INDEX.contains("style="), "inline style breaks the CSP");
+    }
+}

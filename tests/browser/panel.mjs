@@ -1,0 +1,147 @@
+// The control panel as a merchant uses it, in Debian's chromium driven by
+// Playwright: sign in with an API key, point the endpoint at a sink and
+// choose signed JSON, send an event, watch it arrive in the history, resend
+// it and see its second attempt. Run by tests/e2e/panel.rs, which checks
+// the sink's side; the environment says where everything is:
+//   INC_URL, INC_API_KEY, INC_SINK_URL, INC_SCREENSHOT, CHROMIUM (optional)
+import { chromium } from "playwright-core";
+
+const base = process.env.INC_URL;
+const key = process.env.INC_API_KEY;
+const sink = process.env.INC_SINK_URL;
+const screenshot = process.env.INC_SCREENSHOT;
+const DEADLINE_MS = 30_000;
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// Clicks Search and waits for the history page it asks for to be shown.
+async function search(page) {
+  const answered = page.waitForResponse((r) => r.url().includes("/v1/notifications?"));
+  await page.getByRole("button", { name: "Search" }).click();
+  await answered;
+  await page.waitForFunction(() => !document.body.classList.contains("loading"));
+}
+
+// Polls `probe` until it answers something truthy, or fails after the deadline.
+async function eventually(what, probe) {
+  const end = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// Playwright starts it with a new, empty profile; no background traffic
+// either: this machine's network is closed, and the panel needs none.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const summary = {};
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const elsewhere = [];
+  const problems = [];
+  page.on("request", (r) => { if (!r.url().startsWith(base)) elsewhere.push(r.url()); });
+  // A refused request (the wrong key, the bad URL) is logged by chromium itself; only
+  // the page's own errors count.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text());
+  });
+  page.on("pageerror", (e) => problems.push(String(e)));
+
+  await page.goto(base + "/panel");
+  check((await page.title()).includes("INC"), "the panel's title");
+
+  // Every form control has a label a screen reader announces.
+  const unlabelled = await page.$$eval("input, select", (els) =>
+    els.filter((e) => e.labels.length === 0).map((e) => e.id || e.name));
+  check(unlabelled.length === 0, "controls without a label: " + unlabelled);
+
+  // A wrong key is refused and says so.
+  await page.getByLabel("API key").fill("inc_not_a_key");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("That API key was not accepted.").waitFor();
+
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signed in.").waitFor();
+
+  // Change settings: the endpoint and signed JSON.
+  await page.getByLabel("Endpoint URL").fill(sink);
+  await page.getByLabel("Webhook format for SMS events").selectOption("json");
+  await page.getByLabel("Sent (SMS sent)").check();
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText("Settings saved.").waitFor();
+
+  // A bad endpoint is refused with the API's reason, and nothing changes.
+  await page.getByLabel("Endpoint URL").fill("ftp://nowhere.example/ipn");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.locator("#status.error").getByText("Settings not saved").waitFor();
+  await page.getByLabel("Endpoint URL").fill(sink);
+
+  // An integrated system reports an SMS as sent.
+  const eventId = "evt-panel-" + Date.now();
+  const response = await fetch(base + "/v1/events", {
+    method: "POST",
+    headers: { Authorization: "Api-Key " + key, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      id: eventId,
+      type: "sms.sent",
+      data: { status: "RESULT_OK", status_code: -1, id_smsout: 7, request_code: "panel-1",
+              to: "320555555", from: "00391231234", msg: "Hello from the panel test", source: "smsout_api" },
+    }),
+  });
+  check(response.status === 202, "the event was not accepted: " + response.status);
+  const notificationId = (await response.json()).notifications[0];
+  summary.notification_id = notificationId;
+
+  // It appears in the history, delivered.
+  await page.getByLabel("Status").selectOption("delivered");
+  const row = page.locator(`tr[data-id="${notificationId}"]`);
+  await eventually("the notification delivered in the history", async () => {
+    await search(page);
+    return (await row.count()) === 1;
+  });
+  check((await row.locator("td").nth(3).textContent()) === "delivered", "status delivered");
+
+  // Resend it, then watch its second attempt in the detail view.
+  await row.getByRole("button", { name: "Resend " + notificationId }).click();
+  await page.getByText("Resend queued for " + notificationId + ".").waitFor();
+  await page.getByLabel("Status").selectOption("");
+  await search(page);
+  await eventually("the second attempt", async () => {
+    await page.locator(`tr[data-id="${notificationId}"]`)
+      .getByRole("button", { name: "Details of " + notificationId }).click();
+    await page.locator("#detail").waitFor();
+    return (await page.locator("#attempts-table tbody tr").count()) === 2;
+  });
+  const codes = await page.$$eval("#attempts-table tbody tr td:nth-child(4)", (c) => c.map((x) => x.textContent));
+  check(codes.every((c) => c === "200"), "both attempts answered 200: " + codes);
+  summary.attempts = codes.length;
+
+  // Recover: nothing failed in the last hour, and the page says so.
+  const hourAgo = new Date(Date.now() - 3600_000);
+  const local = new Date(hourAgo.getTime() - hourAgo.getTimezoneOffset() * 60_000)
+    .toISOString().slice(0, 19);
+  await page.locator("#recover-form").getByLabel("Since").fill(local);
+  await page.getByRole("button", { name: "Recover" }).click();
+  await page.getByText("Recovered 0 failed notifications.").waitFor();
+
+  // Back to the notification for the picture.
+  await page.locator("#detail-title").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: screenshot, fullPage: true });
+  check(elsewhere.length === 0, "requests left the origin: " + elsewhere);
+  check(problems.length === 0, "errors in the page: " + problems);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(summary));

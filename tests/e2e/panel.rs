@@ -1,0 +1,70 @@
+//! The control panel in a real browser: Debian's chromium, driven by
+//! Playwright (`tests/browser/panel.mjs`), against the page the local stack
+//! serves. The script works the page as a merchant would; this side checks
+//! what reached the endpoint and what was stored. `make test` installs
+//! chromium and Playwright (`scripts/install-tools.sh browser`).
+
+use std::process::Command;
+
+use inc_tests::{Sink, TestStack, workspace_root};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let sink = Sink::start().await;
+    let root = workspace_root();
+    let artifacts = root.join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts folder");
+    let screenshot = artifacts.join("panel.png");
+    let _ = std::fs::remove_file(&screenshot);
+
+    let script = root.join("tests/browser/panel.mjs");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "Playwright is missing: run `scripts/install-tools.sh browser`"
+    );
+    let base = t.url("");
+    let sink_url = sink.url();
+    let key = acct.key.clone();
+    let shot = screenshot.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .env("INC_URL", base.trim_end_matches('/'))
+            .env("INC_API_KEY", key)
+            .env("INC_SINK_URL", sink_url)
+            .env("INC_SCREENSHOT", shot)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary");
+
+    // The settings the page saved are the account's.
+    let (_, settings) = t.get(&acct.key, "/v1/settings").await;
+    assert_eq!(settings["endpoint_url"], sink.url().as_str());
+    assert_eq!(settings["webhook_format"], "json");
+
+    // The endpoint got the webhook twice, signed JSON, one webhook-id.
+    let received = sink.wait_for(2).await;
+    assert_eq!(received.len(), 2);
+    let id = summary["notification_id"].as_str().expect("id");
+    for r in &received {
+        assert_eq!(r.headers.get("webhook-id").map(String::as_str), Some(id));
+        assert!(r.headers["content-type"].starts_with("application/json"));
+    }
+    assert_eq!(summary["attempts"], 2);
+
+    let png = std::fs::read(&screenshot).expect("a screenshot was saved");
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    println!("screenshot: {}", screenshot.display());
+}
