@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 
 use inc_tests::{Answer, PATIENCE, Sink, TestStack, eventually, json, seed_event};
 
@@ -213,50 +212,6 @@ async fn the_worker_stopped_in_the_middle_of_a_batch_and_restarted() {
     );
 }
 
-/// Takes `n` messages off the delivery queue, as SQS hands them to Lambda.
-async fn receive_records(t: &TestStack, n: usize) -> SqsEvent {
-    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
-    let mut event = SqsEvent::default();
-    while event.records.len() < n {
-        let out = sqs
-            .receive_message()
-            .queue_url(t.env("INC_DELIVERY_QUEUE_URL"))
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        event
-            .records
-            .extend(out.messages.unwrap_or_default().into_iter().map(record));
-    }
-    event
-}
-
-/// The stack's configuration, as its functions read it.
-fn config(t: &TestStack) -> inc_shared::Config {
-    inc_shared::Config::from_lookup(&|k| t.stack.environment.get(k).cloned()).expect("config")
-}
-
-/// A deliver handler of the test's own, on the stack's configuration.
-fn deliver(t: &TestStack) -> inc_deliver::Deliver {
-    inc_deliver::Deliver::new(&t.sdk, &config(t)).expect("deliver")
-}
-
-fn record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
-    let mut r = SqsMessage::default();
-    r.message_id = m.message_id;
-    r.receipt_handle = m.receipt_handle;
-    r.body = m.body;
-    r.attributes = m
-        .attributes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v))
-        .collect();
-    r
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_sqs_message_handed_to_two_invocations_is_sent_once() {
     let mut t = TestStack::start().await;
@@ -272,8 +227,8 @@ async fn the_same_sqs_message_handed_to_two_invocations_is_sent_once() {
 
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     let queue = t.env("INC_DELIVERY_QUEUE_URL");
-    let event = receive_records(&t, 5).await;
-    let deliver = deliver(&t);
+    let event = t.receive_records(5).await;
+    let deliver = t.deliver();
     let (a, b) = tokio::join!(deliver.handle(event.clone()), deliver.handle(event.clone()));
     // Each record was sent by exactly one of the two.
     assert_eq!(a.batch_item_failures.len() + b.batch_item_failures.len(), 5);
@@ -423,8 +378,8 @@ async fn with_dynamodb_unreachable_every_record_of_the_batch_is_reported_failed(
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
     t.post_events(&acct.key, "down-batch", 3).await;
-    let event = receive_records(&t, 3).await;
-    let deliver = deliver(&t);
+    let event = t.receive_records(3).await;
+    let deliver = t.deliver();
     t.stop_aws();
     let response = deliver.handle(event.clone()).await;
     let mut failed: Vec<_> = response
@@ -450,7 +405,7 @@ async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
     t.stop_workers().await;
     let sink = Sink::answering(&[500]).await;
     let acct = t.account(Some(&sink.url())).await;
-    let config = config(&t);
+    let config = t.config();
 
     // Ingest, with its metrics captured: two events accepted.
     let (metrics, ingest_lines) = inc_shared::metrics::Metrics::captured();
@@ -472,9 +427,9 @@ async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
     }
 
     // Deliver, with its metrics captured: one retried (the 500), one delivered.
-    let event = receive_records(&t, 2).await;
+    let event = t.receive_records(2).await;
     let (metrics, deliver_lines) = inc_shared::metrics::Metrics::captured();
-    let deliver = deliver(&t).with_metrics(metrics);
+    let deliver = t.deliver().with_metrics(metrics);
     deliver.handle(event).await;
 
     let parse = |lines: &std::sync::Mutex<Vec<String>>| -> Vec<serde_json::Value> {

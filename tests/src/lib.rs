@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -186,6 +188,39 @@ impl TestStack {
             .as_ref()
             .map(|m| m.endpoint.clone())
             .expect("AWS is running")
+    }
+
+    /// The stack's configuration, as its functions read it.
+    pub fn config(&self) -> inc_shared::Config {
+        inc_shared::Config::from_lookup(&|k| self.stack.environment.get(k).cloned())
+            .expect("config")
+    }
+
+    /// A deliver handler of the caller's own, on the stack's configuration.
+    pub fn deliver(&self) -> inc_deliver::Deliver {
+        inc_deliver::Deliver::new(&self.sdk, &self.config()).expect("deliver")
+    }
+
+    /// Takes `n` messages off the delivery queue, as SQS hands them to Lambda.
+    pub async fn receive_records(&self, n: usize) -> SqsEvent {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut event = SqsEvent::default();
+        while event.records.len() < n {
+            let out = sqs
+                .receive_message()
+                .queue_url(self.env("INC_DELIVERY_QUEUE_URL"))
+                .max_number_of_messages(
+                    10.min(i32::try_from(n - event.records.len()).unwrap_or(10)),
+                )
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive");
+            event
+                .records
+                .extend(out.messages.unwrap_or_default().into_iter().map(sqs_record));
+        }
+        event
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -377,6 +412,8 @@ impl TestStack {
 /// One request a sink received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// When the request's head arrived.
+    pub at: Instant,
     pub path: String,
     pub headers: BTreeMap<String, String>,
     pub body: String,
@@ -407,6 +444,21 @@ impl Answer {
             delay: Duration::ZERO,
         }
     }
+}
+
+/// An SQS message as Lambda's event hands it over.
+fn sqs_record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id;
+    r.receipt_handle = m.receipt_handle;
+    r.body = m.body;
+    r.attributes = m
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    r
 }
 
 /// A merchant's endpoint on loopback that records what it receives.
@@ -461,6 +513,7 @@ impl Sink {
                     let answer = {
                         let mut s = state.lock().expect("sink lock");
                         s.received.push(Received {
+                            at: Instant::now(),
                             path: uri.path().to_owned(),
                             headers: headers
                                 .iter()
