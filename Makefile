@@ -2,7 +2,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help tools dev test lint unit deny fuzz fuzz-smoke build
+.PHONY: help tools dev test lint unit deny fuzz fuzz-smoke build bench
 
 ARCH ?= arm64
 
@@ -24,6 +24,11 @@ build: ## sam build: release bootstraps by cargo-lambda into .aws-sam/ (ARCH=arm
 dev: ## run the local stack: moto, tables and queues from template.yaml, the API on :3000
 	@scripts/install-tools.sh moto
 	cargo run --bin inc -- dev
+
+bench: ## every benchmark against its limit (release build, local stack): prints the table, writes docs/benchmarks.md
+	@scripts/install-tools.sh moto
+	cargo build --release --bin ingest --bin deliver --bin api --bin resend --bin hello --bin inc-bench
+	target/release/inc-bench
 
 lint: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
