@@ -50,9 +50,13 @@ plus, in `deliver`, the webhook client (reqwest, with TLS roots of its own) and 
 client. Hello-world does none of it, and starts in under 2 ms here because a local exec has \
 none of Lambda's sandbox overhead (its published 13 ms), so the ratio is large while the \
 absolute figures stay an order of magnitude under the published 112 ms of an SDK-using Rust \
-function. Which of those steps dominates is not yet profiled; the candidates for closing \
-the gap are one rustls configuration with compiled-in roots shared by the SDK and reqwest, \
-and building lazily the clients a function needs only on some paths (SES, WhatsApp).";
+function. Measured with strace and by rerunning with `SSL_CERT_DIR` pointed at an empty \
+folder: each TLS client loads the system's roots, the bundle and then every file of \
+`/etc/ssl/certs` (Debian keeps one file per certificate: about 145), and that scan is 3 to \
+9 ms of these figures (`deliver`, with two clients, 18.8 → 9.3 ms); it depends on the \
+host's certificate folder, not on INC. What would close the rest: one rustls configuration \
+with compiled-in roots (webpki-roots) shared by the SDK and reqwest, and building lazily \
+the clients a function needs only on some paths (SES).";
 
 const WHY_BATCH: &str = "The ten webhooks of a batch are sent concurrently \
 (`join_all`), but each needs four DynamoDB calls around its request, and the local AWS \
