@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use inc_shared::domain::{Notification, NotificationDraft, Payload};
-use inc_shared::store::Store;
 use inc_tests::{Sink, TestStack, json};
 use serde_json::Value;
 
@@ -12,9 +11,7 @@ use serde_json::Value;
 async fn paging_through_a_thousand_notifications_returns_each_exactly_once() {
     let t = TestStack::start().await;
     let acct = t.account(None).await;
-    let tables = inc_shared::config::Tables::from_lookup(&|k| t.stack.environment.get(k).cloned())
-        .expect("tables");
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&t.sdk), tables);
+    let store = t.store();
     let payload = Payload::Sms {
         to: "+15550000000".into(),
         text: "paged".into(),
@@ -97,9 +94,7 @@ async fn every_filter_pages_full_pages_in_time_order_from_its_index() {
     use inc_shared::domain::{Channel, Status};
     let t = TestStack::start().await;
     let acct = t.account(None).await;
-    let tables = inc_shared::config::Tables::from_lookup(&|k| t.stack.environment.get(k).cloned())
-        .expect("tables");
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&t.sdk), tables);
+    let store = t.store();
     // 480 notifications: four channels, four statuses, six payments.
     let payloads = [
         Payload::Sms {

@@ -61,7 +61,8 @@ impl fmt::Display for Ledger {
 }
 
 impl TestStack {
-    fn store(&self) -> Store {
+    /// The stack's store, straight to its tables.
+    pub fn store(&self) -> Store {
         let tables =
             inc_shared::config::Tables::from_lookup(&|k| self.stack.environment.get(k).cloned())
                 .expect("tables");
