@@ -259,7 +259,7 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
     std::fs::write(".inc/local.env", lines)?;
 
     println!(
-        "\nINC is running.\n  HTTP API:            {api_url}\n  local AWS endpoint:  {}\n  environment:         .inc/local.env (set -a; . .inc/local.env; set +a)\n\n\
+        "\nINC is running.\n  HTTP API:            {api_url}\n  control panel:       {api_url}/panel (sign in with the API key below)\n  local AWS endpoint:  {}\n  environment:         .inc/local.env (set -a; . .inc/local.env; set +a)\n\n\
          Demo account {} — its webhooks go to {DEMO_ENDPOINT} (run `cargo run -q --bin inc -- listen` to watch them).\n  API key: {key}\n\n\
          Send the seed's SENT event:\n\n{}\n\nCtrl-C stops everything.",
         moto.endpoint,

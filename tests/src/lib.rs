@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;
 
+use inc_cli::local::stack::lambda_record;
 use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
 
 pub mod ledger;
@@ -216,9 +217,12 @@ impl TestStack {
                 .send()
                 .await
                 .expect("receive");
-            event
-                .records
-                .extend(out.messages.unwrap_or_default().into_iter().map(sqs_record));
+            event.records.extend(
+                out.messages
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(lambda_record),
+            );
         }
         event
     }
@@ -444,21 +448,6 @@ impl Answer {
             delay: Duration::ZERO,
         }
     }
-}
-
-/// An SQS message as Lambda's event hands it over.
-fn sqs_record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
-    let mut r = SqsMessage::default();
-    r.message_id = m.message_id;
-    r.receipt_handle = m.receipt_handle;
-    r.body = m.body;
-    r.attributes = m
-        .attributes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v))
-        .collect();
-    r
 }
 
 /// A merchant's endpoint on loopback that records what it receives.

@@ -298,6 +298,24 @@ async fn verify_email_senders(
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// A received SQS message as Lambda's event source mapping hands it to a
+/// function (the caller adds the queue's ARN and region where it has them).
+pub fn lambda_record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = m.message_id;
+    record.receipt_handle = m.receipt_handle;
+    record.body = m.body;
+    record.md5_of_body = m.md5_of_body;
+    record.attributes = m
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    record.event_source = Some("aws:sqs".into());
+    record
+}
+
 /// The axum router of an HTTP function, by its binary's name.
 fn http_router(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<Router> {
     Ok(match binary {
@@ -386,22 +404,11 @@ impl Poller {
         let mut event = SqsEvent::default();
         let mut receipts = HashMap::new();
         for m in messages {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body;
-            record.md5_of_body = m.md5_of_body;
-            record.attributes = m
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v))
-                .collect();
-            record.event_source = Some("aws:sqs".into());
+            let mut record = lambda_record(m);
             record.event_source_arn = Some(self.arn.clone());
             record.aws_region = Some(self.region.clone());
-            if let (Some(id), Some(receipt)) = (m.message_id, m.receipt_handle) {
-                receipts.insert(id, receipt);
+            if let (Some(id), Some(receipt)) = (&record.message_id, &record.receipt_handle) {
+                receipts.insert(id.clone(), receipt.clone());
             }
             event.records.push(record);
         }
