@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+mod common;
+
 use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
 use inc_shared::domain::keys::hash_api_key;
 use inc_shared::store::Store;
@@ -18,16 +20,14 @@ async fn creates_an_account_whose_key_is_stored_only_as_a_hash() {
     };
     let stack = Stack::start(&sdk, options).await.expect("stack");
 
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_inc"))
-        .args(["accounts", "create", "--name", "Acme", "--json"])
-        .envs(&stack.environment)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .await
-        .expect("inc runs");
+    let out = common::inc_command(
+        &stack,
+        &moto,
+        &["accounts", "create", "--name", "Acme", "--json"],
+    )
+    .output()
+    .await
+    .expect("inc runs");
     assert!(
         out.status.success(),
         "{}",
@@ -88,17 +88,7 @@ async fn an_account_has_several_keys_and_a_revoked_one_is_refused_at_once() {
     let (account, first) = inc_cli::accounts::create(&sdk, tables.clone(), "Acme")
         .await
         .expect("account");
-    let inc = |args: &[&str]| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_inc"));
-        command
-            .args(args)
-            .envs(&stack.environment)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test");
-        command
-    };
+    let inc = |args: &[&str]| common::inc_command(&stack, &moto, args);
     let out = inc(&["keys", "create", "--account", &account.account_id, "--json"])
         .output()
         .await

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
 use inc_shared::domain::{Settings, Status};
 use inc_shared::store::Store;
@@ -103,14 +105,7 @@ async fn redrive_sends_the_parked_notifications_again() {
     .await;
 
     let inc = |args: &'static [&'static str]| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_inc"));
-        command
-            .args(args)
-            .envs(&stack.environment)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test");
+        let mut command = common::inc_command(&stack, &moto, args);
         async move {
             let out = command.output().await.expect("inc runs");
             assert!(
