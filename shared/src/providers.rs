@@ -109,18 +109,7 @@ impl Providers {
         text: &str,
     ) -> (Attempt, Outcome) {
         let started = Instant::now();
-        let mut attempt = Attempt {
-            number,
-            at: Utc::now(),
-            url: "ses:SendEmail".into(),
-            status_code: None,
-            latency_ms: 0,
-            error: None,
-            response_excerpt: None,
-            retry_after_secs: None,
-            timed_out: false,
-            body_sha256: None,
-        };
+        let mut attempt = Attempt::begin(number, Utc::now(), "ses:SendEmail");
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
         let (subject, text) = match (content(subject), content(text)) {
             (Ok(s), Ok(t)) => (s, t),

@@ -104,18 +104,7 @@ impl WebhookClient {
             return failed_before_sending(number, url, e.to_string());
         }
         let started = Instant::now();
-        let mut attempt = Attempt {
-            number,
-            at: Utc::now(),
-            url: url.to_owned(),
-            status_code: None,
-            latency_ms: 0,
-            error: None,
-            response_excerpt: None,
-            retry_after_secs: None,
-            timed_out: false,
-            body_sha256: None,
-        };
+        let mut attempt = Attempt::begin(number, Utc::now(), url);
         match request.send().await {
             Ok(response) => {
                 attempt.status_code = Some(response.status().as_u16());
@@ -156,16 +145,8 @@ pub fn body_sha256(body: &[u8]) -> String {
 /// An attempt that failed before anything was sent.
 pub fn failed_before_sending(number: u32, url: &str, error: String) -> Attempt {
     Attempt {
-        number,
-        at: Utc::now(),
-        url: url.to_owned(),
-        status_code: None,
-        latency_ms: 0,
         error: Some(error),
-        response_excerpt: None,
-        retry_after_secs: None,
-        timed_out: false,
-        body_sha256: None,
+        ..Attempt::begin(number, Utc::now(), url)
     }
 }
 

@@ -446,6 +446,25 @@ pub struct Attempt {
     pub body_sha256: Option<String>,
 }
 
+impl Attempt {
+    /// Attempt `number` to `url`, begun at `at`: nothing known of its
+    /// answer yet.
+    pub fn begin(number: u32, at: DateTime<Utc>, url: impl Into<String>) -> Attempt {
+        Attempt {
+            number,
+            at,
+            url: url.into(),
+            status_code: None,
+            latency_ms: 0,
+            error: None,
+            response_excerpt: None,
+            retry_after_secs: None,
+            timed_out: false,
+            body_sha256: None,
+        }
+    }
+}
+
 /// What an attempt's answer means for the notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

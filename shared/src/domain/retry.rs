@@ -220,16 +220,9 @@ mod tests {
 
     fn answered(code: Option<u16>) -> Attempt {
         Attempt {
-            number: 1,
-            at: Utc::now(),
-            url: String::new(),
             status_code: code,
             latency_ms: 1,
-            error: None,
-            response_excerpt: None,
-            retry_after_secs: None,
-            timed_out: false,
-            body_sha256: None,
+            ..Attempt::begin(1, Utc::now(), "")
         }
     }
 

@@ -115,16 +115,9 @@ mod tests {
             s(10),
         );
         let attempt = |number, at, code| Attempt {
-            number,
-            at,
-            url: String::new(),
             status_code: Some(code),
             latency_ms: 1,
-            error: None,
-            response_excerpt: None,
-            retry_after_secs: None,
-            timed_out: false,
-            body_sha256: None,
+            ..Attempt::begin(number, at, "")
         };
         n.attempts = vec![attempt(2, s(30), 200), attempt(1, s(10), 500)];
         let json: serde_json::Value = serde_json::json!({
