@@ -1,11 +1,14 @@
 //! INC's rules as pure code: no I/O here, so every rule has a plain unit test.
 
 pub mod channels;
+pub mod delivery;
 pub mod event;
 pub mod genio;
+pub mod json;
 pub mod keys;
 pub mod messages;
 pub mod notification;
+pub mod outbox;
 pub mod payment;
 pub mod retry;
 pub mod rules;
@@ -13,9 +16,10 @@ pub mod settings;
 pub mod signing;
 pub mod timeline;
 
+pub use delivery::{Decision, Outcome};
 pub use event::{Event, EventKind, IpnType, SmsResult};
 pub use notification::{
-    Attempt, Channel, Notification, NotificationDraft, Outcome, Payload, Status, WebhookFormat,
+    Attempt, Channel, Notification, NotificationDraft, Payload, Status, WebhookFormat,
     WebhookPayload,
 };
 pub use payment::{PaymentChange, PaymentState, Transaction};
@@ -25,22 +29,8 @@ pub use settings::{EndpointPolicy, Settings, SettingsPatch};
 
 use crate::error::Error;
 
-/// Parses a body that must be a JSON object.
-pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-    match serde_json::from_slice(body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::bad_request(
-            "invalid_body",
-            "the body must be a JSON object",
-            None,
-        )),
-        Err(e) => Err(Error::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-            None,
-        )),
-    }
-}
+/// Parses a body that must be a JSON object, refusing repeated keys.
+pub use json::object as json_object;
 
 /// An RFC 3339 time given as `field`, or a `400` naming it with `code`.
 pub fn parse_time(
