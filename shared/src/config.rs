@@ -38,6 +38,9 @@ pub struct Config {
     pub max_receive_count: u32,
     pub endpoint_policy: EndpointPolicy,
     pub webhook_timeout: Duration,
+    /// How long past its due time a pending notification waits before the
+    /// sweeper takes its message for lost (`INC_SWEEP_GRACE_SECS`).
+    pub sweep_grace: Duration,
 }
 
 impl Tables {
@@ -102,6 +105,7 @@ impl Config {
             max_receive_count,
             endpoint_policy: EndpointPolicy { allow_private },
             webhook_timeout: Duration::from_secs(timeout.into()),
+            sweep_grace: Duration::from_secs(number(&get, "INC_SWEEP_GRACE_SECS", 360)?.into()),
         })
     }
 
@@ -183,6 +187,7 @@ mod tests {
             ("INC_RETRY_FLOOR_SECS", "soon"),
             ("INC_ALLOW_PRIVATE_ENDPOINTS", "maybe"),
             ("INC_WEBHOOK_TIMEOUT_SECS", "900"),
+            ("INC_SWEEP_GRACE_SECS", "soon"),
         ] {
             let mut pairs = TABLES.to_vec();
             pairs.push((k, v));

@@ -44,6 +44,10 @@ pub enum Error {
     /// A dependency (DynamoDB, SQS) failed: 503, nothing was accepted.
     #[error("a dependency is unavailable: {0}")]
     Dependency(String),
+    /// Accepted and stored, but not yet fully handed on (SQS failed after
+    /// the write): 503 with this message, and a retry is safe.
+    #[error("{0}")]
+    NotYetQueued(&'static str),
     /// The function's configuration is missing or invalid (start-up only).
     #[error("configuration: {0}")]
     Config(String),
@@ -89,7 +93,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType { .. } => 415,
             Error::Unprocessable { .. } => 422,
-            Error::Dependency(_) | Error::Config(_) => 503,
+            Error::Dependency(_) | Error::NotYetQueued(_) | Error::Config(_) => 503,
         }
     }
 
@@ -103,7 +107,9 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
-            Error::Dependency(_) | Error::Config(_) => "service_unavailable",
+            Error::Dependency(_) | Error::NotYetQueued(_) | Error::Config(_) => {
+                "service_unavailable"
+            }
         }
     }
 

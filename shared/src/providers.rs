@@ -55,7 +55,7 @@ impl Providers {
             )
             .body(body);
         let attempt = self.http.execute(number, &p.url, request).await;
-        let outcome = Outcome::of_provider(attempt.status_code);
+        let outcome = Outcome::of_provider(attempt.status_code, false);
         (attempt, outcome)
     }
 
@@ -95,7 +95,7 @@ impl Providers {
             .bearer_auth(&p.access_token)
             .json(&body);
         let attempt = self.http.execute(number, &url, request).await;
-        let outcome = Outcome::of_provider(attempt.status_code);
+        let outcome = Outcome::of_provider(attempt.status_code, false);
         (attempt, outcome)
     }
 
@@ -150,10 +150,7 @@ impl Providers {
                 let throttled = err.as_service_error().is_some_and(|e| {
                     e.is_too_many_requests_exception() || e.is_limit_exceeded_exception()
                 });
-                match status {
-                    Some(400..=499) if !throttled => Outcome::Stop,
-                    _ => Outcome::Retry,
-                }
+                Outcome::of_provider(status, throttled)
             }
         };
         (attempt, outcome)

@@ -220,19 +220,31 @@ pub fn customer_message(
     Ok(Ok(payload))
 }
 
+/// The merchant's webhook about the change `t` just recorded (its last
+/// history entry): the transaction as it now stands, the state the change
+/// reported, and where the change falls in the transaction's order.
 fn payment_webhook(event: &Event, t: &Transaction, now: DateTime<Utc>) -> WebhookPayload {
+    let change = t.last_change();
+    let mut data = serde_json::json!({
+        "session_id": t.session_id, "order_no": t.order_no,
+        "state": change.map_or(t.state, |c| c.state),
+        "amount": t.amount, "currency_code": t.currency_code,
+        "customer_email": t.customer_email, "customer_phone": t.customer_phone,
+        "customer_first_name": t.customer_first_name, "language": t.language,
+        "sequence": t.sequence_of(t.history.len().saturating_sub(1)),
+        "previous_state": change.and_then(|c| c.previous_state),
+        "stale": change.is_some_and(|c| c.stale),
+    });
+    if let Some(at) = change.and_then(|c| c.occurred_at) {
+        data["occurred_at"] = at.to_rfc3339_opts(SecondsFormat::Millis, true).into();
+    }
     WebhookPayload {
         content_type: "application/json".into(),
         body: serde_json::json!({
             "id": event.id,
             "type": event.type_name(),
             "created_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "data": {
-                "session_id": t.session_id, "order_no": t.order_no, "state": t.state,
-                "amount": t.amount, "currency_code": t.currency_code,
-                "customer_email": t.customer_email, "customer_phone": t.customer_phone,
-                "customer_first_name": t.customer_first_name, "language": t.language,
-            },
+            "data": data,
         })
         .to_string(),
         ipn_type: None,
@@ -242,7 +254,9 @@ fn payment_webhook(event: &Event, t: &Transaction, now: DateTime<Utc>) -> Webhoo
 
 /// What a payment event causes: the merchant's JSON webhook (INC on, an
 /// endpoint set) and one customer message per channel whose list names the
-/// new state and whose rules, provider and contact allow it.
+/// new state and whose rules, provider and contact allow it. A stale change
+/// (older than the transaction's latest) reaches the merchant only: the
+/// customer is never told of a state the payment has already left.
 pub fn plan_payment(
     event: &Event,
     t: &Transaction,
@@ -254,6 +268,9 @@ pub fn plan_payment(
         drafts.push(NotificationDraft::new(Payload::Webhook(payment_webhook(
             event, t, now,
         ))));
+    }
+    if t.last_change().is_some_and(|c| c.stale) {
+        return Ok(drafts);
     }
     for (channel, states) in &t.notifications {
         if !states.contains(&t.state) {
@@ -329,10 +346,24 @@ pub struct Notification {
     /// resend starts a new chain, with the whole retry schedule again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub chain_start: u32,
+    /// When the current chain began: creation, or the last resend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// A resend's write its request has not confirmed (see
+    /// [`outbox`](super::outbox)); deliver clears it when it takes the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<super::outbox::Staged>,
+    /// Given up, and its dead-letter copy not yet confirmed sent: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_pending: Option<String>,
+    /// When the sweeper should look at it (epoch ms), while it needs
+    /// anything; the sort key of the index `ByDue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_at: Option<i64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -396,8 +427,12 @@ impl Notification {
             payload: draft.payload,
             attempts: Vec::new(),
             chain_start: 0,
+            chain_started_at: None,
             next_attempt_at: None,
             last_error: None,
+            staged: None,
+            dead_letter_pending: None,
+            sweep_at: None,
         }
     }
 
@@ -461,41 +496,6 @@ impl Attempt {
             retry_after_secs: None,
             timed_out: false,
             body_sha256: None,
-        }
-    }
-}
-
-/// What an attempt's answer means for the notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// A 2xx: done.
-    Delivered,
-    /// It will never succeed (a webhook's 410, a provider's 4xx): stop.
-    Stop,
-    /// Anything else — 3xx (redirects are not followed), 5xx, timeout,
-    /// connection failure: try again later.
-    Retry,
-}
-
-impl Outcome {
-    /// A webhook: only 2xx succeeds and only 410 stops; the merchant's
-    /// endpoint may be misconfigured for a while, so a 4xx is retried.
-    pub fn of(status_code: Option<u16>) -> Outcome {
-        match status_code {
-            Some(200..=299) => Outcome::Delivered,
-            Some(410) => Outcome::Stop,
-            _ => Outcome::Retry,
-        }
-    }
-
-    /// A provider (SMS gateway, WhatsApp): a 4xx other than 408 and 429
-    /// means the request itself is wrong and will never succeed.
-    pub fn of_provider(status_code: Option<u16>) -> Outcome {
-        match status_code {
-            Some(200..=299) => Outcome::Delivered,
-            Some(408 | 429) => Outcome::Retry,
-            Some(400..=499) => Outcome::Stop,
-            _ => Outcome::Retry,
         }
     }
 }
@@ -598,20 +598,5 @@ mod tests {
         assert_eq!(body["type"], "sms.delivered");
         assert_eq!(body["data"]["msg"], "Your SMS message🧘");
         assert_eq!(body["data"]["pin"], "025719");
-    }
-
-    #[test]
-    fn outcomes_follow_the_status_code() {
-        assert_eq!(Outcome::of(Some(200)), Outcome::Delivered);
-        assert_eq!(Outcome::of(Some(204)), Outcome::Delivered);
-        assert_eq!(Outcome::of(Some(410)), Outcome::Stop);
-        for code in [Some(301), Some(302), Some(400), Some(429), Some(500), None] {
-            assert_eq!(Outcome::of(code), Outcome::Retry, "{code:?}");
-        }
-        assert_eq!(Outcome::of_provider(Some(400)), Outcome::Stop);
-        assert_eq!(Outcome::of_provider(Some(401)), Outcome::Stop);
-        for code in [Some(408), Some(429), Some(500), Some(503), Some(302), None] {
-            assert_eq!(Outcome::of_provider(code), Outcome::Retry, "{code:?}");
-        }
     }
 }

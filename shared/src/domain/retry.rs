@@ -40,7 +40,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::notification::{Attempt, Outcome};
+use super::delivery::Outcome;
+use super::notification::Attempt;
 use crate::error::{Error, Result};
 
 /// The longest INC hides a received message: SQS allows 12 hours from the

@@ -56,7 +56,7 @@ impl Settings {
 
 /// A `PATCH /v1/settings` body: every field optional; `endpoint_url: null`
 /// removes the endpoint.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     #[serde(default, deserialize_with = "not_null")]

@@ -37,6 +37,26 @@ pub fn sign_all(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> 
     Ok(signatures.join(" "))
 }
 
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
+
+/// The secrets that sign a webhook at `now`: the current one, and the one a
+/// rotation replaced until its overlap ends (`previous_until`).
+pub fn active_secrets<'a>(
+    current: &'a str,
+    previous: Option<&'a str>,
+    previous_until: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<&'a str> {
+    let mut secrets = vec![current];
+    if let (Some(old), Some(until)) = (previous, previous_until)
+        && now < until
+    {
+        secrets.push(old);
+    }
+    secrets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +193,20 @@ mod tests {
                 prop_assert!(Webhook::new(&secret).unwrap().verify(body.as_bytes(), &headers(&id, ts, &sig)).is_err());
             }
         }
+    }
+
+    #[test]
+    fn a_rotated_out_secret_signs_until_its_overlap_ends() {
+        let now = chrono::Utc::now();
+        let until = Some(now + SECRET_OVERLAP);
+        assert_eq!(
+            active_secrets("new", Some("old"), until, now),
+            ["new", "old"]
+        );
+        assert_eq!(
+            active_secrets("new", Some("old"), until, now + SECRET_OVERLAP),
+            ["new"]
+        );
+        assert_eq!(active_secrets("new", None, None, now), ["new"]);
     }
 }

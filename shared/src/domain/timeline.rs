@@ -17,6 +17,12 @@ pub enum Entry {
         at: DateTime<Utc>,
         state: PaymentState,
         event_id: String,
+        sequence: u64,
+        previous_state: Option<PaymentState>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        occurred_at: Option<DateTime<Utc>>,
+        /// Older than the latest change: it did not move the state back.
+        stale: bool,
     },
     /// A notification was created (queued).
     Notification {
@@ -54,13 +60,18 @@ pub fn timeline(transaction: &Transaction, notifications: &[Notification]) -> Ve
     let mut entries: Vec<(u8, Entry)> = transaction
         .history
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             (
                 0,
                 Entry::StateChanged {
                     at: c.at,
                     state: c.state,
                     event_id: c.event_id.clone(),
+                    sequence: transaction.sequence_of(i),
+                    previous_state: c.previous_state,
+                    occurred_at: c.occurred_at,
+                    stale: c.stale,
                 },
             )
         })
@@ -129,11 +140,19 @@ mod tests {
                 state: PaymentState::Created,
                 at: s(0),
                 event_id: "evt-1".into(),
+                sequence: 1,
+                previous_state: None,
+                occurred_at: None,
+                stale: false,
             },
             StateChange {
                 state: PaymentState::Paid,
                 at: s(10),
                 event_id: "evt-2".into(),
+                sequence: 2,
+                previous_state: Some(PaymentState::Created),
+                occurred_at: None,
+                stale: false,
             },
         ];
         let kinds: Vec<(String, i64)> = timeline(&t, &[n])

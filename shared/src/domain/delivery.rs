@@ -1,0 +1,195 @@
+//! What a delivery attempt's answer means, for every channel, in one place:
+//! how the answer is classified ([`Outcome`]), and what then becomes of the
+//! notification ([`decide`]): delivered, retried after a delay, or given up
+//! with the reason its log and dead-letter copy carry.
+
+use std::time::Duration;
+
+use super::notification::{Attempt, Channel};
+use super::retry::RetrySchedule;
+
+/// What an attempt's answer means for the notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx: done.
+    Delivered,
+    /// It will never succeed (a webhook's 410, a provider's 4xx): stop.
+    Stop,
+    /// Anything else — 3xx (redirects are not followed), 5xx, timeout,
+    /// connection failure: try again later.
+    Retry,
+}
+
+impl Outcome {
+    /// A webhook: only 2xx succeeds and only 410 stops; the merchant's
+    /// endpoint may be misconfigured for a while, so a 4xx is retried.
+    pub fn of(status_code: Option<u16>) -> Outcome {
+        match status_code {
+            Some(200..=299) => Outcome::Delivered,
+            Some(410) => Outcome::Stop,
+            _ => Outcome::Retry,
+        }
+    }
+
+    /// A provider (SMS gateway, WhatsApp, SES): a 4xx other than 408 and
+    /// 429 means the request itself is wrong and will never succeed —
+    /// unless the provider said it is throttling (SES's `TooManyRequests`
+    /// and `LimitExceeded` are 4xx), which only asks for patience.
+    pub fn of_provider(status_code: Option<u16>, throttled: bool) -> Outcome {
+        match status_code {
+            Some(200..=299) => Outcome::Delivered,
+            Some(408 | 429) => Outcome::Retry,
+            Some(400..=499) if !throttled => Outcome::Stop,
+            _ => Outcome::Retry,
+        }
+    }
+}
+
+/// What becomes of a notification after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Delivered,
+    /// Try again after this long.
+    RetryIn(Duration),
+    /// Final `failed`, with this reason.
+    GiveUp(String),
+}
+
+/// Decides the notification's fate after `attempt` on `channel`, the
+/// `chain_attempt`-th of its current chain, with `jitter` ∈ [-1, 1] for the
+/// retry schedule's spread.
+pub fn decide(
+    channel: Channel,
+    outcome: Outcome,
+    attempt: &Attempt,
+    chain_attempt: u32,
+    schedule: &RetrySchedule,
+    jitter: f64,
+) -> Decision {
+    match outcome {
+        Outcome::Delivered => Decision::Delivered,
+        Outcome::Stop => Decision::GiveUp(match (channel, attempt.status_code) {
+            (Channel::Webhook, _) => "the endpoint answered 410 Gone".to_owned(),
+            (_, Some(code)) => {
+                format!("the provider refused the message (HTTP {code}); it will not succeed as is")
+            }
+            (_, None) => format!(
+                "the message was refused: {}",
+                attempt.error.as_deref().unwrap_or("unknown error")
+            ),
+        }),
+        Outcome::Retry => match schedule.delay(chain_attempt, outcome, attempt, jitter) {
+            Some(delay) => Decision::RetryIn(delay),
+            None => Decision::GiveUp(format!(
+                "gave up after {chain_attempt} attempts; last: {}",
+                attempt.error.as_deref().unwrap_or("failed")
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_follow_the_status_code() {
+        assert_eq!(Outcome::of(Some(200)), Outcome::Delivered);
+        assert_eq!(Outcome::of(Some(204)), Outcome::Delivered);
+        assert_eq!(Outcome::of(Some(410)), Outcome::Stop);
+        for code in [Some(301), Some(302), Some(400), Some(429), Some(500), None] {
+            assert_eq!(Outcome::of(code), Outcome::Retry, "{code:?}");
+        }
+        assert_eq!(Outcome::of_provider(Some(400), false), Outcome::Stop);
+        assert_eq!(Outcome::of_provider(Some(401), false), Outcome::Stop);
+        assert_eq!(Outcome::of_provider(Some(400), true), Outcome::Retry);
+        for code in [Some(408), Some(429), Some(500), Some(503), Some(302), None] {
+            assert_eq!(
+                Outcome::of_provider(code, false),
+                Outcome::Retry,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_channel_and_answer_in_one_table() {
+        let schedule = RetrySchedule::parse("1,2")
+            .unwrap()
+            .with_floor(Duration::from_secs(30));
+        let answered = |code: Option<u16>, error: Option<&str>| Attempt {
+            status_code: code,
+            error: error.map(str::to_owned),
+            ..Attempt::begin(1, chrono::Utc::now(), "x")
+        };
+        let give_up = |s: &str| Decision::GiveUp(s.to_owned());
+        let cases = [
+            (
+                Channel::Webhook,
+                answered(Some(200), None),
+                1,
+                Decision::Delivered,
+            ),
+            (
+                Channel::Webhook,
+                answered(Some(410), None),
+                1,
+                give_up("the endpoint answered 410 Gone"),
+            ),
+            (
+                Channel::Webhook,
+                answered(Some(500), Some("HTTP 500")),
+                1,
+                Decision::RetryIn(Duration::from_secs(1)),
+            ),
+            (
+                Channel::Webhook,
+                answered(Some(500), Some("HTTP 500")),
+                3,
+                give_up("gave up after 3 attempts; last: HTTP 500"),
+            ),
+            (
+                Channel::Webhook,
+                answered(Some(429), None),
+                1,
+                Decision::RetryIn(Duration::from_secs(30)),
+            ),
+            (
+                Channel::Sms,
+                answered(Some(400), None),
+                1,
+                give_up("the provider refused the message (HTTP 400); it will not succeed as is"),
+            ),
+            (
+                Channel::Sms,
+                answered(Some(503), None),
+                2,
+                Decision::RetryIn(Duration::from_secs(2)),
+            ),
+            (
+                Channel::Email,
+                answered(None, Some("bad subject")),
+                1,
+                give_up("the message was refused: bad subject"),
+            ),
+            (
+                Channel::Whatsapp,
+                answered(None, Some("no WhatsApp provider is configured")),
+                1,
+                Decision::RetryIn(Duration::from_secs(1)),
+            ),
+        ];
+        for (channel, attempt, n, expected) in cases {
+            let outcome = match (channel, &attempt.error) {
+                (Channel::Webhook, _) => Outcome::of(attempt.status_code),
+                (Channel::Email, Some(e)) if e == "bad subject" => Outcome::Stop,
+                _ => Outcome::of_provider(attempt.status_code, false),
+            };
+            assert_eq!(
+                decide(channel, outcome, &attempt, n, &schedule, 0.0),
+                expected,
+                "{channel:?} {attempt:?} #{n}"
+            );
+        }
+    }
+}
