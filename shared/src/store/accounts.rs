@@ -1,0 +1,273 @@
+//! Accounts, their API keys, settings and signing secret.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::{from_items, to_attribute_value};
+
+use super::{Store, applied, db_err, s, ser, ts};
+use crate::domain::signing::{self, SECRET_OVERLAP};
+use crate::domain::{Settings, keys};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub account_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub settings: Settings,
+    pub signing_secret: String,
+    /// The secret a rotation replaced; it keeps signing until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Bumped by every settings write, which is conditional on the version
+    /// read: two patches at once never lose each other's change.
+    #[serde(default)]
+    pub settings_version: u64,
+}
+
+impl Account {
+    /// The secrets that sign a webhook now: the current one, and the
+    /// previous one while its overlap lasts (see [`signing::active_secrets`]).
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        signing::active_secrets(
+            &self.signing_secret,
+            self.previous_secret.as_deref(),
+            self.previous_secret_expires_at,
+            now,
+        )
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ApiKeyItem {
+    key_hash: String,
+    /// Names the key without revealing it (`inc keys list`, `revoke`).
+    #[serde(default)]
+    key_id: String,
+    account_id: String,
+    created_at: DateTime<Utc>,
+}
+
+/// What is shown of an API key: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Creates an account with default settings, a signing secret and one
+    /// API key; returns the key, which is stored only as its hash.
+    pub async fn create_account(&self, name: &str) -> Result<(Account, String)> {
+        let now = Utc::now();
+        let account = Account {
+            account_id: keys::new_account_id(),
+            name: name.to_owned(),
+            created_at: now,
+            settings: Settings::default(),
+            signing_secret: signing::new_secret(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            settings_version: 0,
+        };
+        let api_key = keys::new_api_key();
+        let key_item = ApiKeyItem {
+            key_hash: keys::hash_api_key(&api_key),
+            key_id: keys::new_key_id(),
+            account_id: account.account_id.clone(),
+            created_at: now,
+        };
+        let put = |table: &str, item| -> Result<TransactWriteItem> {
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names(
+                    "#k",
+                    if table == self.tables.accounts {
+                        "account_id"
+                    } else {
+                        "key_hash"
+                    },
+                )
+                .build()
+                .map_err(Error::dependency)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(put(&self.tables.accounts, ser(&account)?)?)
+            .transact_items(put(&self.tables.api_keys, ser(&key_item)?)?)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok((account, api_key))
+    }
+
+    /// The account an API key belongs to, if the key is known.
+    pub async fn account_for_key(&self, api_key: &str) -> Result<Option<Account>> {
+        let hash = keys::hash_api_key(api_key);
+        let Some(key) = self
+            .get::<ApiKeyItem>(&self.tables.api_keys, &[("key_hash", &hash)])
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.get_account(&key.account_id).await
+    }
+
+    /// Adds an API key to an existing account; returns its id and the key,
+    /// which is stored only as its hash.
+    pub async fn create_key(&self, account_id: &str) -> Result<(KeyInfo, String)> {
+        if self.get_account(account_id).await?.is_none() {
+            return Err(Error::NotFound("account"));
+        }
+        let api_key = keys::new_api_key();
+        let item = ApiKeyItem {
+            key_hash: keys::hash_api_key(&api_key),
+            key_id: keys::new_key_id(),
+            account_id: account_id.to_owned(),
+            created_at: Utc::now(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.tables.api_keys)
+            .set_item(Some(ser(&item)?))
+            .condition_expression("attribute_not_exists(key_hash)")
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok((
+            KeyInfo {
+                key_id: item.key_id,
+                created_at: item.created_at,
+            },
+            api_key,
+        ))
+    }
+
+    /// The account's keys, by id and age.
+    pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyInfo>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.api_keys)
+            .index_name("ByAccount")
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let items: Vec<ApiKeyItem> = from_items(page.items.unwrap_or_default())
+            .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?;
+        Ok(items
+            .into_iter()
+            .map(|k| KeyInfo {
+                key_id: k.key_id,
+                created_at: k.created_at,
+            })
+            .collect())
+    }
+
+    /// Deletes a key: the next request with it is refused.
+    pub async fn revoke_key(&self, account_id: &str, key_id: &str) -> Result<()> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.api_keys)
+            .index_name("ByAccount")
+            .key_condition_expression("account_id = :a AND key_id = :k")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":k", s(key_id))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let Some(AttributeValue::S(hash)) = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|mut i| i.remove("key_hash"))
+        else {
+            return Err(Error::NotFound("key"));
+        };
+        self.client
+            .delete_item()
+            .table_name(&self.tables.api_keys)
+            .key("key_hash", s(&hash))
+            .condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>> {
+        self.get(&self.tables.accounts, &[("account_id", account_id)])
+            .await
+    }
+
+    /// Writes `settings` over the ones `account` was read with; false (and
+    /// nothing written) if another write came first: read again and retry.
+    pub async fn put_settings(&self, account: &Account, settings: &Settings) -> Result<bool> {
+        let value = to_attribute_value(settings)
+            .map_err(|e| Error::Dependency(format!("cannot encode settings: {e}")))?;
+        let read = account.settings_version;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(&account.account_id))
+            .update_expression("SET settings = :s, settings_version = :next")
+            .expression_attribute_values(":s", value)
+            .expression_attribute_values(":next", AttributeValue::N((read + 1).to_string()))
+            // Accounts stored before versions existed have none: version 0.
+            .condition_expression(
+                "attribute_exists(account_id) AND \
+                 (settings_version = :read OR attribute_not_exists(settings_version))",
+            )
+            .expression_attribute_values(":read", AttributeValue::N(read.to_string()));
+        applied(request.send().await)
+    }
+
+    /// Replaces the signing secret; the old one signs beside it for
+    /// [`SECRET_OVERLAP`]. Conditional on the secret being the one read, so
+    /// two rotations at once cannot both win.
+    pub async fn rotate_secret(&self, account: &Account, now: DateTime<Utc>) -> Result<String> {
+        let new = signing::new_secret();
+        self.client
+            .update_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(&account.account_id))
+            .update_expression("SET signing_secret = :new, previous_secret = :old, previous_secret_expires_at = :until")
+            .condition_expression("signing_secret = :old")
+            .expression_attribute_values(":new", s(&new))
+            .expression_attribute_values(":old", s(&account.signing_secret))
+            .expression_attribute_values(":until", ts(now + SECRET_OVERLAP))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    Error::Conflict { code: "rotation_in_progress", message: "the secret was rotated meanwhile; read it again".into() }
+                } else {
+                    db_err(e)
+                }
+            })?;
+        Ok(new)
+    }
+
+    /// Answers when DynamoDB does (for `/v1/health`).
+    pub async fn ping(&self) -> Result<()> {
+        self.client
+            .describe_table()
+            .table_name(&self.tables.accounts)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

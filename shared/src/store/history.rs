@@ -1,0 +1,261 @@
+//! The notification log as the history reads it: pages by any filter,
+//! each served by an index, the timeline's notifications, and the
+//! IPN postback's body lookup.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde_dynamo::from_items;
+
+use super::{Store, db_err, index_key, s};
+use crate::domain::{Channel, Notification, Status};
+use crate::error::{Error, Result};
+
+/// A page of the notification log.
+#[derive(Debug, Default, Clone)]
+pub struct LogQuery {
+    pub limit: i32,
+    pub cursor: Option<String>,
+    pub channel: Option<Channel>,
+    pub status: Option<Status>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub session_id: Option<String>,
+    pub order_no: Option<String>,
+}
+
+impl Store {
+    /// Whether INC sent a webhook with exactly this body to this account
+    /// (PayPal's IPN postback): a key condition on the sparse index
+    /// `ByBodyHash`, scoped to the account.
+    pub async fn sent_body(&self, account_id: &str, body: &[u8]) -> Result<bool> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.notifications)
+            .index_name("ByBodyHash")
+            .key_condition_expression("account_id = :a AND body_sha256 = :h")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":h", s(&crate::webhook::body_sha256(body)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(out.count > 0)
+    }
+
+    /// The account's notifications, newest first, a page at a time.
+    ///
+    /// Every filter is served by a key condition: the most selective one
+    /// picks the index (see [`LogIndex`]), the time window is a range on
+    /// its sort key `notification_id` (a ULID, so it sorts by time), and
+    /// only a second filter is left to a filter expression. Pages are read
+    /// until `limit` entries match, so a page is short only at the end and
+    /// the cursor (the last id returned) never skips or repeats an entry.
+    pub async fn list_notifications(
+        &self,
+        account_id: &str,
+        query: &LogQuery,
+    ) -> Result<(Vec<Notification>, Option<String>)> {
+        let index = LogIndex::pick(account_id, query);
+        let lower = query
+            .since
+            .map_or_else(|| "ntf_".to_owned(), |t| bound(t, false));
+        let upper = query
+            .until
+            .map_or_else(|| "ntf_~".to_owned(), |t| bound(t, true));
+        let limit = usize::try_from(query.limit.max(1)).unwrap_or(1);
+        let mut start = match &query.cursor {
+            Some(cursor) => {
+                let last = decode_cursor(cursor)?;
+                let mut key = HashMap::from([
+                    ("account_id".to_owned(), s(account_id)),
+                    ("notification_id".to_owned(), s(&last)),
+                ]);
+                if let Some((attribute, value)) = index.partition() {
+                    key.insert(attribute.to_owned(), s(value));
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        let mut found: Vec<Notification> = Vec::new();
+        loop {
+            let (key_attribute, key_value) =
+                index.partition().unwrap_or(("account_id", account_id));
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .set_index_name(index.name().map(str::to_owned))
+                .key_condition_expression("#pk = :pk AND notification_id BETWEEN :lo AND :hi")
+                .expression_attribute_names("#pk", key_attribute)
+                .expression_attribute_values(":pk", s(key_value))
+                .expression_attribute_values(":lo", s(&lower))
+                .expression_attribute_values(":hi", s(&upper))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .limit(query.limit.max(1));
+            let mut filters = Vec::new();
+            if let Some(channel) = query.channel.filter(|_| !index.covers_channel()) {
+                filters.push("channel = :ch");
+                request = request.expression_attribute_values(":ch", s(channel.as_str()));
+            }
+            if let Some(status) = query.status.filter(|_| !index.covers_status()) {
+                filters.push("#st = :st");
+                request = request
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":st", s(status.as_str()));
+            }
+            if let Some(session_id) = query
+                .session_id
+                .as_ref()
+                .filter(|_| !index.covers_session())
+            {
+                filters.push("session_id = :sid");
+                request = request.expression_attribute_values(":sid", s(session_id));
+            }
+            if let Some(order_no) = query.order_no.as_ref().filter(|_| !index.covers_order()) {
+                filters.push("order_no = :ono");
+                request = request.expression_attribute_values(":ono", s(order_no));
+            }
+            if !filters.is_empty() {
+                request = request.filter_expression(filters.join(" AND "));
+            }
+            let page = request.send().await.map_err(db_err)?;
+            found.extend(
+                from_items::<_, Notification>(page.items.unwrap_or_default())
+                    .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?,
+            );
+            let more = page.last_evaluated_key.is_some();
+            if found.len() >= limit || !more {
+                // `more` implies at least `limit` entries were found.
+                let next = (found.len() > limit || more)
+                    .then(|| found.get(limit - 1))
+                    .flatten()
+                    .map(|n| URL_SAFE_NO_PAD.encode(&n.notification_id));
+                found.truncate(limit);
+                return Ok((found, next));
+            }
+            start = page.last_evaluated_key;
+        }
+    }
+
+    /// Every notification about one transaction, through the index
+    /// `BySession`: a key condition, no scan.
+    pub async fn notifications_of_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<Notification>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .index_name("BySession")
+                .key_condition_expression("by_session = :s")
+                .expression_attribute_values(":s", s(&index_key(account_id, session_id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(db_err)?;
+            out.extend(
+                from_items::<_, Notification>(page.items.unwrap_or_default())
+                    .map_err(|e| Error::Dependency(format!("unreadable notification: {e}")))?,
+            );
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Which key serves a history query: the most selective filter it has.
+/// A session or an order holds a handful of notifications, a status
+/// (`failed` above all) is rarer than a channel, and without any filter
+/// the table's own key, the account, serves it.
+enum LogIndex {
+    Account,
+    Session(String),
+    Order(String),
+    Status(String),
+    Channel(String),
+}
+
+impl LogIndex {
+    fn pick(account_id: &str, query: &LogQuery) -> LogIndex {
+        let key = |value: &str| index_key(account_id, value);
+        if let Some(session_id) = &query.session_id {
+            LogIndex::Session(key(session_id))
+        } else if let Some(order_no) = &query.order_no {
+            LogIndex::Order(key(order_no))
+        } else if let Some(status) = query.status {
+            LogIndex::Status(key(status.as_str()))
+        } else if let Some(channel) = query.channel {
+            LogIndex::Channel(key(channel.as_str()))
+        } else {
+            LogIndex::Account
+        }
+    }
+
+    fn name(&self) -> Option<&'static str> {
+        match self {
+            LogIndex::Account => None,
+            LogIndex::Session(_) => Some("BySession"),
+            LogIndex::Order(_) => Some("ByOrder"),
+            LogIndex::Status(_) => Some("ByStatus"),
+            LogIndex::Channel(_) => Some("ByChannel"),
+        }
+    }
+
+    /// The index's partition key attribute and the value queried.
+    fn partition(&self) -> Option<(&'static str, &str)> {
+        match self {
+            LogIndex::Account => None,
+            LogIndex::Session(v) => Some(("by_session", v)),
+            LogIndex::Order(v) => Some(("by_order", v)),
+            LogIndex::Status(v) => Some(("by_status", v)),
+            LogIndex::Channel(v) => Some(("by_channel", v)),
+        }
+    }
+
+    fn covers_session(&self) -> bool {
+        matches!(self, LogIndex::Session(_))
+    }
+    fn covers_order(&self) -> bool {
+        matches!(self, LogIndex::Order(_))
+    }
+    fn covers_status(&self) -> bool {
+        matches!(self, LogIndex::Status(_))
+    }
+    fn covers_channel(&self) -> bool {
+        matches!(self, LogIndex::Channel(_))
+    }
+}
+
+fn bound(t: DateTime<Utc>, upper: bool) -> String {
+    let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+    let random = if upper { u128::MAX } else { 0 };
+    format!("ntf_{}", ulid::Ulid::from_parts(ms, random))
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| id.starts_with("ntf_") && id.len() <= 64)
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_cursor",
+                "cursor: not a cursor this API returned",
+                Some("cursor"),
+            )
+        })
+}

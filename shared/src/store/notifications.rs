@@ -1,0 +1,521 @@
+//! The notification log: each notification, its attempts and its lease,
+//! written so that the outbox rules of `domain::outbox` hold — every write
+//! keeps `sweep_at` (the due index) in step with the status, a resend's
+//! write is staged until its request confirms the message is queued, and a
+//! give-up owes its dead-letter copy until that is sent.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{DateTime, Duration, Utc};
+use serde_dynamo::to_attribute_value;
+
+use super::{Store, applied, db_err, index_key, s, ser, ts};
+use crate::domain::outbox::{self, Restore, Staged};
+use crate::domain::{Attempt, Notification, Status};
+use crate::error::{Error, Result};
+
+fn millis(t: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::N(t.timestamp_millis().to_string())
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<AttributeValue> {
+    to_attribute_value(value).map_err(|e| Error::Dependency(format!("cannot encode {what}: {e}")))
+}
+
+/// An update expression built clause by clause.
+#[derive(Default)]
+pub(super) struct Changes {
+    set: Vec<String>,
+    remove: Vec<&'static str>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Changes {
+    pub(super) fn set(&mut self, clause: &str, name: &str, value: AttributeValue) -> &mut Self {
+        self.set.push(clause.to_owned());
+        self.values.insert(name.to_owned(), value);
+        self
+    }
+
+    pub(super) fn remove(&mut self, attribute: &'static str) -> &mut Self {
+        self.remove.push(attribute);
+        self
+    }
+
+    pub(super) fn value(&mut self, name: &str, value: AttributeValue) -> &mut Self {
+        self.values.insert(name.to_owned(), value);
+        self
+    }
+
+    /// The status and its index key.
+    pub(super) fn status(&mut self, account_id: &str, status: Status) -> &mut Self {
+        self.set("#st = :status", ":status", s(status.as_str()))
+            .set(
+                "by_status = :by_status",
+                ":by_status",
+                status_key(account_id, status),
+            )
+    }
+
+    /// `sweep_at` and its shard, or neither when nothing is owed.
+    pub(super) fn sweep(&mut self, notification_id: &str, sweep_at: Option<i64>) -> &mut Self {
+        match sweep_at {
+            Some(at) => self
+                .set("sweep_at = :sweep_at", ":sweep_at", number(at))
+                .set(
+                    "sweep_shard = :sweep_shard",
+                    ":sweep_shard",
+                    s(&shard_key(notification_id)),
+                ),
+            None => self.remove("sweep_at").remove("sweep_shard"),
+        }
+    }
+
+    pub(super) fn expression(&self) -> String {
+        let mut expression = String::new();
+        if !self.set.is_empty() {
+            expression = format!("SET {}", self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", self.remove.join(", ")));
+        }
+        expression
+    }
+
+    pub(super) fn values(self) -> HashMap<String, AttributeValue> {
+        self.values
+    }
+}
+
+impl Store {
+    pub async fn get_notification(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+    ) -> Result<Option<Notification>> {
+        self.get(
+            &self.tables.notifications,
+            &[
+                ("account_id", account_id),
+                ("notification_id", notification_id),
+            ],
+        )
+        .await
+    }
+
+    /// When the sweeper should look at a notification in this state.
+    pub(super) fn due(&self, n: &Notification, now: DateTime<Utc>) -> Option<i64> {
+        outbox::sweep_at(
+            n.status,
+            n.next_attempt_at,
+            n.dead_letter_pending.is_some(),
+            now,
+            self.sweep_grace,
+        )
+    }
+
+    /// The write of a new notification, due for the sweeper by its status.
+    pub(super) fn new_notification_put(&self, n: &Notification) -> Result<TransactWriteItem> {
+        let mut n = n.clone();
+        n.sweep_at = self.due(&n, Utc::now());
+        let put = Put::builder()
+            .table_name(&self.tables.notifications)
+            .set_item(Some(notification_item(&n)?))
+            .condition_expression("attribute_not_exists(notification_id)")
+            .build()
+            .map_err(Error::dependency)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Stores new notifications in one transaction (a resend stages them:
+    /// see [`Notification::staged`]).
+    pub async fn put_notifications(&self, notifications: &[Notification]) -> Result<()> {
+        if notifications.is_empty() {
+            return Ok(());
+        }
+        let mut request = self.client.transact_write_items();
+        for n in notifications {
+            request = request.transact_items(self.new_notification_put(n)?);
+        }
+        request.send().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Appends an attempt to a notification's log and sets its new status;
+    /// `dead_letter_owed` marks a give-up whose dead-letter copy is still to
+    /// be sent (`last_error` is its reason).
+    pub async fn record_attempt(
+        &self,
+        n: &Notification,
+        attempt: &Attempt,
+        status: Status,
+        next_attempt_at: Option<DateTime<Utc>>,
+        last_error: Option<&str>,
+        dead_letter_owed: bool,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let mut c = Changes::default();
+        c.set(
+            "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+            ":attempt",
+            AttributeValue::L(vec![encode("attempt", attempt)?]),
+        )
+        .value(":empty", AttributeValue::L(Vec::new()))
+        .status(&n.account_id, status)
+        .set("updated_at = :now", ":now", ts(now))
+        .remove("lease_until");
+        match next_attempt_at {
+            Some(at) => c.set("next_attempt_at = :next", ":next", ts(at)),
+            None => c.remove("next_attempt_at"),
+        };
+        if let Some(hash) = &attempt.body_sha256 {
+            // The sparse index ByBodyHash answers `POST /v1/ipn/verify`.
+            c.set("body_sha256 = :body", ":body", s(hash));
+        }
+        match last_error {
+            Some(err) => c.set("last_error = :err", ":err", s(err)),
+            None => c.remove("last_error"),
+        };
+        match (dead_letter_owed, last_error) {
+            (true, Some(reason)) => c.set("dead_letter_pending = :dlq", ":dlq", s(reason)),
+            _ => c.remove("dead_letter_pending"),
+        };
+        let due = outbox::sweep_at(
+            status,
+            next_attempt_at,
+            dead_letter_owed,
+            now,
+            self.sweep_grace,
+        );
+        c.sweep(&n.notification_id, due);
+        self.client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&n.account_id))
+            .key("notification_id", s(&n.notification_id))
+            .condition_expression("attribute_exists(notification_id)")
+            .expression_attribute_names("#st", "status")
+            .update_expression(c.expression())
+            .set_expression_attribute_values(Some(c.values()))
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Puts a delivered or failed notification back to `queued`, staged, for
+    /// a manual resend: a new chain, its attempts kept in the log. Answers
+    /// the notification as written, for [`confirm_staged`] or
+    /// [`undo_staged`]; 404 if there is none, 409 while it is still queued
+    /// or retrying (a second chain would send it twice) or another resend
+    /// of it is being queued.
+    ///
+    /// [`confirm_staged`]: Store::confirm_staged
+    /// [`undo_staged`]: Store::undo_staged
+    pub async fn requeue_notification(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+    ) -> Result<Notification> {
+        let Some(current) = self.get_notification(account_id, notification_id).await? else {
+            return Err(Error::NotFound("notification"));
+        };
+        let pending = Error::Conflict {
+            code: "notification_pending",
+            message:
+                "this notification is still queued or retrying; it will be sent without a resend"
+                    .into(),
+        };
+        if !current.status.is_final() || current.staged.is_some() {
+            return Err(pending);
+        }
+        let now = Utc::now();
+        let mut next = current.clone();
+        next.status = Status::Queued;
+        next.chain_start = u32::try_from(current.attempts.len()).unwrap_or(u32::MAX);
+        next.chain_started_at = Some(now);
+        next.next_attempt_at = None;
+        next.last_error = None;
+        next.staged = Some(Staged {
+            at: now,
+            restore: Some(Restore::of(&current)),
+        });
+        next.sweep_at = self.due(&next, now);
+        let mut c = Changes::default();
+        c.status(account_id, Status::Queued)
+            .set("updated_at = :now", ":now", ts(now))
+            .set("chain_start = :start", ":start", number(next.chain_start))
+            .set("chain_started_at = :started", ":started", ts(now))
+            .set(
+                "staged = :staged",
+                ":staged",
+                encode("staged", &next.staged)?,
+            )
+            .sweep(notification_id, next.sweep_at)
+            .remove("next_attempt_at")
+            .remove("last_error")
+            .remove("lease_until")
+            .value(":was", s(current.status.as_str()))
+            .value(":seen", number(current.attempts.len()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression(
+                "#st = :was AND size(attempts) = :seen AND attribute_not_exists(staged)",
+            )
+            .expression_attribute_names("#st", "status")
+            .update_expression(c.expression())
+            .set_expression_attribute_values(Some(c.values()))
+            .send()
+            .await;
+        match applied(result)? {
+            true => Ok(next),
+            false => Err(pending),
+        }
+    }
+
+    /// The request that staged `n` has queued its message: nothing to undo.
+    /// (Deliver clears the mark too, when it takes the lease.)
+    pub async fn confirm_staged(&self, n: &Notification) -> Result<()> {
+        let Some(staged) = &n.staged else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&n.account_id))
+            .key("notification_id", s(&n.notification_id))
+            .condition_expression("staged.#at = :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", ts(staged.at))
+            .update_expression("REMOVE staged")
+            .send()
+            .await;
+        applied(result).map(|_| ())
+    }
+
+    /// Undoes a staged write whose message never reached the queue, if
+    /// nothing has touched it since: a requeue is put back as it was (its
+    /// status, chain, last error), a new notification deleted. False when
+    /// it was touched (deliver has it: the message did get through).
+    pub async fn undo_staged(&self, n: &Notification) -> Result<bool> {
+        let Some(staged) = &n.staged else {
+            return Ok(false);
+        };
+        let now = Utc::now();
+        let condition = "staged.#at = :at AND size(attempts) = :seen \
+                         AND (attribute_not_exists(lease_until) OR lease_until < :now)";
+        let key = |request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+            request
+                .table_name(&self.tables.notifications)
+                .key("account_id", s(&n.account_id))
+                .key("notification_id", s(&n.notification_id))
+        };
+        let Some(restore) = &staged.restore else {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.tables.notifications)
+                .key("account_id", s(&n.account_id))
+                .key("notification_id", s(&n.notification_id))
+                .condition_expression(condition)
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":at", ts(staged.at))
+                .expression_attribute_values(":seen", number(n.attempts.len()))
+                .expression_attribute_values(":now", millis(now))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(db_err(e)),
+            };
+        };
+        let mut c = Changes::default();
+        c.status(&n.account_id, restore.status)
+            .set("updated_at = :updated", ":updated", ts(now))
+            .set(
+                "chain_start = :start",
+                ":start",
+                number(restore.chain_start),
+            )
+            .value(":at", ts(staged.at))
+            .value(":seen", number(n.attempts.len()))
+            .value(":now", millis(now))
+            .remove("staged");
+        match restore.chain_started_at {
+            Some(t) => c.set("chain_started_at = :started", ":started", ts(t)),
+            None => c.remove("chain_started_at"),
+        };
+        match &restore.last_error {
+            Some(e) => c.set("last_error = :err", ":err", s(e)),
+            None => c.remove("last_error"),
+        };
+        let owed = n.dead_letter_pending.is_some();
+        c.sweep(
+            &n.notification_id,
+            outbox::sweep_at(restore.status, None, owed, now, self.sweep_grace),
+        );
+        let result = key(self.client.update_item())
+            .condition_expression(condition)
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_names("#st", "status")
+            .update_expression(c.expression())
+            .set_expression_attribute_values(Some(c.values()))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// Takes the lease on a notification's next attempt, so that two
+    /// invocations holding copies of its message cannot both send it: the
+    /// condition holds only while it is pending, nobody else holds an
+    /// unexpired lease, and no attempt was logged since `seen` was read.
+    /// Recording the attempt releases the lease; a crashed holder's lapses.
+    /// Its message has reached deliver, so a staged mark is cleared too.
+    pub async fn lease_attempt(
+        &self,
+        seen: &Notification,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&seen.account_id))
+            .key("notification_id", s(&seen.notification_id))
+            .condition_expression(
+                "#st IN (:queued, :retrying) AND size(attempts) = :seen \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .update_expression("SET lease_until = :until REMOVE staged")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":queued", s(Status::Queued.as_str()))
+            .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
+            .expression_attribute_values(":seen", number(seen.attempts.len()))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":until", millis(now + lease))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// Gives a notification up without a new attempt (its account is
+    /// gone), owing its dead-letter copy.
+    pub async fn mark_failed(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let mut c = Changes::default();
+        c.status(account_id, Status::Failed)
+            .set("last_error = :err", ":err", s(reason))
+            .set("dead_letter_pending = :err", ":err", s(reason))
+            .set("updated_at = :now", ":now", ts(now))
+            .sweep(
+                notification_id,
+                outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
+            )
+            .remove("next_attempt_at")
+            .remove("lease_until")
+            .remove("staged");
+        self.client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression("attribute_exists(notification_id)")
+            .expression_attribute_names("#st", "status")
+            .update_expression(c.expression())
+            .set_expression_attribute_values(Some(c.values()))
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The dead-letter copy of a given-up notification is on its queue:
+    /// nothing more is owed. (If a resend has put it back on the queue
+    /// meanwhile, only the flag goes: the sweeper still watches it.)
+    pub async fn dead_letter_sent(&self, n: &Notification) -> Result<()> {
+        let base = || {
+            self.client
+                .update_item()
+                .table_name(&self.tables.notifications)
+                .key("account_id", s(&n.account_id))
+                .key("notification_id", s(&n.notification_id))
+        };
+        let whole = base()
+            .condition_expression("#st = :failed AND attribute_exists(dead_letter_pending)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", s(Status::Failed.as_str()))
+            .update_expression("REMOVE dead_letter_pending, sweep_at, sweep_shard")
+            .send()
+            .await;
+        if applied(whole)? {
+            return Ok(());
+        }
+        let flag = base()
+            .condition_expression("attribute_exists(dead_letter_pending)")
+            .update_expression("REMOVE dead_letter_pending")
+            .send()
+            .await;
+        applied(flag).map(|_| ())
+    }
+}
+
+/// A partition of the due index.
+pub(super) fn shard_partition(shard: u32) -> String {
+    format!("sweep#{shard}")
+}
+
+/// The due index's partition for a notification.
+fn shard_key(notification_id: &str) -> String {
+    shard_partition(outbox::sweep_shard(notification_id))
+}
+
+/// A notification as stored: its fields, plus the partition keys of the
+/// history indexes it belongs to (`by_session` and `by_order` only when
+/// it is about a payment, so those indexes are sparse) and of the due
+/// index while it is due.
+fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>> {
+    let mut item = ser(n)?;
+    let account = &n.account_id;
+    let mut key = |attribute: &str, value: &str| {
+        item.insert(attribute.to_owned(), s(&index_key(account, value)));
+    };
+    key("by_status", n.status.as_str());
+    key("by_channel", n.channel.as_str());
+    if let Some(session_id) = &n.session_id {
+        key("by_session", session_id);
+    }
+    if let Some(order_no) = &n.order_no {
+        key("by_order", order_no);
+    }
+    if n.sweep_at.is_some() {
+        item.insert("sweep_shard".to_owned(), s(&shard_key(&n.notification_id)));
+    }
+    Ok(item)
+}
+
+/// The `by_status` key a status change writes with the status.
+fn status_key(account_id: &str, status: Status) -> AttributeValue {
+    s(&index_key(account_id, status.as_str()))
+}

@@ -1,0 +1,125 @@
+//! The due index (`ByDue`: `sweep_shard`, `sweep_at`) as the sweeper reads
+//! it, and the sweeper's own conditional writes: each holds only if the
+//! notification is as the sweeper saw it (`sweep_at` unchanged), so a
+//! sweeper never races deliver or a resend into a double send.
+
+use chrono::{DateTime, Utc};
+use serde_dynamo::from_items;
+
+use super::notifications::{Changes, shard_partition};
+use super::{Store, applied, db_err, s};
+use crate::domain::outbox::{self, SWEEP_SHARDS};
+use crate::domain::{Notification, Status};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Notifications of every account whose `sweep_at` has passed, at most
+    /// `limit` from each shard of the index: a key condition, no scan.
+    pub async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<Notification>> {
+        let mut due = Vec::new();
+        for shard in 0..SWEEP_SHARDS {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .index_name("ByDue")
+                .key_condition_expression("sweep_shard = :shard AND sweep_at <= :now")
+                .expression_attribute_values(":shard", s(&shard_partition(shard)))
+                .expression_attribute_values(
+                    ":now",
+                    aws_sdk_dynamodb::types::AttributeValue::N(now.timestamp_millis().to_string()),
+                )
+                .limit(limit)
+                .send()
+                .await
+                .map_err(db_err)?;
+            due.extend(
+                from_items::<_, Notification>(page.items.unwrap_or_default())
+                    .map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))?,
+            );
+        }
+        Ok(due)
+    }
+
+    /// The sweeper is about to queue `n` again: moves its `sweep_at` on by
+    /// the grace period, if it is still pending as seen. False if anything
+    /// changed it meanwhile (the sweeper then leaves it alone).
+    pub async fn claim_requeue(&self, n: &Notification, now: DateTime<Utc>) -> Result<bool> {
+        let Some(seen) = n.sweep_at else {
+            return Ok(false);
+        };
+        let next = (now + self.sweep_grace).timestamp_millis();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&n.account_id))
+            .key("notification_id", s(&n.notification_id))
+            .condition_expression("sweep_at = :seen AND #st IN (:queued, :retrying)")
+            .update_expression("SET sweep_at = :next")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":seen", number(seen))
+            .expression_attribute_values(":next", number(next))
+            .expression_attribute_values(":queued", s(Status::Queued.as_str()))
+            .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// The sweeper gives `n` up (out of time): final `failed`, owing its
+    /// dead-letter copy, if it is still pending as seen and nobody holds
+    /// its lease.
+    pub async fn sweep_give_up(
+        &self,
+        n: &Notification,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(seen) = n.sweep_at else {
+            return Ok(false);
+        };
+        let mut c = Changes::default();
+        c.status(&n.account_id, Status::Failed)
+            .set("last_error = :err", ":err", s(reason))
+            .set("dead_letter_pending = :err", ":err", s(reason))
+            .set(
+                "updated_at = :now_t",
+                ":now_t",
+                serde_dynamo::to_attribute_value(now).unwrap_or_else(|_| s(&now.to_rfc3339())),
+            )
+            .sweep(
+                &n.notification_id,
+                outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
+            )
+            .remove("next_attempt_at")
+            .value(":seen", number(seen))
+            .value(":queued", s(Status::Queued.as_str()))
+            .value(":retrying", s(Status::Retrying.as_str()))
+            .value(":now", number(now.timestamp_millis()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&n.account_id))
+            .key("notification_id", s(&n.notification_id))
+            .condition_expression(
+                "sweep_at = :seen AND #st IN (:queued, :retrying) \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .update_expression(c.expression())
+            .set_expression_attribute_values(Some(c.values()))
+            .send()
+            .await;
+        applied(result)
+    }
+}
+
+fn number(n: i64) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::N(n.to_string())
+}
