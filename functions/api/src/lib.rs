@@ -36,7 +36,7 @@ pub struct Api {
 impl Api {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Api {
         Api {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             policy: config.endpoint_policy,
         }
     }
@@ -69,6 +69,10 @@ async fn get_settings(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result
     Ok(axum::Json(account.settings.masked()).into_response())
 }
 
+/// How many times a settings patch is re-applied over a concurrent one
+/// before answering 503.
+const MAX_SETTINGS_TRIES: u32 = 10;
+
 async fn patch_settings(
     State(app): State<Arc<Api>>,
     headers: HeaderMap,
@@ -81,10 +85,27 @@ async fn patch_settings(
             expected: "application/json",
         });
     }
-    let settings = SettingsPatch::from_json(&bytes)?.apply(account.settings, &app.policy)?;
-    app.store
-        .put_settings(&account.account_id, &settings)
-        .await?;
+    let patch = SettingsPatch::from_json(&bytes)?;
+    let mut account = account;
+    let mut tries = 0;
+    let settings = loop {
+        let settings = patch.clone().apply(account.settings.clone(), &app.policy)?;
+        if app.store.put_settings(&account, &settings).await? {
+            break settings;
+        }
+        // Another patch landed first: apply this one over it.
+        tries += 1;
+        if tries >= MAX_SETTINGS_TRIES {
+            return Err(Error::Dependency(
+                "too many concurrent changes of these settings; retry shortly".into(),
+            ));
+        }
+        account = app
+            .store
+            .get_account(&account.account_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+    };
     tracing::info!(account_id = %account.account_id, "settings changed");
     Ok(axum::Json(settings.masked()).into_response())
 }
@@ -187,6 +208,7 @@ async fn timeline_of(app: &Api, transaction: Option<Transaction>) -> Result<Resp
             "session_id": t.session_id,
             "order_no": t.order_no,
             "state": t.state,
+            "sequence": t.history.len(),
             "amount": t.amount,
             "currency_code": t.currency_code,
             "created_at": t.created_at,

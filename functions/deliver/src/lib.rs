@@ -30,8 +30,11 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use tracing::Instrument;
 
+use inc_shared::domain::delivery::decide;
 use inc_shared::domain::retry::wait_on_sqs;
-use inc_shared::domain::{Attempt, Channel, Notification, Outcome, Payload, RetrySchedule, Status};
+use inc_shared::domain::{
+    Attempt, Decision, Notification, Outcome, Payload, RetrySchedule, Status,
+};
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -72,7 +75,7 @@ impl Deliver {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Deliver> {
         let webhooks = WebhookClient::new(config.endpoint_policy, config.webhook_timeout)?;
         Ok(Deliver {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             providers: Providers::new(webhooks.clone(), aws_sdk_sesv2::Client::new(sdk)),
             webhooks,
@@ -147,6 +150,11 @@ impl Deliver {
             tracing::info!(notification_id = %id, "no such notification; dropping the message");
             return Ok(Disposition::Done);
         };
+        if let Some(reason) = &notification.dead_letter_pending {
+            // Given up, its dead-letter copy not yet sent (that send failed
+            // last time): send it now, then it is done.
+            return self.dead_letter(body, &notification, reason).await;
+        }
         if notification.status.is_final() {
             tracing::info!(notification_id = %id, status = notification.status.as_str(), "already final; duplicate message dropped");
             return Ok(Disposition::Done);
@@ -188,10 +196,25 @@ impl Deliver {
         tracing::info!(account_id = %account_id, notification_id = %id, attempt = number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");
-        match outcome {
-            Outcome::Delivered => {
+        let jitter = rand::random_range(-1.0..=1.0);
+        match decide(
+            notification.channel,
+            outcome,
+            &attempt,
+            in_chain,
+            &self.retry,
+            jitter,
+        ) {
+            Decision::Delivered => {
                 self.store
-                    .record_attempt(account_id, id, &attempt, Status::Delivered, None, None)
+                    .record_attempt(
+                        &notification,
+                        &attempt,
+                        Status::Delivered,
+                        None,
+                        None,
+                        false,
+                    )
                     .await?;
                 self.metrics.delivery(
                     notification.channel.as_str(),
@@ -200,34 +223,14 @@ impl Deliver {
                 );
                 Ok(Disposition::Done)
             }
-            Outcome::Stop => {
-                let reason = match (notification.channel, attempt.status_code) {
-                    (Channel::Webhook, _) => "the endpoint answered 410 Gone".to_owned(),
-                    (_, Some(code)) => format!(
-                        "the provider refused the message (HTTP {code}); it will not succeed as is"
-                    ),
-                    (_, None) => format!(
-                        "the message was refused: {}",
-                        attempt.error.as_deref().unwrap_or("unknown error")
-                    ),
-                };
+            Decision::RetryIn(delay) => {
+                self.retry_later(record, &notification, &attempt, delay)
+                    .await
+            }
+            Decision::GiveUp(reason) => {
                 self.give_up(body, &notification, Some(&attempt), &reason)
                     .await
             }
-            Outcome::Retry => match self.retry.next_delay(in_chain, outcome, &attempt) {
-                Some(delay) => {
-                    self.retry_later(record, &notification, &attempt, delay)
-                        .await
-                }
-                None => {
-                    let reason = format!(
-                        "gave up after {in_chain} attempts; last: {}",
-                        attempt.error.as_deref().unwrap_or("failed")
-                    );
-                    self.give_up(body, &notification, Some(&attempt), &reason)
-                        .await
-                }
-            },
         }
     }
 
@@ -314,12 +317,12 @@ impl Deliver {
         let next = Utc::now() + chrono::Duration::from_std(gap).unwrap_or_default();
         self.store
             .record_attempt(
-                &n.account_id,
-                &n.notification_id,
+                n,
                 attempt,
                 Status::Retrying,
                 Some(next),
                 attempt.error.as_deref(),
+                false,
             )
             .await?;
         self.metrics
@@ -327,8 +330,11 @@ impl Deliver {
         self.hide(record, wait_on_sqs(gap)).await
     }
 
-    /// Records the final failure and parks the message on the dead-letter
-    /// queue, where an operator can inspect or redrive it.
+    /// Records the final failure, owing its dead-letter copy, then parks the
+    /// message on the dead-letter queue, where an operator can inspect or
+    /// redrive it. If that send fails, the record is handed back: the
+    /// status says the copy is still owed, so the next delivery of the
+    /// message (or the sweeper) sends it — the copy never goes missing.
     async fn give_up(
         &self,
         body: &str,
@@ -339,14 +345,7 @@ impl Deliver {
         match attempt {
             Some(a) => {
                 self.store
-                    .record_attempt(
-                        &n.account_id,
-                        &n.notification_id,
-                        a,
-                        Status::Failed,
-                        None,
-                        Some(reason),
-                    )
+                    .record_attempt(n, a, Status::Failed, None, Some(reason), true)
                     .await?
             }
             None => {
@@ -355,13 +354,23 @@ impl Deliver {
                     .await?
             }
         }
-        self.queue.dead_letter(&self.dlq_url, body, reason).await?;
         self.metrics.delivery(
             n.channel.as_str(),
             Delivery::Failed,
             attempt.map_or(0, |a| a.latency_ms),
         );
         tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id, reason, "notification failed");
+        self.dead_letter(body, n, reason).await
+    }
+
+    /// Sends the dead-letter copy a given-up notification owes, then clears
+    /// the debt.
+    async fn dead_letter(&self, body: &str, n: &Notification, reason: &str) -> Result<Disposition> {
+        self.queue.dead_letter(&self.dlq_url, body, reason).await?;
+        if let Err(e) = self.store.dead_letter_sent(n).await {
+            // The copy is there; at worst the sweeper sends a second one.
+            tracing::warn!(notification_id = %n.notification_id, %e, "could not clear the dead-letter flag");
+        }
         Ok(Disposition::Done)
     }
 }

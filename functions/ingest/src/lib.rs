@@ -5,15 +5,20 @@
 //! transaction it updates) which notifications it causes, and then,
 //! idempotently by event id:
 //!
-//! 1. claims the id and stores the notifications (and the updated
-//!    transaction) in one DynamoDB transaction (`pending`);
+//! 1. claims the id, stores the notifications and writes the updated
+//!    transaction in one DynamoDB transaction (`pending`). The transaction's
+//!    write is conditional on the version read: if another event of the
+//!    same order got there first, ingest reads it again and re-plans, a
+//!    bounded number of times — so concurrent events all land, each with
+//!    its own `sequence`;
 //! 2. sends one SQS message per notification;
 //! 3. marks the event `completed`.
 //!
-//! If step 2 fails the claim is released and the client gets a 503, so a
-//! retry starts afresh: an event is either accepted whole or not at all. A
-//! request that dies between 1 and 3 leaves a `pending` claim, which a retry
-//! of the same event takes over after [`PENDING_TIMEOUT`].
+//! Nothing is ever undone: once step 1 holds, the event is accepted. If
+//! step 2 fails the client gets a 503 (its retry with the same id answers
+//! the stored result and queues again), and the sweeper queues whatever
+//! is still without a message after the grace period (`domain::outbox`).
+//! A duplicate message is harmless: deliver sends each notification once.
 
 use std::sync::Arc;
 
@@ -33,7 +38,7 @@ use inc_shared::domain::notification::{plan, plan_payment};
 use inc_shared::domain::{Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};
-use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, PENDING_TIMEOUT, Store};
+use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, Store};
 use inc_shared::{Config, Error, Result};
 
 pub struct Ingest {
@@ -46,7 +51,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Ingest> {
         Ok(Ingest {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue()?.to_owned(),
             metrics: Metrics::stdout(),
@@ -59,8 +64,9 @@ impl Ingest {
         self
     }
 
-    /// Queues the event's notifications and completes it; on failure undoes
-    /// the claim so that nothing half-accepted remains.
+    /// Queues the event's notifications and completes it. If SQS fails the
+    /// event stays stored and `pending`: the answer is a 503 whose retry is
+    /// safe, and the sweeper queues the notifications meanwhile.
     async fn publish(&self, record: &EventRecord) -> Result<()> {
         let messages: Vec<DeliveryMessage> = record
             .notification_ids
@@ -71,24 +77,30 @@ impl Ingest {
             })
             .collect();
         if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
-            if let Err(undo) = self.store.release_event(record).await {
-                // The claim stays pending; a retry takes it over later.
-                tracing::error!(event_id = %record.event_id, %undo, "could not release the claim");
-            }
-            return Err(err);
+            tracing::warn!(event_id = %record.event_id, %err,
+                "stored, but its messages could not be queued; the sweeper will queue them");
+            return Err(Error::NotYetQueued(
+                "the event was stored, but its notifications could not be queued yet; \
+                 they will be sent, and retrying with the same id is safe",
+            ));
         }
         if let Err(err) = self
             .store
             .complete_event(&record.account_id, &record.event_id)
             .await
         {
-            // Everything is queued; only the marker is missing. A retry after
-            // the pending timeout re-queues, and deliver skips what is done.
+            // Everything is queued; only the marker is missing. A retry
+            // queues again, and deliver sends each notification once.
             tracing::warn!(event_id = %record.event_id, %err, "could not mark the event completed");
         }
         Ok(())
     }
 }
+
+/// How many times ingest re-reads a transaction that another event changed
+/// under it before answering 503: each round lets at least one writer of
+/// the order through, so this covers that many events of one order at once.
+const MAX_CONTENDED_TRIES: u32 = 25;
 
 pub fn router(app: Arc<Ingest>) -> Router {
     Router::new()
@@ -132,9 +144,63 @@ async fn accept(
     account: inc_shared::store::Account,
     event: Event,
 ) -> Result<Response> {
+    let mut tries = 0;
+    let (record, existing) = loop {
+        let (record, notifications, transaction) = prepare(app, &account, &event).await?;
+        match app
+            .store
+            .claim_event(&record, &notifications, transaction.as_ref())
+            .await?
+        {
+            Claim::Claimed => break (record, None),
+            Claim::Taken(existing) => break (record, Some(existing)),
+            Claim::Contended if tries < MAX_CONTENDED_TRIES => {
+                tries += 1;
+                // Step aside for a moment, more each round, so that the
+                // writers of one order do not keep colliding in lockstep.
+                let jitter = rand::random_range(0..=5 * u64::from(tries));
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            }
+            Claim::Contended => {
+                return Err(Error::Dependency(
+                    "too many concurrent changes of this transaction; retry shortly".into(),
+                ));
+            }
+        }
+    };
+    let Some(existing) = existing else {
+        app.publish(&record).await?;
+        tracing::info!(account_id = %record.account_id, event_id = %record.event_id,
+            notifications = record.notification_ids.len(), retries = tries, "event accepted");
+        app.metrics.event_accepted(&record.event_type);
+        return Ok(accepted(StatusCode::ACCEPTED, &record));
+    };
+    if existing.fingerprint != record.fingerprint {
+        return Err(Error::Conflict {
+            code: "event_id_conflict",
+            message: "an event with this id but a different body was already accepted".into(),
+        });
+    }
+    match existing.status {
+        EventStatus::Completed => Ok(accepted(StatusCode::OK, &existing)),
+        // Stored, but its request could not confirm its messages queued (or
+        // is still doing so): queue them again — a duplicate is harmless —
+        // and answer as the first request would have.
+        EventStatus::Pending => {
+            app.publish(&existing).await?;
+            Ok(accepted(StatusCode::ACCEPTED, &existing))
+        }
+    }
+}
+
+/// What the event would store now: its claim, its notifications and, for a
+/// payment, the transaction as the event leaves it (from a fresh read).
+async fn prepare(
+    app: &Ingest,
+    account: &inc_shared::store::Account,
+    event: &Event,
+) -> Result<(EventRecord, Vec<Notification>, Option<Transaction>)> {
     let now = Utc::now();
-    // A payment event upserts its transaction; what it causes is decided
-    // from the transaction as it will be stored.
     let transaction = match event.payment() {
         Some(change) => {
             let previous = app
@@ -152,12 +218,12 @@ async fn accept(
         None => None,
     };
     let drafts = match &transaction {
-        Some(t) => plan_payment(&event, t, &account.settings, now)?,
-        None => plan(&event, &account.settings, now),
+        Some(t) => plan_payment(event, t, &account.settings, now)?,
+        None => plan(event, &account.settings, now),
     };
     let notifications: Vec<Notification> = drafts
         .into_iter()
-        .map(|draft| Notification::new(&account.account_id, &event, draft, now))
+        .map(|draft| Notification::new(&account.account_id, event, draft, now))
         .collect();
     let record = EventRecord {
         account_id: account.account_id.clone(),
@@ -173,39 +239,5 @@ async fn accept(
         claimed_at: now,
         expires_at: (now + EVENT_RETENTION).timestamp(),
     };
-    let existing = match app
-        .store
-        .claim_event(&record, &notifications, transaction.as_ref())
-        .await?
-    {
-        Claim::Claimed => {
-            app.publish(&record).await?;
-            tracing::info!(account_id = %record.account_id, event_id = %record.event_id,
-                notifications = record.notification_ids.len(), "event accepted");
-            app.metrics.event_accepted(&record.event_type);
-            return Ok(accepted(StatusCode::ACCEPTED, &record));
-        }
-        Claim::Taken(existing) => existing,
-    };
-    if existing.fingerprint != record.fingerprint {
-        return Err(Error::Conflict {
-            code: "event_id_conflict",
-            message: "an event with this id but a different body was already accepted".into(),
-        });
-    }
-    match existing.status {
-        EventStatus::Completed => Ok(accepted(StatusCode::OK, &existing)),
-        EventStatus::Pending
-            if now - existing.claimed_at >= PENDING_TIMEOUT
-                && app.store.renew_claim(&existing, now).await? =>
-        {
-            app.publish(&existing).await?;
-            app.metrics.event_accepted(&existing.event_type);
-            Ok(accepted(StatusCode::ACCEPTED, &existing))
-        }
-        EventStatus::Pending => Err(Error::Conflict {
-            code: "request_in_progress",
-            message: "this event is still being processed; retry shortly".into(),
-        }),
-    }
+    Ok((record, notifications, transaction))
 }

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
 use inc_shared::domain::notification::customer_message;
+use inc_shared::domain::outbox::Staged;
 use inc_shared::domain::payment::check_reference;
 use inc_shared::domain::{
     Channel, CustomerChannel, Notification, NotificationDraft, Status, Transaction, parse_time,
@@ -46,26 +47,59 @@ pub struct Resend {
 
 impl Resend {
     /// Puts a delivered or failed notification back on the queue with a
-    /// new chain of attempts; if it cannot be queued, its status is put
-    /// back as it was. `409` while it is still pending.
+    /// new chain of attempts (`409` while it is still pending). The requeue
+    /// is staged until its message is on the queue; if SQS fails, it is
+    /// undone exactly — status, chain, last error — and the client gets a
+    /// 503. If even the undo fails, the sweeper undoes it later, so the
+    /// client's retry is the one send.
     async fn send_again(&self, account_id: &str, id: &str) -> Result<()> {
-        let was = self.store.requeue_notification(account_id, id).await?;
-        let message = DeliveryMessage {
-            account_id: account_id.to_owned(),
-            notification_id: id.to_owned(),
-        };
-        if let Err(err) = self.queue.enqueue(&self.queue_url, &[message]).await {
-            if let Err(undo) = self.store.restore_status(account_id, id, was).await {
-                tracing::error!(notification_id = %id, %undo, "could not restore the status of an unqueued resend");
+        let staged = self.store.requeue_notification(account_id, id).await?;
+        self.queue_staged(std::slice::from_ref(&staged)).await
+    }
+
+    /// Queues staged notifications, then confirms them; if queueing fails,
+    /// undoes them and answers the failure (unless deliver already has one:
+    /// then its message got through after all, and the resend stands).
+    async fn queue_staged(&self, staged: &[Notification]) -> Result<()> {
+        let messages: Vec<DeliveryMessage> = staged
+            .iter()
+            .map(|n| DeliveryMessage {
+                account_id: n.account_id.clone(),
+                notification_id: n.notification_id.clone(),
+            })
+            .collect();
+        if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
+            let mut undone = 0;
+            for n in staged {
+                match self.store.undo_staged(n).await {
+                    Ok(true) => undone += 1,
+                    Ok(false) => {
+                        tracing::info!(notification_id = %n.notification_id, "its message got through after all");
+                    }
+                    Err(undo) => {
+                        undone += 1;
+                        tracing::error!(notification_id = %n.notification_id, %undo,
+                            "could not undo an unqueued resend; the sweeper will");
+                    }
+                }
             }
-            return Err(err);
+            if undone > 0 {
+                return Err(err);
+            }
+            return Ok(());
+        }
+        for n in staged {
+            if let Err(e) = self.store.confirm_staged(n).await {
+                // Deliver clears the mark as well when it takes the lease.
+                tracing::warn!(notification_id = %n.notification_id, %e, "could not confirm a queued resend");
+            }
         }
         Ok(())
     }
 
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Resend> {
         Ok(Resend {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone()),
+            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue()?.to_owned(),
         })
@@ -251,7 +285,8 @@ struct Outcome {
 }
 
 /// Decides every requested channel and, unless it is a dry run, stores and
-/// queues the messages; if queueing fails nothing stays stored (503).
+/// queues the messages; if queueing fails they are undone (503), and
+/// nothing of the request is ever sent.
 async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Vec<Outcome>> {
     let transaction = match (&request.session_id, &request.order_no) {
         (Some(session_id), _) => {
@@ -268,6 +303,10 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
     }
     .ok_or(Error::NotFound("transaction"))?;
     let now = Utc::now();
+    let staged = Staged {
+        at: now,
+        restore: None,
+    };
     // One id for the whole request, as an event id is for an event.
     let cause = inc_shared::domain::keys::new_notification_id().replacen("ntf_", "rsd_", 1);
     let mut notifications = Vec::new();
@@ -275,7 +314,7 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
     for &channel in &request.channels {
         let result = match customer_message(&transaction, channel, &account.settings)? {
             Ok(payload) => {
-                let n = Notification::create(
+                let mut n = Notification::create(
                     &account.account_id,
                     &cause,
                     "payment.resend",
@@ -283,6 +322,7 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
                     Some((transaction.session_id.clone(), transaction.order_no.clone())),
                     now,
                 );
+                n.staged = Some(staged.clone());
                 let id = n.notification_id.clone();
                 notifications.push(n);
                 Ok(Some(id))
@@ -299,19 +339,7 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
         return Ok(outcomes);
     }
     app.store.put_notifications(&notifications).await?;
-    let messages: Vec<DeliveryMessage> = notifications
-        .iter()
-        .map(|n| DeliveryMessage {
-            account_id: n.account_id.clone(),
-            notification_id: n.notification_id.clone(),
-        })
-        .collect();
-    if let Err(err) = app.queue.enqueue(&app.queue_url, &messages).await {
-        if let Err(undo) = app.store.delete_notifications(&notifications).await {
-            tracing::error!(%undo, "could not remove unqueued resend notifications");
-        }
-        return Err(err);
-    }
+    app.queue_staged(&notifications).await?;
     tracing::info!(account_id = %account.account_id, session_id = %transaction.session_id, queued = notifications.len(), "resend queued");
     Ok(outcomes)
 }
@@ -393,7 +421,8 @@ async fn recover(
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
     let body = read_body(body).await?;
-    let request: RecoverRequest = serde_json::from_slice(&body).map_err(|e| {
+    let body = serde_json::Value::Object(inc_shared::api::json_object(&body)?);
+    let request: RecoverRequest = serde_json::from_value(body).map_err(|e| {
         Error::bad_request(
             "invalid_body",
             format!("expected {{\"since\", \"until\"?, \"channel\"?}}: {e}"),
@@ -485,7 +514,15 @@ fn ottu_error(err: Error) -> Response {
         }
         other => other.to_string(),
     };
-    (status, axum::Json(json!({ "detail": detail }))).into_response()
+    let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // As every other route's 503: when to try again.
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 async fn ottu(State(app): State<Arc<Resend>>, headers: HeaderMap, body: Body) -> Response {

@@ -1,0 +1,134 @@
+//! The sweeper: the outbox's second half (rules in
+//! `inc_shared::domain::outbox`). Run on a schedule, it reads the due index
+//! and, for each notification past its `sweep_at`:
+//!
+//! - pending with no live message (never queued, or redriven to the
+//!   dead-letter queue by SQS): moves `sweep_at` on, then queues it again;
+//! - staged by a resend whose request failed and could not undo: undoes it;
+//! - given up with its dead-letter copy owed: sends the copy;
+//! - pending past the whole retry schedule: gives it up, with its copy.
+//!
+//! Every write is conditional on the notification being as the sweeper saw
+//! it, so two sweepers at once, or a sweeper beside deliver, never make two
+//! sends: at worst a duplicate message, which deliver's lease absorbs.
+
+use std::collections::HashSet;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use inc_shared::domain::Notification;
+use inc_shared::domain::outbox::{SweepAction, sweep_action};
+use inc_shared::queue::{DeliveryMessage, Queue};
+use inc_shared::store::Store;
+use inc_shared::{Config, Result};
+
+/// How many due notifications one read of a shard takes.
+const PAGE: i32 = 100;
+/// How many reads of the index one run makes at most (a larger backlog is
+/// left to the next tick).
+const MAX_ROUNDS: usize = 20;
+
+pub struct Sweeper {
+    store: Store,
+    queue: Queue,
+    queue_url: String,
+    dlq_url: String,
+    /// How long a chain may stay pending: the retry schedule plus a day.
+    max_age: Duration,
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub requeued: usize,
+    pub undone: usize,
+    pub given_up: usize,
+    pub dead_lettered: usize,
+    /// Found due, but changed meanwhile or needing nothing.
+    pub skipped: usize,
+}
+
+impl Sweeper {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Sweeper> {
+        let schedule = Duration::from_std(config.retry.total()).unwrap_or(Duration::days(4));
+        Ok(Sweeper {
+            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
+            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            queue_url: config.delivery_queue()?.to_owned(),
+            dlq_url: config.dead_letter_queue()?.to_owned(),
+            max_age: schedule + Duration::days(1),
+        })
+    }
+
+    /// One run: everything due at `now`, up to [`MAX_ROUNDS`] reads.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Report> {
+        let mut report = Report::default();
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_ROUNDS {
+            let due: Vec<Notification> = self
+                .store
+                .due_notifications(now, PAGE)
+                .await?
+                .into_iter()
+                .filter(|n| seen.insert(n.notification_id.clone()))
+                .collect();
+            if due.is_empty() {
+                break;
+            }
+            let mut requeue = Vec::new();
+            for n in &due {
+                match sweep_action(n, now, self.max_age) {
+                    SweepAction::Requeue => {
+                        if self.store.claim_requeue(n, now).await? {
+                            requeue.push(message(n));
+                        } else {
+                            report.skipped += 1;
+                        }
+                    }
+                    SweepAction::Undo => match self.store.undo_staged(n).await? {
+                        true => report.undone += 1,
+                        false => report.skipped += 1,
+                    },
+                    SweepAction::DeadLetter(reason) => {
+                        self.dead_letter(n, &reason).await?;
+                        report.dead_lettered += 1;
+                    }
+                    SweepAction::GiveUp(reason) => {
+                        if self.store.sweep_give_up(n, &reason, now).await? {
+                            tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id,
+                                reason, "notification failed");
+                            self.dead_letter(n, &reason).await?;
+                            report.given_up += 1;
+                        } else {
+                            report.skipped += 1;
+                        }
+                    }
+                    SweepAction::Nothing => report.skipped += 1,
+                }
+            }
+            // Their `sweep_at` already moved on: if this send fails, the
+            // next run after the grace period tries again.
+            self.queue.enqueue(&self.queue_url, &requeue).await?;
+            report.requeued += requeue.len();
+        }
+        if report != Report::default() {
+            tracing::info!(?report, "swept");
+        }
+        Ok(report)
+    }
+
+    async fn dead_letter(&self, n: &Notification, reason: &str) -> Result<()> {
+        let body = serde_json::to_string(&message(n)).map_err(inc_shared::Error::dependency)?;
+        self.queue.dead_letter(&self.dlq_url, &body, reason).await?;
+        self.store.dead_letter_sent(n).await
+    }
+}
+
+fn message(n: &Notification) -> DeliveryMessage {
+    DeliveryMessage {
+        account_id: n.account_id.clone(),
+        notification_id: n.notification_id.clone(),
+    }
+}
