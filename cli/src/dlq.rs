@@ -4,9 +4,13 @@
 //! Each message names a notification. A `failed` one is put back to
 //! `queued` — a new chain with the whole retry schedule, the same
 //! `webhook-id` — and its message goes back on the delivery queue; then the
-//! dead-letter copy is deleted. A notification already `delivered`, already
-//! sent again, or gone needs nothing, so its copy is just deleted. A message
-//! that cannot be read stays where it is, for a person to look at.
+//! dead-letter copy is deleted. One still `queued` or `retrying` (SQS moved
+//! its message here after `maxReceiveCount`) still needs that message: it
+//! goes back on the delivery queue as it is, and only then is the copy
+//! deleted — a copy is never deleted while its notification is pending.
+//! A notification already `delivered`, or gone, needs nothing, so its copy
+//! is just deleted. A message that cannot be read stays where it is, for a
+//! person to look at.
 
 use std::time::Duration;
 
@@ -39,7 +43,7 @@ pub async fn redrive(
     max: usize,
     dry_run: bool,
 ) -> Result<Report> {
-    let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone());
+    let store = Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config);
     let queue = Queue::new(aws_sdk_sqs::Client::new(sdk));
     let (delivery, dlq) = (config.delivery_queue()?, config.dead_letter_queue()?);
     let mut report = Report::default();
@@ -102,27 +106,38 @@ async fn redrive_one(
         .map(|n| n.status);
     if dry_run {
         return Ok(match status {
-            Some(Status::Failed) => Outcome::Redriven(id),
+            Some(Status::Failed | Status::Queued | Status::Retrying) => Outcome::Redriven(id),
             _ => Outcome::Dropped(id),
         });
     }
     let outcome = match status {
         Some(Status::Failed) => match store.requeue_notification(&parsed.account_id, &id).await {
-            Ok(_) => {
+            Ok(staged) => {
                 if let Err(e) = queue.enqueue(delivery, std::slice::from_ref(&parsed)).await {
-                    // Leave it failed and parked, as it was.
-                    store
-                        .restore_status(&parsed.account_id, &id, Status::Failed)
-                        .await?;
+                    // Put it back as it was, still parked; the sweeper
+                    // does so if this write fails too.
+                    store.undo_staged(&staged).await?;
                     return Err(e.into());
+                }
+                if let Err(e) = store.confirm_staged(&staged).await {
+                    tracing::warn!(notification_id = %id, %e, "could not confirm the redrive; deliver will");
                 }
                 Outcome::Redriven(id)
             }
-            // Sent again meanwhile (a resend): nothing to do.
+            // Requeued meanwhile (a resend, the sweeper): its message is
+            // on the delivery queue, so this copy is not needed.
             Err(IncError::Conflict { .. }) => Outcome::Dropped(id),
             Err(e) => return Err(e.into()),
         },
-        _ => Outcome::Dropped(id),
+        Some(Status::Queued | Status::Retrying) => {
+            // Still pending: its message goes back where it belongs (a
+            // duplicate of one the sweeper queued is harmless).
+            queue
+                .enqueue(delivery, std::slice::from_ref(&parsed))
+                .await?;
+            Outcome::Redriven(id)
+        }
+        Some(Status::Delivered) | None => Outcome::Dropped(id),
     };
     queue.delete(dlq, &message.receipt_handle).await?;
     Ok(outcome)

@@ -237,8 +237,9 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
         endpoint_url: Some(DEMO_ENDPOINT.into()),
         ..Settings::default()
     };
+    // A new account: nothing else has written its settings.
     Store::new(aws_sdk_dynamodb::Client::new(&sdk), tables)
-        .put_settings(&account.account_id, &settings)
+        .put_settings(&account, &settings)
         .await?;
 
     let api_url = stack.api_url();

@@ -71,10 +71,13 @@ async fn redrive_sends_the_parked_notifications_again() {
         endpoint_url: Some(url),
         ..account.settings.clone()
     };
-    store
-        .put_settings(&account.account_id, &settings)
-        .await
-        .expect("settings");
+    assert!(
+        store
+            .put_settings(&account, &settings)
+            .await
+            .expect("settings"),
+        "nothing else wrote them"
+    );
     let event = serde_json::json!({"id": "evt-parked", "type": "sms.sent",
         "data": {"status": "RESULT_OK", "status_code": -1, "id_smsout": 6, "request_code": "1",
                  "pin": "1", "custom": "", "to": "320555555", "from": "0039", "msg": "hi", "source": "smsout_api"}});

@@ -6,9 +6,14 @@
 //! every HTTP route of the template with the function's own axum router, and
 //! feeds each SQS queue to its function with Lambda's event-source-mapping
 //! semantics: batches of up to `BatchSize`, `ReportBatchItemFailures`, receive
-//! counts, and the queue's own redrive to its dead-letter queue.
+//! counts, and the queue's own redrive to its dead-letter queue; and fires
+//! each `Schedule` event (the sweeper) at its rate, as EventBridge would.
 
+pub mod gateway;
 pub mod moto;
+pub mod poller;
+pub mod provision;
+pub mod scheduler;
 pub mod stack;
 pub mod template;
 

@@ -37,6 +37,35 @@ pub fn moto_server_path() -> PathBuf {
     PathBuf::from("moto_server")
 }
 
+/// The launcher that runs moto with its DynamoDB backend isolated (see
+/// `moto_isolated.py`), and the Python of moto's own venv to run it with;
+/// `None` when moto's launcher is not in a venv beside its Python.
+fn isolated_launcher(moto_server: &std::path::Path) -> Result<Option<(PathBuf, PathBuf)>> {
+    let Some(python) = moto_server
+        .parent()
+        .map(|bin| bin.join("python"))
+        .filter(|p| p.exists())
+    else {
+        return Ok(None);
+    };
+    let script = include_str!("moto_isolated.py");
+    let launcher = std::env::temp_dir().join(format!(
+        "inc-moto-isolated-{:016x}.py",
+        script
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b))
+                .wrapping_mul(0x0100_0000_01b3))
+    ));
+    if !launcher.exists() {
+        // Written whole under another name first, so that two stacks
+        // starting at once never run half a file.
+        let partial = launcher.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&partial, script)?;
+        std::fs::rename(&partial, &launcher)?;
+    }
+    Ok(Some((python, launcher)))
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -51,7 +80,15 @@ impl Moto {
             None => free_port()?,
         };
         let path = moto_server_path();
-        let child = Command::new(&path)
+        let mut command = match isolated_launcher(&path)? {
+            Some((python, launcher)) => {
+                let mut c = Command::new(python);
+                c.arg(launcher);
+                c
+            }
+            None => Command::new(&path),
+        };
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

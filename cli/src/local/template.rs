@@ -35,6 +35,8 @@ pub struct Function {
     pub environment: BTreeMap<String, Value>,
     pub routes: Vec<Route>,
     pub queues: Vec<QueueSource>,
+    /// `Schedule` events: each expression unresolved (it may be a `Ref`).
+    pub schedules: Vec<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +157,7 @@ impl Template {
         environment.extend(env_vars(Some(&Value::Object(properties.clone()))));
         let mut routes = Vec::new();
         let mut queues = Vec::new();
+        let mut schedules = Vec::new();
         for (name, event) in properties
             .get("Events")
             .and_then(Value::as_object)
@@ -196,6 +199,12 @@ impl Template {
                         report_batch_item_failures: report,
                     });
                 }
+                Some("Schedule") => {
+                    let expression = props.get("Schedule").cloned().ok_or_else(|| {
+                        err(format!("{id}.{name}: Schedule event needs Schedule"))
+                    })?;
+                    schedules.push(expression);
+                }
                 Some(other) => {
                     return Err(err(format!(
                         "{id}.{name}: event type {other} is not served locally"
@@ -210,6 +219,7 @@ impl Template {
             environment,
             routes,
             queues,
+            schedules,
         })
     }
 
@@ -249,6 +259,33 @@ impl Template {
     }
 }
 
+/// How often an EventBridge `rate(...)` expression fires. (`cron(...)` is
+/// not emulated: the template uses none.)
+pub fn rate(expression: &str) -> Result<std::time::Duration> {
+    let bad = || {
+        err(format!(
+            "schedule `{expression}`: the local stack runs rate(N minute|minutes|hour|hours|day|days)"
+        ))
+    };
+    let inner = expression
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let (n, unit) = inner.trim().split_once(' ').ok_or_else(bad)?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return Err(bad()),
+    };
+    match n {
+        0 => Err(bad()),
+        n => Ok(std::time::Duration::from_secs(n * seconds)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +318,9 @@ mod tests {
         let deliver = t.functions.iter().find(|f| f.binary == "deliver").unwrap();
         assert_eq!(deliver.queues[0].queue_logical_id, "DeliveryQueue");
         assert!(deliver.queues[0].report_batch_item_failures);
+        let sweeper = t.functions.iter().find(|f| f.binary == "sweeper").unwrap();
+        let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
+        assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
         assert_eq!(t.tables.len(), 5);
         assert_eq!(t.queues.len(), 2);
         assert_eq!(
@@ -314,5 +354,19 @@ mod tests {
         assert_eq!(r("7").unwrap(), "7");
         assert!(r("Ref: Nope").is_err());
         assert!(r("Fn::Sub: x").is_err());
+    }
+
+    #[test]
+    fn rates_are_read_and_the_rest_refused() {
+        assert_eq!(rate("rate(5 minutes)").unwrap().as_secs(), 300);
+        assert_eq!(rate("rate(1 hour)").unwrap().as_secs(), 3600);
+        for bad in [
+            "rate(0 minutes)",
+            "rate(1 fortnight)",
+            "cron(0 * * * ? *)",
+            "soon",
+        ] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,0 +1,211 @@
+//! Provisioning: every table and queue of the template, created on the
+//! local AWS endpoint as CloudFormation would (named by logical id).
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Map, Value};
+
+use super::stack::Resources;
+use super::template::Template;
+use crate::{Error, Result};
+
+/// Creates every table and queue of the template, named by logical id.
+pub async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut resources = Resources::default();
+    for table in &template.tables {
+        create_table(&dynamodb, &table.logical_id, &table.properties).await?;
+        resources
+            .tables
+            .insert(table.logical_id.clone(), table.logical_id.clone());
+    }
+    // Queues first, then their redrive policies, which name other queues.
+    for queue in &template.queues {
+        let mut request = sqs.create_queue().queue_name(&queue.logical_id);
+        for (name, attribute) in [
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
+            ("DelaySeconds", QueueAttributeName::DelaySeconds),
+            (
+                "ReceiveMessageWaitTimeSeconds",
+                QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+            ),
+        ] {
+            if let Some(value) = queue.properties.get(name) {
+                request = request.attributes(attribute, template.resolve(value, &resources)?);
+            }
+        }
+        let url = request
+            .send()
+            .await
+            .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .ok_or_else(|| Error::aws("CreateQueue returned no URL"))?;
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .ok_or_else(|| Error::aws("GetQueueAttributes returned no ARN"))?;
+        resources
+            .queues
+            .insert(queue.logical_id.clone(), (url, arn));
+    }
+    for queue in &template.queues {
+        let Some(policy) = queue
+            .properties
+            .get("RedrivePolicy")
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        let mut resolved = Map::new();
+        for (k, v) in policy {
+            let value = template.resolve(v, &resources)?;
+            let value = value
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(value));
+            resolved.insert(k.clone(), value);
+        }
+        sqs.set_queue_attributes()
+            .queue_url(&resources.queues[&queue.logical_id].0)
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                Value::Object(resolved).to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    }
+    Ok(resources)
+}
+
+fn key_schema(value: Option<&Value>) -> Result<Vec<KeySchemaElement>> {
+    value
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Template("a table or index has no KeySchema".into()))?
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(
+                    k.get("AttributeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+                .key_type(KeyType::from(
+                    k.get("KeyType").and_then(Value::as_str).unwrap_or_default(),
+                ))
+                .build()
+                .map_err(|e| Error::Template(e.to_string()))
+        })
+        .collect()
+}
+
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    props: &Map<String, Value>,
+) -> Result<()> {
+    let definitions = props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Template(format!("{name}: no AttributeDefinitions")))?
+        .iter()
+        .map(|d| {
+            AttributeDefinition::builder()
+                .attribute_name(
+                    d.get("AttributeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+                .attribute_type(ScalarAttributeType::from(
+                    d.get("AttributeType")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                ))
+                .build()
+                .map_err(|e| Error::Template(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(definitions))
+        .set_key_schema(Some(key_schema(props.get("KeySchema"))?))
+        .billing_mode(BillingMode::PayPerRequest);
+    for index in props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let projection = index.get("Projection");
+        let projection = Projection::builder()
+            .set_projection_type(
+                projection
+                    .and_then(|p| p.get("ProjectionType"))
+                    .and_then(Value::as_str)
+                    .map(ProjectionType::from),
+            )
+            .set_non_key_attributes(
+                projection
+                    .and_then(|p| p.get("NonKeyAttributes"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    }),
+            )
+            .build();
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(
+                index
+                    .get("IndexName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+            .set_key_schema(Some(key_schema(index.get("KeySchema"))?))
+            .projection(projection)
+            .build()
+            .map_err(|e| Error::Template(e.to_string()))?;
+        request = request.global_secondary_indexes(gsi);
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| Error::aws(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    if let Some(ttl) = props.get("TimeToLiveSpecification") {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(
+                ttl.get("AttributeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+            .enabled(ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
+            .build()
+            .map_err(|e| Error::Template(e.to_string()))?;
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| Error::aws(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    }
+    Ok(())
+}
