@@ -289,7 +289,7 @@ async fn the_history_pages_and_filters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_sqs_refuses_the_event_is_not_accepted_and_a_retry_succeeds() {
+async fn when_sqs_refuses_the_event_is_kept_and_a_retry_sends_it_once() {
     let t = TestStack::start().await;
     let sink = Sink::start().await;
     let acct = t.account(Some(&sink.url())).await;
@@ -317,12 +317,9 @@ async fn when_sqs_refuses_the_event_is_not_accepted_and_a_retry_succeeds() {
         (503, &json!("service_unavailable")),
         "{body}"
     );
-    assert_eq!(
-        t.scan("INC_EVENTS_TABLE").await,
-        0,
-        "the claim was released"
-    );
-    assert_eq!(t.scan("INC_NOTIFICATIONS_TABLE").await, 0);
+    // Stored, never undone: the sweeper or the client's retry queues it.
+    assert_eq!(t.scan("INC_EVENTS_TABLE").await, 1);
+    assert_eq!(t.scan("INC_NOTIFICATIONS_TABLE").await, 1);
 
     // SQS is back: the client's retry of the same event is accepted, once.
     let name = queue_url.rsplit('/').next().expect("queue name");
@@ -444,4 +441,78 @@ async fn every_route_with_another_accounts_key_and_ids_reveals_and_changes_nothi
         "{a_history}"
     );
     assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_repeated_in_any_json_body_is_a_400_naming_it_and_changes_nothing() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let (_, before) = t.get(&acct.key, "/v1/settings").await;
+    let cases: [(reqwest::Method, &str, &str, &str); 7] = [
+        (
+            reqwest::Method::PATCH,
+            "/v1/settings",
+            r#"{"inc_enabled": true, "inc_enabled": false}"#,
+            "inc_enabled",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/v1/settings",
+            r#"{"channels": {"sms": {"sender": "A", "sender": "B"}}}"#,
+            "channels.sms.sender",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/events",
+            r#"{"id": "evt-a", "type": "sms.sent", "id": "evt-b", "data": {}}"#,
+            "id",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/events",
+            r#"{"id": "evt-d", "type": "payment.state_changed", "data": {"session_id": "s", "state": "paid", "state": "failed"}}"#,
+            "data.state",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/notifications/resend",
+            r#"{"channels": ["sms"], "session_id": "s", "channels": ["email"]}"#,
+            "channels",
+        ),
+        (
+            reqwest::Method::POST,
+            "/b/pbl/v2/message-notification/",
+            r#"{"order_no": "a", "channels": ["sms"], "order_no": "b"}"#,
+            "order_no",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/notifications/recover",
+            r#"{"since": "2026-01-01T00:00:00Z", "since": "2026-02-01T00:00:00Z"}"#,
+            "since",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let response = t
+            .http
+            .request(method, t.url(path))
+            .header("Authorization", format!("Api-Key {}", acct.key))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("INC answers");
+        assert_eq!(response.status().as_u16(), 400, "{path} {body}");
+        let answer: Value = response.json().await.expect("JSON");
+        let named = match path {
+            // Ottu's own shape: the field is the key of the answer.
+            "/b/pbl/v2/message-notification/" => answer.get(field).is_some(),
+            _ => answer["error"]["field"] == field && answer["error"]["code"] == "duplicate_key",
+        };
+        assert!(named, "{path} {body}: {answer}");
+    }
+    let (_, after) = t.get(&acct.key, "/v1/settings").await;
+    assert_eq!(before, after, "settings unchanged");
+    assert_untouched(&t, &sink).await;
 }

@@ -1,14 +1,20 @@
 //! Fault tests: events go through the local stack while the endpoint, the
 //! worker, SQS or the local AWS endpoint misbehave; each test then prints
 //! and checks its ledger — accepted = delivered + failed + pending, nothing
-//! lost, nothing delivered twice.
+//! lost, nothing delivered twice. [`outbox`] fails each write-then-enqueue
+//! path half way; [`concurrency`] runs what contends at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use inc_tests::{Answer, PATIENCE, Sink, TestStack, eventually, json, seed_event};
+use inc_tests::{Answer, PATIENCE, Sink, TestStack, eventually, seed_event};
+
+#[path = "faults/concurrency.rs"]
+mod concurrency;
+#[path = "faults/outbox.rs"]
+mod outbox;
 
 fn gaps(n: &inc_shared::domain::Notification) -> Vec<chrono::Duration> {
     n.attempts.windows(2).map(|w| w[1].at - w[0].at).collect()
@@ -294,50 +300,6 @@ async fn ingest_with_the_aws_endpoint_unreachable_answers_503_and_keeps_nothing(
         .collect();
     let ledger = t
         .settled_ledger("AWS unreachable during ingest", &acct.id, &accepted)
-        .await;
-    assert_eq!(ledger.delivered, 1);
-    assert_eq!(sink.received().len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingest_with_sqs_down_and_dynamodb_up_undoes_what_it_wrote() {
-    let t = TestStack::behind_proxy(&[]).await;
-    let sink = Sink::start().await;
-    let acct = t.account(Some(&sink.url())).await;
-    let proxy = t.proxy.as_ref().expect("proxy");
-    let event = seed_event("evt-half", "sms.sent");
-
-    // The event is claimed and its notifications written; then SQS fails.
-    proxy.refuse("AmazonSQS.SendMessageBatch");
-    let (status, body) = t.post_event(&acct.key, &event).await;
-    assert_eq!(
-        (status, &body["error"]["code"]),
-        (503, &json!("service_unavailable")),
-        "{body}"
-    );
-    assert_eq!(
-        t.scan("INC_EVENTS_TABLE").await,
-        0,
-        "the claim was released"
-    );
-    assert_eq!(
-        t.scan("INC_NOTIFICATIONS_TABLE").await,
-        0,
-        "the notifications were removed"
-    );
-    assert_eq!(t.queue_depth("INC_DELIVERY_QUEUE_URL").await, 0);
-
-    proxy.restore();
-    let (status, first) = t.post_event(&acct.key, &event).await;
-    assert_eq!(status, 202, "{first}");
-    let accepted: Vec<String> = first["notifications"]
-        .as_array()
-        .expect("ids")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    let ledger = t
-        .settled_ledger("SQS down during ingest", &acct.id, &accepted)
         .await;
     assert_eq!(ledger.delivered, 1);
     assert_eq!(sink.received().len(), 1);

@@ -193,14 +193,14 @@ async fn every_filter_pages_full_pages_in_time_order_from_its_index() {
         .find(|n| n.status == Status::Failed)
         .expect("a failed one");
     store
-        .restore_status(&acct.id, &moved.notification_id, Status::Delivered)
+        .requeue_notification(&acct.id, &moved.notification_id)
         .await
         .expect("update");
     let failed = page_all(&t, &acct.key, "/v1/notifications?status=failed", 100).await;
     assert!(!failed.contains(&moved.notification_id));
     assert_eq!(failed.len(), cases[0].1.len() - 1);
-    let delivered = page_all(&t, &acct.key, "/v1/notifications?status=delivered", 100).await;
-    assert!(delivered.contains(&moved.notification_id));
+    let queued = page_all(&t, &acct.key, "/v1/notifications?status=queued", 100).await;
+    assert!(queued.contains(&moved.notification_id));
 
     // Another account's filters see none of them.
     let other = t.account(None).await;

@@ -101,13 +101,21 @@ impl TestStack {
     pub async fn with_parameters(parameters: &[(&str, &str)]) -> TestStack {
         let mut all = vec![("RetryFloorSeconds", "1")];
         all.extend_from_slice(parameters);
-        TestStack::build(&all, true, false).await
+        TestStack::build(&all, true, false, None).await
+    }
+
+    /// A stack with these parameters whose schedules (the sweeper) fire
+    /// every `every`, as EventBridge fires them by the template's rate.
+    pub async fn with_schedules_every(parameters: &[(&str, &str)], every: Duration) -> TestStack {
+        let mut all = vec![("RetryFloorSeconds", "1")];
+        all.extend_from_slice(parameters);
+        TestStack::build(&all, true, false, Some(every)).await
     }
 
     /// The template's tables and queues on a moto of its own, with no
     /// function running: for running them another way.
     pub async fn provision_only() -> TestStack {
-        TestStack::build(&[], false, false).await
+        TestStack::build(&[], false, false, None).await
     }
 
     /// A stack that reaches the local AWS endpoint through a [`Proxy`] the
@@ -115,10 +123,23 @@ impl TestStack {
     pub async fn behind_proxy(parameters: &[(&str, &str)]) -> TestStack {
         let mut all = vec![("RetryFloorSeconds", "1")];
         all.extend_from_slice(parameters);
-        TestStack::build(&all, true, true).await
+        TestStack::build(&all, true, true, None).await
     }
 
-    async fn build(parameters: &[(&str, &str)], run_functions: bool, proxied: bool) -> TestStack {
+    /// [`behind_proxy`](Self::behind_proxy), with the schedules (the
+    /// sweeper) firing every `every`, through the proxy as well.
+    pub async fn behind_proxy_sweeping(parameters: &[(&str, &str)], every: Duration) -> TestStack {
+        let mut all = vec![("RetryFloorSeconds", "1")];
+        all.extend_from_slice(parameters);
+        TestStack::build(&all, true, true, Some(every)).await
+    }
+
+    async fn build(
+        parameters: &[(&str, &str)],
+        run_functions: bool,
+        proxied: bool,
+        schedule_every: Option<Duration>,
+    ) -> TestStack {
         inc_shared::telemetry::init_for_tests();
         let moto = Moto::start(None)
             .await
@@ -135,6 +156,9 @@ impl TestStack {
         let mut options = StackOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_functions,
+            // Unless the test asks, schedules wait an hour: the tests that
+            // need the sweeper run it themselves, at a time they choose.
+            schedule_every: Some(schedule_every.unwrap_or(Duration::from_secs(3600))),
             ..StackOptions::default()
         };
         for (k, v) in parameters {
@@ -200,6 +224,22 @@ impl TestStack {
     /// A deliver handler of the caller's own, on the stack's configuration.
     pub fn deliver(&self) -> inc_deliver::Deliver {
         inc_deliver::Deliver::new(&self.sdk, &self.config()).expect("deliver")
+    }
+
+    /// A sweeper of the caller's own, on the stack's configuration, straight
+    /// to the local AWS endpoint.
+    pub fn sweeper(&self) -> inc_sweeper::Sweeper {
+        inc_sweeper::Sweeper::new(&self.sdk, &self.config()).expect("sweeper")
+    }
+
+    /// One sweep as it would run once the grace period has passed: what
+    /// is owed by then is done now, with no waiting.
+    pub async fn sweep_after_grace(&self) -> inc_sweeper::Report {
+        let grace = chrono::Duration::from_std(self.config().sweep_grace).expect("grace");
+        self.sweeper()
+            .sweep(chrono::Utc::now() + grace + chrono::Duration::seconds(1))
+            .await
+            .expect("a sweep")
     }
 
     /// Takes `n` messages off the delivery queue, as SQS hands them to Lambda.

@@ -12,9 +12,15 @@ use tokio::task::{AbortHandle, JoinHandle};
 #[derive(Default)]
 struct State {
     cut: AtomicBool,
-    /// Requests containing this text close their connection unanswered.
-    refused: Mutex<Option<String>>,
+    /// Requests containing a rule's text close their connection unanswered,
+    /// once the rule has let its first `pass` such requests through.
+    refused: Mutex<Vec<Rule>>,
     connections: Mutex<Vec<AbortHandle>>,
+}
+
+struct Rule {
+    text: String,
+    pass: usize,
 }
 
 pub struct Proxy {
@@ -68,7 +74,7 @@ impl Proxy {
 
     /// Lets connections through again (and every request).
     pub fn restore(&self) {
-        *self.state.refused.lock().expect("proxy lock") = None;
+        self.state.refused.lock().expect("proxy lock").clear();
         self.state.cut.store(false, Ordering::SeqCst);
     }
 
@@ -76,7 +82,17 @@ impl Proxy {
     /// `text` — such as `AmazonSQS.SendMessageBatch` in its `X-Amz-Target`
     /// header, to take SQS down while DynamoDB stays up.
     pub fn refuse(&self, text: &str) {
-        *self.state.refused.lock().expect("proxy lock") = Some(text.to_owned());
+        self.refuse_after(text, 0);
+    }
+
+    /// Like [`refuse`](Self::refuse), beside any rule already set, but
+    /// lets the first `pass` matching requests through: to fail the second
+    /// `UpdateItem` of a path (its undo) and not the first.
+    pub fn refuse_after(&self, text: &str, pass: usize) {
+        self.state.refused.lock().expect("proxy lock").push(Rule {
+            text: text.to_owned(),
+            pass,
+        });
     }
 }
 
@@ -99,10 +115,23 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, state: Arc<State>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            let refused = state.refused.lock().expect("proxy lock").clone();
-            if let Some(text) = refused
-                && buf[..n].windows(text.len()).any(|w| w == text.as_bytes())
-            {
+            let refuse = {
+                let mut rules = state.refused.lock().expect("proxy lock");
+                rules.iter_mut().any(|rule| {
+                    let text = rule.text.as_bytes();
+                    if !buf[..n].windows(text.len()).any(|w| w == text) {
+                        return false;
+                    }
+                    match rule.pass {
+                        0 => true,
+                        _ => {
+                            rule.pass -= 1;
+                            false
+                        }
+                    }
+                })
+            };
+            if refuse {
                 return;
             }
             if server_write.write_all(&buf[..n]).await.is_err() {
