@@ -104,8 +104,12 @@ fn sample_events() -> Vec<(PathBuf, Value)> {
 fn there_is_a_valid_sample_event_for_every_route_and_queue() {
     let mut routes = BTreeSet::new();
     let mut sqs = 0;
+    let mut scheduled = 0;
     for (path, value) in sample_events() {
-        if value.get("Records").is_some() {
+        if value["detail-type"] == "Scheduled Event" {
+            assert_eq!(value["source"], "aws.events", "{}", path.display());
+            scheduled += 1;
+        } else if value.get("Records").is_some() {
             let event: SqsEvent =
                 serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!event.records.is_empty());
@@ -126,6 +130,15 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
         "events/ should hold one API Gateway event per template route"
     );
     assert!(sqs >= 1, "events/ should hold an SQS event for deliver");
+    let schedules = template()
+        .functions
+        .iter()
+        .filter(|f| !f.schedules.is_empty())
+        .count();
+    assert_eq!(
+        scheduled, schedules,
+        "events/ should hold an EventBridge event per scheduled function"
+    );
 }
 
 /// `cargo lambda watch` in a process group of its own, stopped on drop.
@@ -297,6 +310,18 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
     })
     .await;
     assert_eq!(shown["attempts"][0]["status_code"], 200);
+
+    // The sweeper's schedule tick: nothing is owed, so it does nothing.
+    let swept = invoke(
+        &watch,
+        "sweeper",
+        &workspace_root().join("events/sweeper-schedule.json"),
+    )
+    .await;
+    assert_eq!(
+        swept,
+        json!({"requeued": 0, "undone": 0, "given_up": 0, "dead_lettered": 0, "skipped": 0})
+    );
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -349,7 +374,7 @@ fn the_template_is_ready_for_production() {
     }
     // Every function logs JSON to a group with a retention.
     let functions = resources_of(&doc, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 4);
+    assert_eq!(functions.len(), 5);
     let groups = resources_of(&doc, "AWS::Logs::LogGroup");
     for (id, f) in &functions {
         let logging = &f["Properties"]["LoggingConfig"];
@@ -375,6 +400,20 @@ fn the_template_is_ready_for_production() {
     assert_eq!(
         deliver["Properties"]["Events"]["Deliveries"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]["Ref"].as_str(),
         Some("DeliveryMaxConcurrency")
+    );
+    // The sweeper runs on its schedule, one at a time.
+    let sweeper = &functions
+        .iter()
+        .find(|(id, _)| id == "SweeperFunction")
+        .expect("sweeper")
+        .1;
+    assert_eq!(
+        sweeper["Properties"]["Events"]["Sweep"]["Properties"]["Schedule"]["Ref"].as_str(),
+        Some("SweepSchedule")
+    );
+    assert_eq!(
+        sweeper["Properties"]["ReservedConcurrentExecutions"].as_i64(),
+        Some(1)
     );
     // Alarms: any DLQ message, the oldest delivery message's age, and each
     // function's errors, all to the alarm topic.

@@ -52,22 +52,22 @@ fn db_err<E: std::error::Error + 'static>(e: E) -> Error {
     Error::dependency(aws_sdk_dynamodb::error::DisplayErrorContext(e))
 }
 
-/// Whether a conditional update was applied: `false` when its condition
+/// Whether a conditional write was applied: `false` when its condition
 /// did not hold, an error for anything else.
-fn applied<O>(
+fn applied<O, E>(
     result: std::result::Result<
         O,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-            aws_sdk_dynamodb::config::http::HttpResponse,
-        >,
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     >,
-) -> Result<bool> {
+) -> Result<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
     match result {
         Ok(_) => Ok(true),
         Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
         {
             Ok(false)
         }

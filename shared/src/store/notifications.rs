@@ -32,6 +32,7 @@ fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<AttributeValue> 
 pub(super) struct Changes {
     set: Vec<String>,
     remove: Vec<&'static str>,
+    names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
 }
 
@@ -52,9 +53,17 @@ impl Changes {
         self
     }
 
+    /// An attribute name the expressions use (`#st`, `#at`).
+    pub(super) fn name(&mut self, placeholder: &str, attribute: &str) -> &mut Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
     /// The status and its index key.
     pub(super) fn status(&mut self, account_id: &str, status: Status) -> &mut Self {
-        self.set("#st = :status", ":status", s(status.as_str()))
+        self.name("#st", "status")
+            .set("#st = :status", ":status", s(status.as_str()))
             .set(
                 "by_status = :by_status",
                 ":by_status",
@@ -86,13 +95,55 @@ impl Changes {
         }
         expression
     }
-
-    pub(super) fn values(self) -> HashMap<String, AttributeValue> {
-        self.values
-    }
 }
 
 impl Store {
+    /// Applies `c` to one notification if `condition` holds; false when it
+    /// did not.
+    pub(super) async fn update_if(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        condition: &str,
+        c: Changes,
+    ) -> Result<bool> {
+        let expression = c.expression();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression(condition)
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(c.names).filter(|n| !n.is_empty()))
+            .set_expression_attribute_values(Some(c.values).filter(|v| !v.is_empty()))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// [`update_if`](Self::update_if) the notification exists.
+    async fn update_existing(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        c: Changes,
+    ) -> Result<()> {
+        match self
+            .update_if(
+                account_id,
+                notification_id,
+                "attribute_exists(notification_id)",
+                c,
+            )
+            .await?
+        {
+            true => Ok(()),
+            false => Err(Error::NotFound("notification")),
+        }
+    }
+
     pub async fn get_notification(
         &self,
         account_id: &str,
@@ -193,19 +244,8 @@ impl Store {
             self.sweep_grace,
         );
         c.sweep(&n.notification_id, due);
-        self.client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(&n.account_id))
-            .key("notification_id", s(&n.notification_id))
-            .condition_expression("attribute_exists(notification_id)")
-            .expression_attribute_names("#st", "status")
-            .update_expression(c.expression())
-            .set_expression_attribute_values(Some(c.values()))
-            .send()
+        self.update_existing(&n.account_id, &n.notification_id, c)
             .await
-            .map_err(db_err)?;
-        Ok(())
     }
 
     /// Puts a delivered or failed notification back to `queued`, staged, for
@@ -262,21 +302,11 @@ impl Store {
             .remove("lease_until")
             .value(":was", s(current.status.as_str()))
             .value(":seen", number(current.attempts.len()));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(account_id))
-            .key("notification_id", s(notification_id))
-            .condition_expression(
-                "#st = :was AND size(attempts) = :seen AND attribute_not_exists(staged)",
-            )
-            .expression_attribute_names("#st", "status")
-            .update_expression(c.expression())
-            .set_expression_attribute_values(Some(c.values()))
-            .send()
-            .await;
-        match applied(result)? {
+        let condition = "#st = :was AND size(attempts) = :seen AND attribute_not_exists(staged)";
+        match self
+            .update_if(account_id, notification_id, condition, c)
+            .await?
+        {
             true => Ok(next),
             false => Err(pending),
         }
@@ -314,12 +344,6 @@ impl Store {
         let now = Utc::now();
         let condition = "staged.#at = :at AND size(attempts) = :seen \
                          AND (attribute_not_exists(lease_until) OR lease_until < :now)";
-        let key = |request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-            request
-                .table_name(&self.tables.notifications)
-                .key("account_id", s(&n.account_id))
-                .key("notification_id", s(&n.notification_id))
-        };
         let Some(restore) = &staged.restore else {
             let result = self
                 .client
@@ -334,16 +358,7 @@ impl Store {
                 .expression_attribute_values(":now", millis(now))
                 .send()
                 .await;
-            return match result {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(db_err(e)),
-            };
+            return applied(result);
         };
         let mut c = Changes::default();
         c.status(&n.account_id, restore.status)
@@ -356,6 +371,7 @@ impl Store {
             .value(":at", ts(staged.at))
             .value(":seen", number(n.attempts.len()))
             .value(":now", millis(now))
+            .name("#at", "at")
             .remove("staged");
         match restore.chain_started_at {
             Some(t) => c.set("chain_started_at = :started", ":started", ts(t)),
@@ -370,15 +386,8 @@ impl Store {
             &n.notification_id,
             outbox::sweep_at(restore.status, None, owed, now, self.sweep_grace),
         );
-        let result = key(self.client.update_item())
-            .condition_expression(condition)
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_names("#st", "status")
-            .update_expression(c.expression())
-            .set_expression_attribute_values(Some(c.values()))
-            .send()
-            .await;
-        applied(result)
+        self.update_if(&n.account_id, &n.notification_id, condition, c)
+            .await
     }
 
     /// Takes the lease on a notification's next attempt, so that two
@@ -436,19 +445,7 @@ impl Store {
             .remove("next_attempt_at")
             .remove("lease_until")
             .remove("staged");
-        self.client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(account_id))
-            .key("notification_id", s(notification_id))
-            .condition_expression("attribute_exists(notification_id)")
-            .expression_attribute_names("#st", "status")
-            .update_expression(c.expression())
-            .set_expression_attribute_values(Some(c.values()))
-            .send()
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        self.update_existing(account_id, notification_id, c).await
     }
 
     /// The dead-letter copy of a given-up notification is on its queue:

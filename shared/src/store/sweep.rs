@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_dynamo::from_items;
 
 use super::notifications::{Changes, shard_partition};
-use super::{Store, applied, db_err, s};
+use super::{Store, db_err, s};
 use crate::domain::outbox::{self, SWEEP_SHARDS};
 use crate::domain::{Notification, Status};
 use crate::error::{Error, Result};
@@ -52,23 +52,19 @@ impl Store {
         let Some(seen) = n.sweep_at else {
             return Ok(false);
         };
-        let next = (now + self.sweep_grace).timestamp_millis();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(&n.account_id))
-            .key("notification_id", s(&n.notification_id))
-            .condition_expression("sweep_at = :seen AND #st IN (:queued, :retrying)")
-            .update_expression("SET sweep_at = :next")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":seen", number(seen))
-            .expression_attribute_values(":next", number(next))
-            .expression_attribute_values(":queued", s(Status::Queued.as_str()))
-            .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
-            .send()
-            .await;
-        applied(result)
+        let mut c = Changes::default();
+        c.set(
+            "sweep_at = :next",
+            ":next",
+            number((now + self.sweep_grace).timestamp_millis()),
+        )
+        .name("#st", "status")
+        .value(":seen", number(seen))
+        .value(":queued", s(Status::Queued.as_str()))
+        .value(":retrying", s(Status::Retrying.as_str()));
+        let condition = "sweep_at = :seen AND #st IN (:queued, :retrying)";
+        self.update_if(&n.account_id, &n.notification_id, condition, c)
+            .await
     }
 
     /// The sweeper gives `n` up (out of time): final `failed`, owing its
@@ -101,22 +97,10 @@ impl Store {
             .value(":queued", s(Status::Queued.as_str()))
             .value(":retrying", s(Status::Retrying.as_str()))
             .value(":now", number(now.timestamp_millis()));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(&n.account_id))
-            .key("notification_id", s(&n.notification_id))
-            .condition_expression(
-                "sweep_at = :seen AND #st IN (:queued, :retrying) \
-                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
-            .expression_attribute_names("#st", "status")
-            .update_expression(c.expression())
-            .set_expression_attribute_values(Some(c.values()))
-            .send()
-            .await;
-        applied(result)
+        let condition = "sweep_at = :seen AND #st IN (:queued, :retrying) \
+                         AND (attribute_not_exists(lease_until) OR lease_until < :now)";
+        self.update_if(&n.account_id, &n.notification_id, condition, c)
+            .await
     }
 }
 

@@ -123,15 +123,7 @@ async fn ingest_with_sqs_down_and_no_retry_is_sent_by_the_scheduled_sweeper() {
     // The client never retries: the schedule the template declares fires
     // the sweeper, which queues the notification.
     sink.wait_for(1).await;
-    let (_, n) = t
-        .get(&acct.key, "/v1/notifications?session_id=s-lone")
-        .await;
-    let accepted: Vec<String> = n["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|i| i["id"].as_str().map(str::to_owned))
-        .collect();
+    let accepted = history_ids(&t, &acct.key, "session_id=s-lone").await;
     let ledger = t
         .settled_ledger(
             "ingest: SQS down, no retry, the sweeper",
@@ -161,6 +153,24 @@ async fn failed_webhook(t: &TestStack, sink: &Sink) -> (Account, inc_shared::dom
     (acct, n)
 }
 
+/// Resends `n` while the proxy refuses what the test set: `503` with
+/// `Retry-After`. Answers the notification as it is stored afterwards.
+async fn refused_resend(
+    t: &TestStack,
+    acct: &Account,
+    n: &inc_shared::domain::Notification,
+) -> inc_shared::domain::Notification {
+    let path = format!("/v1/notifications/{}/resend", n.notification_id);
+    let (status, retry_after, body) = post(t, &acct.key, &path, &json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some(), "a 503 says when to retry");
+    t.store()
+        .get_notification(&acct.id, &n.notification_id)
+        .await
+        .expect("read")
+        .expect("kept")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_with_sqs_down_is_undone_exactly_and_its_retry_sends_once() {
     let t = TestStack::behind_proxy(&[("RetrySchedule", "0")]).await;
@@ -170,15 +180,7 @@ async fn a_resend_with_sqs_down_is_undone_exactly_and_its_retry_sends_once() {
     let path = format!("/v1/notifications/{}/resend", before.notification_id);
 
     proxy.refuse(SQS_BATCH);
-    let (status, retry_after, body) = post(&t, &acct.key, &path, &json!({})).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(retry_after.is_some());
-    let after = t
-        .store()
-        .get_notification(&acct.id, &before.notification_id)
-        .await
-        .expect("read")
-        .expect("kept");
+    let after = refused_resend(&t, &acct, &before).await;
     // Put back as it was: nothing erased, nothing left queued.
     assert_eq!(after.status, Status::Failed);
     assert_eq!(after.last_error, before.last_error);
@@ -208,15 +210,7 @@ async fn a_resend_whose_undo_fails_too_is_undone_by_the_sweeper_and_never_sent()
     // SQS fails, and so does the second UpdateItem: the undo.
     proxy.refuse(SQS_BATCH);
     proxy.refuse_after("DynamoDB_20120810.UpdateItem", 1);
-    let (status, retry_after, body) = post(&t, &acct.key, &path, &json!({})).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(retry_after.is_some());
-    let stuck = t
-        .store()
-        .get_notification(&acct.id, &before.notification_id)
-        .await
-        .expect("read")
-        .expect("kept");
+    let stuck = refused_resend(&t, &acct, &before).await;
     assert_eq!(stuck.status, Status::Queued);
     assert!(stuck.staged.is_some(), "staged, for the sweeper to undo");
 
@@ -254,12 +248,19 @@ async fn a_resend_whose_undo_fails_too_is_undone_by_the_sweeper_and_never_sent()
     assert_eq!(sink.received().len(), 3);
 }
 
-async fn sms_notifications(t: &TestStack, key: &str) -> usize {
-    let (_, page) = t
-        .get(key, "/v1/notifications?session_id=s-ottu&channel=sms")
-        .await;
-    page["items"].as_array().map_or(0, Vec::len)
+/// The ids the history lists for `query`.
+async fn history_ids(t: &TestStack, key: &str, query: &str) -> Vec<String> {
+    let (status, page) = t.get(key, &format!("/v1/notifications?{query}")).await;
+    assert_eq!(status, 200, "{page}");
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        .collect()
 }
+
+const OTTU_SMS: &str = "session_id=s-ottu&channel=sms";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ottus_resend_with_sqs_and_its_undo_down_answers_503_and_sends_once_on_retry() {
@@ -292,7 +293,7 @@ async fn ottus_resend_with_sqs_and_its_undo_down_answers_503_and_sends_once_on_r
     assert!(body["detail"].is_string(), "Ottu's error shape: {body}");
     assert!(retry_after.is_some(), "Ottu's 503 says when to retry");
     assert_eq!(
-        sms_notifications(&t, &acct.key).await,
+        history_ids(&t, &acct.key, OTTU_SMS).await.len(),
         2,
         "the unconfirmed resend is staged"
     );
@@ -301,7 +302,7 @@ async fn ottus_resend_with_sqs_and_its_undo_down_answers_503_and_sends_once_on_r
     let report = t.sweep_after_grace().await;
     assert_eq!(report.undone, 1, "{report:?}");
     assert_eq!(
-        sms_notifications(&t, &acct.key).await,
+        history_ids(&t, &acct.key, OTTU_SMS).await.len(),
         1,
         "the sweeper removed what was never queued"
     );
@@ -311,15 +312,7 @@ async fn ottus_resend_with_sqs_and_its_undo_down_answers_503_and_sends_once_on_r
         (status, &body),
         (200, &json!({"message": "Customer notified."}))
     );
-    let (_, page) = t
-        .get(&acct.key, "/v1/notifications?session_id=s-ottu&channel=sms")
-        .await;
-    let accepted: Vec<String> = page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|i| i["id"].as_str().map(str::to_owned))
-        .collect();
+    let accepted = history_ids(&t, &acct.key, OTTU_SMS).await;
     let ledger = t
         .settled_ledger("Ottu resend: SQS and the undo down", &acct.id, &accepted)
         .await;
