@@ -256,7 +256,7 @@ impl Deliver {
         let missing = |what: &str| {
             (
                 failed_before_sending(number, "", format!("no {what} is configured")),
-                Outcome::Retry,
+                Outcome::NOT_CONFIGURED,
             )
         };
         match &n.payload {

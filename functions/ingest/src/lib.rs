@@ -34,7 +34,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::notification::{plan, plan_payment};
+use inc_shared::domain::plan::{plan, plan_payment};
 use inc_shared::domain::{Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};

@@ -29,9 +29,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::notification::customer_message;
 use inc_shared::domain::outbox::Staged;
 use inc_shared::domain::payment::check_reference;
+use inc_shared::domain::plan::customer_message;
 use inc_shared::domain::{
     Channel, CustomerChannel, Notification, NotificationDraft, Status, Transaction, parse_time,
 };

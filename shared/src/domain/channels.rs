@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::channel::CustomerChannel;
 use super::payment::is_email;
-use super::rules::CustomerChannel;
 use super::settings::EndpointPolicy;
 use crate::error::{Error, Result};
 

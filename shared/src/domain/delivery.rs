@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use super::notification::{Attempt, Channel};
+use super::channel::Channel;
+use super::notification::Attempt;
 use super::retry::RetrySchedule;
 
 /// What an attempt's answer means for the notification.
@@ -21,6 +22,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Nothing to send to yet — no endpoint, or no provider for the
+    /// channel: the merchant may still configure one, so the schedule goes
+    /// on (and gives up at its end like any failure).
+    pub const NOT_CONFIGURED: Outcome = Outcome::Retry;
+
     /// A webhook: only 2xx succeeds and only 410 stops; the merchant's
     /// endpoint may be misconfigured for a while, so a 4xx is retried.
     pub fn of(status_code: Option<u16>) -> Outcome {

@@ -1,5 +1,6 @@
 //! INC's rules as pure code: no I/O here, so every rule has a plain unit test.
 
+pub mod channel;
 pub mod channels;
 pub mod delivery;
 pub mod event;
@@ -10,22 +11,21 @@ pub mod messages;
 pub mod notification;
 pub mod outbox;
 pub mod payment;
+pub mod plan;
 pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod signing;
 pub mod timeline;
 
+pub use channel::{Channel, CustomerChannel};
 pub use delivery::{Decision, Outcome};
 pub use event::{Event, EventKind, IpnType, SmsResult};
-pub use notification::{
-    Attempt, Channel, Notification, NotificationDraft, Payload, Status, WebhookFormat,
-    WebhookPayload,
-};
+pub use notification::{Attempt, Notification, NotificationDraft, Payload, Status, WebhookPayload};
 pub use payment::{PaymentChange, PaymentState, Transaction};
 pub use retry::RetrySchedule;
-pub use rules::{CustomerChannel, SkipReason};
-pub use settings::{EndpointPolicy, Settings, SettingsPatch};
+pub use rules::SkipReason;
+pub use settings::{EndpointPolicy, Settings, SettingsPatch, WebhookFormat};
 
 use crate::error::Error;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::rules::CustomerChannel;
+use super::channel::CustomerChannel;
 use crate::error::{Error, Result};
 
 /// A payment's state. `error` is read as `failed`.

@@ -3,36 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::CustomerChannel;
 use super::payment::{PaymentState, Transaction};
-
-/// The channels that reach the customer (the webhook reaches the merchant).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CustomerChannel {
-    Email,
-    Sms,
-    Whatsapp,
-}
-
-impl CustomerChannel {
-    pub const ALL: [CustomerChannel; 3] = [
-        CustomerChannel::Email,
-        CustomerChannel::Sms,
-        CustomerChannel::Whatsapp,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CustomerChannel::Email => "email",
-            CustomerChannel::Sms => "sms",
-            CustomerChannel::Whatsapp => "whatsapp",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CustomerChannel> {
-        CustomerChannel::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
 
 /// The state × channel table: email and SMS may notify every state;
 /// WhatsApp only created, paid, canceled, failed, expired and authorized.

@@ -7,11 +7,21 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use super::channels::Channels;
-use super::notification::WebhookFormat;
 use crate::error::{Error, Result};
 
 /// Longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2_048;
+
+/// How a webhook body is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// Genio's form-encoded IPN.
+    #[default]
+    Form,
+    /// `{"id", "type", "created_at", "data"}` as JSON.
+    Json,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {

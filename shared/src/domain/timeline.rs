@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::notification::{Channel, Notification};
+use super::channel::Channel;
+use super::notification::Notification;
 use super::payment::{PaymentState, Transaction};
 
 /// One thing that happened to an order.

@@ -1,0 +1,77 @@
+//! The channels a notification travels on: the merchant's webhook, and
+//! the customer channels (SMS, email, WhatsApp).
+
+use serde::{Deserialize, Serialize};
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// An IPN to the merchant's endpoint.
+    Webhook,
+    /// A message to the customer.
+    Sms,
+    Email,
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [
+            Channel::Webhook,
+            Channel::Sms,
+            Channel::Email,
+            Channel::Whatsapp,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl From<CustomerChannel> for Channel {
+    fn from(c: CustomerChannel) -> Channel {
+        match c {
+            CustomerChannel::Sms => Channel::Sms,
+            CustomerChannel::Email => Channel::Email,
+            CustomerChannel::Whatsapp => Channel::Whatsapp,
+        }
+    }
+}
+
+/// The channels that reach the customer (the webhook reaches the merchant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerChannel {
+    Email,
+    Sms,
+    Whatsapp,
+}
+
+impl CustomerChannel {
+    pub const ALL: [CustomerChannel; 3] = [
+        CustomerChannel::Email,
+        CustomerChannel::Sms,
+        CustomerChannel::Whatsapp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerChannel::Email => "email",
+            CustomerChannel::Sms => "sms",
+            CustomerChannel::Whatsapp => "whatsapp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CustomerChannel> {
+        CustomerChannel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
