@@ -422,3 +422,37 @@ async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
     names.sort();
     assert_eq!(names, ["NotificationsDelivered", "NotificationsRetried"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_ten_webhooks_costs_one_read_and_two_writes_each() {
+    let mut t = TestStack::behind_proxy(&[]).await;
+    t.stop_workers().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let accepted = t.post_events(&acct.key, "cost", 10).await;
+    let event = t.receive_records(10).await;
+    let proxy = t.proxy.as_ref().expect("proxy");
+    let sdk = inc_cli::local::sdk_config(&proxy.endpoint(), "us-east-1").await;
+    let deliver = inc_deliver::Deliver::new(&sdk, &t.config()).expect("deliver");
+    proxy.take_calls();
+    let answer = deliver.handle(event).await;
+    assert!(answer.batch_item_failures.is_empty());
+    let calls = proxy.take_calls();
+    println!("AWS calls for a batch of 10 webhooks: {calls:?}");
+    // One read for the batch (notifications and accounts), then per
+    // webhook its lease and its attempt.
+    assert_eq!(
+        calls.get("DynamoDB_20120810.BatchGetItem"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("DynamoDB_20120810.UpdateItem"),
+        Some(&20),
+        "{calls:?}"
+    );
+    assert_eq!(calls.values().sum::<usize>(), 21, "{calls:?}");
+    let ledger = t.ledger(&acct.id, &accepted).await;
+    assert_eq!((ledger.delivered, ledger.attempts), (10, 10), "{ledger}");
+    assert_eq!(sink.received().len(), 10);
+}

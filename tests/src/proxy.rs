@@ -16,6 +16,8 @@ struct State {
     /// once the rule has let its first `pass` such requests through.
     refused: Mutex<Vec<Rule>>,
     connections: Mutex<Vec<AbortHandle>>,
+    /// Requests seen, by their `X-Amz-Target` (`DynamoDB_20120810.GetItem`).
+    calls: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 struct Rule {
@@ -85,6 +87,12 @@ impl Proxy {
         self.refuse_after(text, 0);
     }
 
+    /// How many requests of each `X-Amz-Target` went through since the
+    /// last call, and starts counting afresh.
+    pub fn take_calls(&self) -> std::collections::BTreeMap<String, usize> {
+        std::mem::take(&mut *self.state.calls.lock().expect("proxy lock"))
+    }
+
     /// Like [`refuse`](Self::refuse), beside any rule already set, but
     /// lets the first `pass` matching requests through: to fail the second
     /// `UpdateItem` of a path (its undo) and not the first.
@@ -115,6 +123,14 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, state: Arc<State>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            if let Some(target) = amz_target(&buf[..n]) {
+                *state
+                    .calls
+                    .lock()
+                    .expect("proxy lock")
+                    .entry(target)
+                    .or_default() += 1;
+            }
             let refuse = {
                 let mut rules = state.refused.lock().expect("proxy lock");
                 rules.iter_mut().any(|rule| {
@@ -145,4 +161,14 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, state: Arc<State>) {
         _ = upstream => {}
         _ = downstream => {}
     }
+}
+
+/// The `X-Amz-Target` header of a request whose head is in `bytes`.
+fn amz_target(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("x-amz-target")
+            .then(|| value.trim().to_owned())
+    })
 }

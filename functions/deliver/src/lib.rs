@@ -1,6 +1,7 @@
 //! Deliver: the SQS-triggered worker that sends notifications.
 //!
-//! Each record names one notification. The worker reads it from the log,
+//! Each record names one notification. The worker reads the batch's
+//! notifications and their accounts in one `BatchGetItem`, then, for each,
 //! takes a lease on its next attempt (so two copies of one message never
 //! both send), sends it on its channel — the merchant's webhook, or the
 //! customer's SMS, email or WhatsApp through the account's provider — (every
@@ -39,7 +40,7 @@ use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::Account;
-use inc_shared::store::Store;
+use inc_shared::store::{BatchRead, Store};
 use inc_shared::webhook::failed_before_sending;
 use inc_shared::webhook::{WebhookClient, WebhookRequest};
 use inc_shared::{Config, Result};
@@ -93,9 +94,33 @@ impl Deliver {
     }
 
     /// Handles one batch; the answer lists the records SQS must redeliver.
+    /// The batch's notifications and their accounts are read in one call.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes =
-            futures::future::join_all(event.records.iter().map(|r| self.process(r))).await;
+        let messages: Vec<std::result::Result<DeliveryMessage, String>> = event
+            .records
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.body.as_deref().unwrap_or_default())
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        let keys: Vec<(String, String)> = messages
+            .iter()
+            .flatten()
+            .map(|m| (m.account_id.clone(), m.notification_id.clone()))
+            .collect();
+        let read = match keys.is_empty() {
+            true => Ok(BatchRead::default()),
+            false => self.store.read_batch(&keys).await,
+        };
+        let outcomes = futures::future::join_all(
+            event
+                .records
+                .iter()
+                .zip(messages)
+                .map(|(r, m)| self.process(r, m, &read)),
+        )
+        .await;
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in event.records.iter().zip(outcomes) {
             let id = record.message_id.clone().unwrap_or_default();
@@ -111,9 +136,14 @@ impl Deliver {
         response
     }
 
-    async fn process(&self, record: &SqsMessage) -> Result<Disposition> {
+    async fn process(
+        &self,
+        record: &SqsMessage,
+        message: std::result::Result<DeliveryMessage, String>,
+        read: &Result<BatchRead>,
+    ) -> Result<Disposition> {
         let body = record.body.as_deref().unwrap_or_default();
-        let message: DeliveryMessage = match serde_json::from_str(body) {
+        let message = match message {
             Ok(m) => m,
             Err(e) => {
                 // A poison message: no retry will make it readable.
@@ -127,13 +157,18 @@ impl Deliver {
                 return Ok(Disposition::Done);
             }
         };
+        let read = match read {
+            Ok(read) => read,
+            // The batch's read failed: every readable record goes back.
+            Err(e) => return Err(inc_shared::Error::Dependency(e.to_string())),
+        };
         // Every log line about this record names its account and notification.
         let span = tracing::info_span!(
             "notification",
             account_id = %message.account_id,
             notification_id = %message.notification_id
         );
-        self.process_message(record, body, &message)
+        self.process_message(record, body, &message, read)
             .instrument(span)
             .await
     }
@@ -143,9 +178,15 @@ impl Deliver {
         record: &SqsMessage,
         body: &str,
         message: &DeliveryMessage,
+        read: &BatchRead,
     ) -> Result<Disposition> {
         let (account_id, id) = (&message.account_id, &message.notification_id);
-        let Some(notification) = self.store.get_notification(account_id, id).await? else {
+        let Some(notification) = read
+            .notifications
+            .get(id)
+            .filter(|n| &n.account_id == account_id)
+            .cloned()
+        else {
             // Its event was rolled back after the message was sent.
             tracing::info!(notification_id = %id, "no such notification; dropping the message");
             return Ok(Disposition::Done);
@@ -185,14 +226,14 @@ impl Deliver {
             tracing::info!(notification_id = %id, "another invocation holds this notification; waiting");
             return self.hide(record, lease).await;
         }
-        let Some(account) = self.store.get_account(account_id).await? else {
+        let Some(account) = read.accounts.get(account_id) else {
             return self
                 .give_up(body, &notification, None, "the account no longer exists")
                 .await;
         };
         let number = notification.next_attempt_number();
         let in_chain = notification.next_chain_attempt();
-        let (attempt, outcome) = self.attempt(&account, &notification, number).await;
+        let (attempt, outcome) = self.attempt(account, &notification, number).await;
         tracing::info!(account_id = %account_id, notification_id = %id, attempt = number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");

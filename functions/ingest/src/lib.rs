@@ -200,23 +200,20 @@ async fn prepare(
     account: &inc_shared::store::Account,
     event: &Event,
 ) -> Result<(EventRecord, Vec<Notification>, Option<Transaction>)> {
-    let now = Utc::now();
-    let transaction = match event.payment() {
+    let previous = match event.payment() {
         Some(change) => {
-            let previous = app
-                .store
+            app.store
                 .get_transaction(&account.account_id, &change.session_id)
-                .await?;
-            Some(Transaction::apply(
-                previous,
-                &account.account_id,
-                &event.id,
-                change,
-                now,
-            ))
+                .await?
         }
         None => None,
     };
+    // Taken after the read, so a change accepted now is never timed before
+    // one the read already shows.
+    let now = Utc::now();
+    let transaction = event
+        .payment()
+        .map(|change| Transaction::apply(previous, &account.account_id, &event.id, change, now));
     let drafts = match &transaction {
         Some(t) => plan_payment(event, t, &account.settings, now)?,
         None => plan(event, &account.settings, now),

@@ -391,8 +391,12 @@ impl Transaction {
             occurred_at: change.occurred_at,
             stale: false,
         };
+        // Only a change that says when it occurred can be older than the
+        // latest: without `occurred_at`, changes are ordered as accepted.
         let latest = t.history.iter().map(StateChange::effective_at).max();
-        let stale = latest.is_some_and(|latest| entry.effective_at() < latest);
+        let stale = change
+            .occurred_at
+            .is_some_and(|at| latest.is_some_and(|latest| at < latest));
         // A newer change's data wins; a stale one only fills what is empty.
         let set = |field: &mut Option<String>, value: &Option<String>| {
             if value.is_some() && (!stale || field.is_none()) {
@@ -561,9 +565,11 @@ mod tests {
             Some("late@example.com"),
             "an empty field is filled"
         );
-        // A change at the same instant, or without a time (now), is not stale.
-        let later = change(json!({"session_id": "s", "state": "refunded"}));
-        let t = Transaction::apply(Some(t), "acc", "e3", &later, now);
+        // A change without a time is ordered as accepted, never stale, even
+        // if INC's clock reads earlier than a change it already has.
+        let untimed = change(json!({"session_id": "s", "state": "refunded"}));
+        let earlier = now - chrono::Duration::days(365 * 100);
+        let t = Transaction::apply(Some(t), "acc", "e3", &untimed, earlier);
         assert!(!t.last_change().unwrap().stale);
         assert_eq!(t.state, PaymentState::Refunded);
     }

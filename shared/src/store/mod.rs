@@ -5,6 +5,7 @@
 //!   causes and the transaction it changes, in one transaction;
 //! - [`notifications`]: the notification log and its lease, staged writes
 //!   and their undo, the dead-letter flag;
+//! - [`batch`]: a deliver batch's notifications and accounts in one read;
 //! - [`history`]: pages of the log through its indexes;
 //! - [`transactions`]: payments as ingest keeps them;
 //! - [`sweep`]: the due index the sweeper reads.
@@ -24,6 +25,7 @@ use crate::config::Tables;
 use crate::error::{Error, Result};
 
 pub mod accounts;
+pub mod batch;
 pub mod events;
 pub mod history;
 pub mod notifications;
@@ -31,6 +33,7 @@ pub mod sweep;
 pub mod transactions;
 
 pub use accounts::{Account, KeyInfo};
+pub use batch::BatchRead;
 pub use events::{Claim, EVENT_RETENTION, EventRecord, EventStatus};
 pub use history::LogQuery;
 
