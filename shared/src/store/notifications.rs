@@ -19,7 +19,7 @@ fn millis(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(t.timestamp_millis().to_string())
 }
 
-fn number(n: impl ToString) -> AttributeValue {
+pub(super) fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 

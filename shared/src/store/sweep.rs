@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde_dynamo::from_items;
 
-use super::notifications::{Changes, shard_partition};
-use super::{Store, db_err, s};
+use super::notifications::{Changes, number, shard_partition};
+use super::{Store, db_err, s, ts};
 use crate::domain::outbox::{self, SWEEP_SHARDS};
 use crate::domain::{Notification, Status};
 use crate::error::{Error, Result};
@@ -29,10 +29,7 @@ impl Store {
                 .index_name("ByDue")
                 .key_condition_expression("sweep_shard = :shard AND sweep_at <= :now")
                 .expression_attribute_values(":shard", s(&shard_partition(shard)))
-                .expression_attribute_values(
-                    ":now",
-                    aws_sdk_dynamodb::types::AttributeValue::N(now.timestamp_millis().to_string()),
-                )
+                .expression_attribute_values(":now", number(now.timestamp_millis()))
                 .limit(limit)
                 .send()
                 .await
@@ -83,11 +80,7 @@ impl Store {
         c.status(&n.account_id, Status::Failed)
             .set("last_error = :err", ":err", s(reason))
             .set("dead_letter_pending = :err", ":err", s(reason))
-            .set(
-                "updated_at = :now_t",
-                ":now_t",
-                serde_dynamo::to_attribute_value(now).unwrap_or_else(|_| s(&now.to_rfc3339())),
-            )
+            .set("updated_at = :now_t", ":now_t", ts(now))
             .sweep(
                 &n.notification_id,
                 outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
@@ -102,8 +95,4 @@ impl Store {
         self.update_if(&n.account_id, &n.notification_id, condition, c)
             .await
     }
-}
-
-fn number(n: i64) -> aws_sdk_dynamodb::types::AttributeValue {
-    aws_sdk_dynamodb::types::AttributeValue::N(n.to_string())
 }
