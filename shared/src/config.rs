@@ -23,6 +23,10 @@ pub struct Tables {
     pub notifications: String,
     /// Payments (`account_id`, `session_id`; index `ByOrderNo`).
     pub transactions: String,
+    /// Endpoints (`account_id`, `endpoint_id`).
+    pub endpoints: String,
+    /// The declared event types (`account_id`, `event_type`).
+    pub event_types: String,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +55,8 @@ impl Tables {
             events: required(get, "INC_EVENTS_TABLE")?,
             notifications: required(get, "INC_NOTIFICATIONS_TABLE")?,
             transactions: required(get, "INC_TRANSACTIONS_TABLE")?,
+            endpoints: required(get, "INC_ENDPOINTS_TABLE")?,
+            event_types: required(get, "INC_EVENT_TYPES_TABLE")?,
         })
     }
 
@@ -153,12 +159,14 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 5] = [
+    const TABLES: [(&str, &str); 7] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
         ("INC_NOTIFICATIONS_TABLE", "n"),
         ("INC_TRANSACTIONS_TABLE", "t"),
+        ("INC_ENDPOINTS_TABLE", "ep"),
+        ("INC_EVENT_TYPES_TABLE", "et"),
     ];
 
     #[test]

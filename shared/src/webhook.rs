@@ -32,6 +32,9 @@ pub struct WebhookRequest<'a> {
     pub secrets: Vec<&'a str>,
     pub payload: &'a WebhookPayload,
     pub attempt: u32,
+    /// The endpoint's own headers (never one INC sets: see
+    /// `domain::endpoint`).
+    pub headers: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 impl WebhookClient {
@@ -78,8 +81,11 @@ impl WebhookClient {
             Ok(sig) => sig,
             Err(e) => return failed_before_sending(req.attempt, req.url, e.to_string()),
         };
-        let request = self
-            .post(req.url)
+        let mut request = self.post(req.url);
+        for (name, value) in req.headers.into_iter().flatten() {
+            request = request.header(name, value);
+        }
+        let request = request
             .header(reqwest::header::CONTENT_TYPE, &req.payload.content_type)
             .header("webhook-id", req.webhook_id)
             .header("webhook-timestamp", timestamp.to_string())

@@ -22,6 +22,8 @@ use inc_shared::domain::{
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
+mod endpoints;
+mod event_types;
 mod panel;
 
 /// Most notifications one page of the history returns.
@@ -48,6 +50,25 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/settings", get(get_settings).patch(patch_settings))
         .route("/v1/settings/secret", get(get_secret))
         .route("/v1/settings/secret/rotate", post(rotate_secret))
+        .route(
+            "/v1/endpoints",
+            get(endpoints::list).post(endpoints::create),
+        )
+        .route(
+            "/v1/endpoints/{id}",
+            get(endpoints::get)
+                .patch(endpoints::patch)
+                .delete(endpoints::delete),
+        )
+        .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
+        .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate))
+        .route("/v1/event-types", get(event_types::list))
+        .route(
+            "/v1/event-types/{type}",
+            get(event_types::get)
+                .put(event_types::put)
+                .delete(event_types::delete),
+        )
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
         .route("/v1/ipn/verify", post(verify_ipn))
@@ -233,6 +254,8 @@ struct HistoryParams {
     format: Option<String>,
     session_id: Option<String>,
     order_no: Option<String>,
+    endpoint_id: Option<String>,
+    event_type: Option<String>,
 }
 
 fn invalid(field: &'static str, why: &str) -> Error {
@@ -283,6 +306,23 @@ impl HistoryParams {
                 })
             })
             .transpose()?;
+        if self
+            .endpoint_id
+            .as_ref()
+            .is_some_and(|e| !e.starts_with("ep_") || e.len() > 64)
+        {
+            return Err(invalid("endpoint_id", "must be an endpoint id (ep_…)"));
+        }
+        if self
+            .event_type
+            .as_ref()
+            .is_some_and(|t| !inc_shared::domain::event_types::is_valid_name(t))
+        {
+            return Err(invalid(
+                "event_type",
+                "must be an event type such as order.completed",
+            ));
+        }
         for (field, value) in [
             ("session_id", &self.session_id),
             ("order_no", &self.order_no),
@@ -297,6 +337,8 @@ impl HistoryParams {
         Ok(LogQuery {
             session_id: self.session_id,
             order_no: self.order_no,
+            endpoint_id: self.endpoint_id,
+            event_type: self.event_type,
             limit,
             cursor: self.cursor,
             channel,
@@ -314,6 +356,7 @@ fn view(n: Notification) -> Value {
         "event_id": n.event_id,
         "event_type": n.event_type,
         "channel": n.channel,
+        "endpoint_id": n.endpoint(),
         "status": n.status,
         "created_at": n.created_at,
         "updated_at": n.updated_at,

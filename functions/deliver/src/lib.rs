@@ -34,7 +34,8 @@ use tracing::Instrument;
 use inc_shared::domain::delivery::decide;
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::{
-    Attempt, Decision, Notification, Outcome, Payload, RetrySchedule, Status,
+    Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, Outcome, Payload,
+    RetrySchedule, Status,
 };
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
@@ -104,14 +105,10 @@ impl Deliver {
                     .map_err(|e| e.to_string())
             })
             .collect();
-        let keys: Vec<(String, String)> = messages
-            .iter()
-            .flatten()
-            .map(|m| (m.account_id.clone(), m.notification_id.clone()))
-            .collect();
-        let read = match keys.is_empty() {
+        let readable: Vec<DeliveryMessage> = messages.iter().flatten().cloned().collect();
+        let read = match readable.is_empty() {
             true => Ok(BatchRead::default()),
-            false => self.store.read_batch(&keys).await,
+            false => self.store.read_batch(&readable).await,
         };
         let outcomes = futures::future::join_all(
             event
@@ -231,9 +228,28 @@ impl Deliver {
                 .give_up(body, &notification, None, "the account no longer exists")
                 .await;
         };
+        let endpoint = match notification.endpoint() {
+            Some(id) if id != DEFAULT_ENDPOINT_ID => match read.endpoint_of(&notification) {
+                Some(e) if e.enabled => Some(e),
+                Some(e) => {
+                    let reason = format!(
+                        "the endpoint {id} is disabled{}",
+                        e.disabled_reason
+                            .as_deref()
+                            .map_or_else(String::new, |r| format!(": {r}"))
+                    );
+                    return self.give_up(body, &notification, None, &reason).await;
+                }
+                None => {
+                    let reason = format!("the endpoint {id} was deleted");
+                    return self.give_up(body, &notification, None, &reason).await;
+                }
+            },
+            _ => None,
+        };
         let number = notification.next_attempt_number();
         let in_chain = notification.next_chain_attempt();
-        let (attempt, outcome) = self.attempt(account, &notification, number).await;
+        let (attempt, outcome) = self.attempt(account, endpoint, &notification, number).await;
         tracing::info!(account_id = %account_id, notification_id = %id, attempt = number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");
@@ -290,6 +306,7 @@ impl Deliver {
     async fn attempt(
         &self,
         account: &Account,
+        endpoint: Option<&Endpoint>,
         n: &Notification,
         number: u32,
     ) -> (Attempt, Outcome) {
@@ -301,23 +318,39 @@ impl Deliver {
             )
         };
         match &n.payload {
-            Payload::Webhook(payload) => match account.settings.endpoint_url.as_deref() {
-                Some(url) => {
-                    let attempt = self
-                        .webhooks
-                        .send(WebhookRequest {
-                            url,
-                            webhook_id: &n.notification_id,
-                            secrets: account.signing_secrets(Utc::now()),
-                            payload,
-                            attempt: number,
-                        })
-                        .await;
-                    let outcome = Outcome::of(attempt.status_code);
-                    (attempt, outcome)
-                }
-                None => missing("endpoint_url"),
-            },
+            Payload::Webhook(payload) => {
+                // A stored endpoint, or the default one: the settings' URL,
+                // signed with the account's secret.
+                let now = Utc::now();
+                let (url, secrets, headers) = match endpoint {
+                    Some(e) => (
+                        Some(e.url.as_str()),
+                        e.signing_secrets(now),
+                        Some(&e.headers),
+                    ),
+                    None => (
+                        account.settings.endpoint_url.as_deref(),
+                        account.signing_secrets(now),
+                        None,
+                    ),
+                };
+                let Some(url) = url else {
+                    return missing("endpoint_url");
+                };
+                let attempt = self
+                    .webhooks
+                    .send(WebhookRequest {
+                        url,
+                        webhook_id: &n.notification_id,
+                        secrets,
+                        payload,
+                        attempt: number,
+                        headers,
+                    })
+                    .await;
+                let outcome = Outcome::of(attempt.status_code);
+                (attempt, outcome)
+            }
             Payload::Sms { to, text } => match channels.sms.as_ref().filter(|p| p.enabled) {
                 Some(p) => {
                     self.providers

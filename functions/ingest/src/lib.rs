@@ -35,7 +35,7 @@ use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
 use inc_shared::domain::plan::{plan, plan_payment};
-use inc_shared::domain::{Event, Notification, Transaction};
+use inc_shared::domain::{Endpoint, Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, Store};
@@ -67,15 +67,17 @@ impl Ingest {
     /// Queues the event's notifications and completes it. If SQS fails the
     /// event stays stored and `pending`: the answer is a 503 whose retry is
     /// safe, and the sweeper queues the notifications meanwhile.
-    async fn publish(&self, record: &EventRecord) -> Result<()> {
-        let messages: Vec<DeliveryMessage> = record
-            .notification_ids
-            .iter()
-            .map(|id| DeliveryMessage {
-                account_id: record.account_id.clone(),
-                notification_id: id.clone(),
-            })
-            .collect();
+    /// `notifications` are the event's, when this request stored them (the
+    /// messages then name their endpoints); a retry knows only their ids.
+    async fn publish(&self, record: &EventRecord, notifications: &[Notification]) -> Result<()> {
+        let messages: Vec<DeliveryMessage> = match notifications.is_empty() {
+            false => notifications.iter().map(DeliveryMessage::of).collect(),
+            true => record
+                .notification_ids
+                .iter()
+                .map(|id| DeliveryMessage::new(&record.account_id, id))
+                .collect(),
+        };
         if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
             tracing::warn!(event_id = %record.event_id, %err,
                 "stored, but its messages could not be queued; the sweeper will queue them");
@@ -138,22 +140,44 @@ async fn post_event(
     accept(&app, account, event).instrument(span).await
 }
 
+/// Checks an event of a merchant's own type against the schema its type
+/// declares, if any: a mismatch is a `400` naming the path, nothing stored.
+async fn check_schema(app: &Ingest, account_id: &str, event: &Event) -> Result<()> {
+    let Some(custom) = event.custom() else {
+        return Ok(());
+    };
+    let Some(declared) = app
+        .store
+        .get_event_type(account_id, &custom.type_name)
+        .await?
+    else {
+        return Ok(());
+    };
+    match declared.validator()? {
+        Some(schema) => schema.check(&custom.data),
+        None => Ok(()),
+    }
+}
+
 /// Claims, stores and queues a valid event of `account`.
 async fn accept(
     app: &Ingest,
     account: inc_shared::store::Account,
     event: Event,
 ) -> Result<Response> {
+    check_schema(app, &account.account_id, &event).await?;
+    let endpoints = app.store.endpoints_of(&account.account_id).await?;
     let mut tries = 0;
-    let (record, existing) = loop {
-        let (record, notifications, transaction) = prepare(app, &account, &event).await?;
+    let (record, stored, existing) = loop {
+        let (record, notifications, transaction) =
+            prepare(app, &account, &endpoints, &event).await?;
         match app
             .store
             .claim_event(&record, &notifications, transaction.as_ref())
             .await?
         {
-            Claim::Claimed => break (record, None),
-            Claim::Taken(existing) => break (record, Some(existing)),
+            Claim::Claimed => break (record, notifications, None),
+            Claim::Taken(existing) => break (record, Vec::new(), Some(existing)),
             Claim::Contended if tries < MAX_CONTENDED_TRIES => {
                 tries += 1;
                 // Step aside for a moment, more each round, so that the
@@ -169,7 +193,7 @@ async fn accept(
         }
     };
     let Some(existing) = existing else {
-        app.publish(&record).await?;
+        app.publish(&record, &stored).await?;
         tracing::info!(account_id = %record.account_id, event_id = %record.event_id,
             notifications = record.notification_ids.len(), retries = tries, "event accepted");
         app.metrics.event_accepted(&record.event_type);
@@ -187,7 +211,7 @@ async fn accept(
         // is still doing so): queue them again — a duplicate is harmless —
         // and answer as the first request would have.
         EventStatus::Pending => {
-            app.publish(&existing).await?;
+            app.publish(&existing, &[]).await?;
             Ok(accepted(StatusCode::ACCEPTED, &existing))
         }
     }
@@ -198,6 +222,7 @@ async fn accept(
 async fn prepare(
     app: &Ingest,
     account: &inc_shared::store::Account,
+    endpoints: &[Endpoint],
     event: &Event,
 ) -> Result<(EventRecord, Vec<Notification>, Option<Transaction>)> {
     let previous = match event.payment() {
@@ -215,8 +240,8 @@ async fn prepare(
         .payment()
         .map(|change| Transaction::apply(previous, &account.account_id, &event.id, change, now));
     let drafts = match &transaction {
-        Some(t) => plan_payment(event, t, &account.settings, now)?,
-        None => plan(event, &account.settings, now),
+        Some(t) => plan_payment(event, t, &account.settings, endpoints, now)?,
+        None => plan(event, &account.settings, endpoints, now),
     };
     let notifications: Vec<Notification> = drafts
         .into_iter()

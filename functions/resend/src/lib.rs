@@ -61,13 +61,7 @@ impl Resend {
     /// undoes them and answers the failure (unless deliver already has one:
     /// then its message got through after all, and the resend stands).
     async fn queue_staged(&self, staged: &[Notification]) -> Result<()> {
-        let messages: Vec<DeliveryMessage> = staged
-            .iter()
-            .map(|n| DeliveryMessage {
-                account_id: n.account_id.clone(),
-                notification_id: n.notification_id.clone(),
-            })
-            .collect();
+        let messages: Vec<DeliveryMessage> = staged.iter().map(DeliveryMessage::of).collect();
         if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
             let mut undone = 0;
             for n in staged {

@@ -82,7 +82,7 @@ impl Sweeper {
                 match sweep_action(n, now, self.max_age) {
                     SweepAction::Requeue => {
                         if self.store.claim_requeue(n, now).await? {
-                            requeue.push(message(n));
+                            requeue.push(DeliveryMessage::of(n));
                         } else {
                             report.skipped += 1;
                         }
@@ -120,15 +120,9 @@ impl Sweeper {
     }
 
     async fn dead_letter(&self, n: &Notification, reason: &str) -> Result<()> {
-        let body = serde_json::to_string(&message(n)).map_err(inc_shared::Error::dependency)?;
+        let body = serde_json::to_string(&DeliveryMessage::of(n))
+            .map_err(inc_shared::Error::dependency)?;
         self.queue.dead_letter(&self.dlq_url, &body, reason).await?;
         self.store.dead_letter_sent(n).await
-    }
-}
-
-fn message(n: &Notification) -> DeliveryMessage {
-    DeliveryMessage {
-        account_id: n.account_id.clone(),
-        notification_id: n.notification_id.clone(),
     }
 }

@@ -19,8 +19,11 @@ pub const MAX_PHONE_LEN: usize = 32;
 /// Longest of the other Genio string fields.
 pub const MAX_FIELD_LEN: usize = 128;
 
-/// The event types INC understands.
+/// The event types INC understands itself.
 pub const EVENT_TYPES: &[&str] = &["sms.sent", "sms.delivered", "payment.state_changed"];
+/// The prefixes of INC's own types: a type below them that is not one of
+/// [`EVENT_TYPES`] is a typo, not a custom type.
+pub const RESERVED_PREFIXES: &[&str] = &["sms.", "payment."];
 
 /// An accepted, validated event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +45,20 @@ pub enum EventKind {
     /// An Ottu-style transaction changed state.
     #[serde(rename = "payment.state_changed")]
     PaymentStateChanged(PaymentChange),
+    /// Any other type (`order.completed`, `iot.alert`): `data` is any JSON
+    /// object, delivered exactly as sent.
+    #[serde(skip)]
+    Custom(CustomEvent),
+}
+
+/// An event of a merchant's own type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomEvent {
+    pub type_name: String,
+    /// `data` parsed, for schema checks and the fingerprint.
+    pub data: Value,
+    /// `data` exactly as sent: key order, number spelling, whitespace.
+    pub raw: String,
 }
 
 /// Genio's `ipn_type`.
@@ -88,11 +105,20 @@ fn default_source() -> String {
 
 impl Event {
     /// The event's type as clients write it (`sms.sent`, …).
-    pub fn type_name(&self) -> &'static str {
-        match self.kind {
+    pub fn type_name(&self) -> &str {
+        match &self.kind {
             EventKind::SmsSent(_) => "sms.sent",
             EventKind::SmsDelivered(_) => "sms.delivered",
             EventKind::PaymentStateChanged(_) => "payment.state_changed",
+            EventKind::Custom(c) => &c.type_name,
+        }
+    }
+
+    /// The event of a merchant's own type, for custom events.
+    pub fn custom(&self) -> Option<&CustomEvent> {
+        match &self.kind {
+            EventKind::Custom(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -101,7 +127,7 @@ impl Event {
         match &self.kind {
             EventKind::SmsSent(r) => Some((IpnType::Sent, r)),
             EventKind::SmsDelivered(r) => Some((IpnType::Delivery, r)),
-            EventKind::PaymentStateChanged(_) => None,
+            EventKind::PaymentStateChanged(_) | EventKind::Custom(_) => None,
         }
     }
 
@@ -117,8 +143,15 @@ impl Event {
     /// as JSON with other key order, or form-encoded, has the same
     /// fingerprint. A different body under a used id is told apart by it.
     pub fn fingerprint(&self) -> String {
-        // Serialising a plain struct cannot fail; fall back to Debug anyway.
-        let canonical = serde_json::to_vec(self).unwrap_or_else(|_| format!("{self:?}").into());
+        // serde_json sorts an object's keys, so key order does not count.
+        let canonical = match &self.kind {
+            EventKind::Custom(c) => serde_json::to_vec(
+                &serde_json::json!({"id": self.id, "type": c.type_name, "data": c.data}),
+            ),
+            _ => serde_json::to_vec(self),
+        };
+        // Serialising plain values cannot fail; fall back to Debug anyway.
+        let canonical = canonical.unwrap_or_else(|_| format!("{self:?}").into());
         hex::encode(Sha256::digest(canonical))
     }
 
@@ -157,7 +190,17 @@ impl Event {
             "payment.state_changed" => {
                 EventKind::PaymentStateChanged(PaymentChange::from_value(data)?)
             }
-            other => return Err(unknown_type(other)),
+            other if RESERVED_PREFIXES.iter().any(|p| other.starts_with(p)) => {
+                return Err(unknown_type(other));
+            }
+            other => {
+                super::event_types::check_name(other, "type")?;
+                EventKind::Custom(CustomEvent {
+                    type_name: other.to_owned(),
+                    raw: raw_data(body)?,
+                    data,
+                })
+            }
         };
         Ok(Event { id, kind })
     }
@@ -205,6 +248,19 @@ impl Event {
         };
         Ok(Event { id, kind })
     }
+}
+
+/// The `data` of a JSON body exactly as sent (the body has been parsed
+/// strictly already, so it holds one `data`).
+fn raw_data(body: &[u8]) -> Result<String> {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        data: &'a serde_json::value::RawValue,
+    }
+    serde_json::from_slice::<Raw>(body)
+        .map(|r| r.data.get().to_owned())
+        .map_err(|e| Error::bad_request("invalid_json", format!("data: {e}"), Some("data")))
 }
 
 /// The pairs of a form body, refusing what `form_urlencoded` would quietly
@@ -357,7 +413,8 @@ fn unknown_type(found: &str) -> Error {
     Error::bad_request(
         "unknown_event_type",
         format!(
-            "unknown event type `{found}`; expected one of: {}",
+            "unknown event type `{found}`; INC's own are {}, and a type of your own uses \
+             another prefix (order.completed)",
             EVENT_TYPES.join(", ")
         ),
         Some("type"),
@@ -444,6 +501,30 @@ pub(crate) mod tests {
             assert_eq!(e.code(), code, "{body}");
             assert_eq!(e.field(), field, "{body}");
             assert_eq!(e.status(), 400);
+        }
+    }
+
+    #[test]
+    fn a_custom_event_keeps_its_data_byte_for_byte() {
+        let data = r#"{"z":1.50,"a":[1e3, {"b":null}],"n":123456789012345678901234}"#;
+        let body = format!(r#"{{"id":"o-1","type":"order.completed","data":{data}}}"#);
+        let event = Event::from_json(body.as_bytes()).unwrap();
+        assert_eq!(event.type_name(), "order.completed");
+        assert_eq!(event.custom().unwrap().raw, data);
+        let reordered = r#"{"data":{"a":[1e3,{"b":null}],"n":123456789012345678901234,"z":1.50},
+            "type":"order.completed","id":"o-1"}"#;
+        let same = Event::from_json(reordered.as_bytes()).unwrap();
+        assert_eq!(same.fingerprint(), event.fingerprint());
+        for (bad, code) in [
+            ("order", "invalid_event_type"),
+            ("Order.done", "invalid_event_type"),
+            ("order.", "invalid_event_type"),
+            ("sms.bogus", "unknown_event_type"),
+            ("payment.refunded", "unknown_event_type"),
+        ] {
+            let body = format!(r#"{{"id":"a","type":"{bad}","data":{{}}}}"#);
+            let e = err(&body);
+            assert_eq!((e.code(), e.field()), (code, Some("type")), "{bad}");
         }
     }
 

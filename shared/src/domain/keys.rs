@@ -18,6 +18,10 @@ pub fn new_key_id() -> String {
     format!("key_{}", ulid::Ulid::new())
 }
 
+pub fn new_endpoint_id() -> String {
+    format!("ep_{}", ulid::Ulid::new())
+}
+
 pub fn new_notification_id() -> String {
     format!("ntf_{}", ulid::Ulid::new())
 }

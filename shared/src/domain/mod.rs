@@ -3,7 +3,9 @@
 pub mod channel;
 pub mod channels;
 pub mod delivery;
+pub mod endpoint;
 pub mod event;
+pub mod event_types;
 pub mod genio;
 pub mod json;
 pub mod keys;
@@ -20,7 +22,9 @@ pub mod timeline;
 
 pub use channel::{Channel, CustomerChannel};
 pub use delivery::{Decision, Outcome};
-pub use event::{Event, EventKind, IpnType, SmsResult};
+pub use endpoint::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec, Target};
+pub use event::{CustomEvent, Event, EventKind, IpnType, SmsResult};
+pub use event_types::{EventType, EventTypeSpec, Schema};
 pub use notification::{Attempt, Notification, NotificationDraft, Payload, Status, WebhookPayload};
 pub use payment::{PaymentChange, PaymentState, Transaction};
 pub use retry::RetrySchedule;

@@ -103,6 +103,8 @@ impl Payload {
 pub struct NotificationDraft {
     pub channel: Channel,
     pub payload: Payload,
+    /// The endpoint a webhook goes to.
+    pub endpoint_id: Option<String>,
 }
 
 impl NotificationDraft {
@@ -110,6 +112,15 @@ impl NotificationDraft {
         NotificationDraft {
             channel: payload.channel(),
             payload,
+            endpoint_id: None,
+        }
+    }
+
+    /// A webhook to `endpoint_id`.
+    pub fn webhook(payload: WebhookPayload, endpoint_id: String) -> NotificationDraft {
+        NotificationDraft {
+            endpoint_id: Some(endpoint_id),
+            ..NotificationDraft::new(Payload::Webhook(payload))
         }
     }
 }
@@ -127,6 +138,10 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub payload: Payload,
+    /// The endpoint a webhook goes to: `ep_default` (the settings'
+    /// `endpoint_url`) for webhooks stored before endpoints existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
     /// The transaction, for messages about a payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
@@ -213,6 +228,7 @@ impl Notification {
             session_id,
             order_no,
             channel: draft.channel,
+            endpoint_id: draft.endpoint_id,
             status: Status::Queued,
             created_at: now,
             updated_at: now,
@@ -225,6 +241,19 @@ impl Notification {
             staged: None,
             dead_letter_pending: None,
             sweep_at: None,
+        }
+    }
+
+    /// The endpoint of a webhook (the default one for a webhook stored
+    /// before endpoints existed); `None` for a customer message.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self.payload {
+            Payload::Webhook(_) => Some(
+                self.endpoint_id
+                    .as_deref()
+                    .unwrap_or(super::endpoint::DEFAULT_ENDPOINT_ID),
+            ),
+            _ => None,
         }
     }
 

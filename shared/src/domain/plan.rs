@@ -7,6 +7,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::channel::CustomerChannel;
+use super::endpoint::{self, Endpoint, Target};
 use super::event::Event;
 use super::genio;
 use super::messages;
@@ -81,37 +82,88 @@ fn payment_webhook(event: &Event, t: &Transaction, now: DateTime<Utc>) -> Webhoo
     if let Some(at) = change.and_then(|c| c.occurred_at) {
         data["occurred_at"] = at.to_rfc3339_opts(SecondsFormat::Millis, true).into();
     }
+    json_webhook(event, &data.to_string(), now)
+}
+
+/// `{"id", "type", "created_at", "data"}` with `data` as given (JSON text,
+/// kept byte for byte).
+fn json_webhook(event: &Event, data: &str, now: DateTime<Utc>) -> WebhookPayload {
+    let quoted = |s: &str| serde_json::Value::from(s).to_string();
     WebhookPayload {
         content_type: "application/json".into(),
-        body: serde_json::json!({
-            "id": event.id,
-            "type": event.type_name(),
-            "created_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "data": data,
-        })
-        .to_string(),
+        body: format!(
+            r#"{{"id":{},"type":{},"created_at":{},"data":{data}}}"#,
+            quoted(&event.id),
+            quoted(event.type_name()),
+            quoted(&now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ),
         ipn_type: None,
         source: None,
     }
 }
 
-/// What a payment event causes: the merchant's JSON webhook (INC on, an
-/// endpoint set) and one customer message per channel whose list names the
-/// new state and whose rules, provider and contact allow it. A stale change
-/// (older than the transaction's latest) reaches the merchant only: the
-/// customer is never told of a state the payment has already left.
+/// The webhook an event sends in `format`: Genio's form or JSON for SMS
+/// events, JSON for every other type.
+fn webhook(event: &Event, format: WebhookFormat, now: DateTime<Utc>) -> WebhookPayload {
+    if let Some((ipn_type, sms)) = event.sms() {
+        let mut payload = match format {
+            WebhookFormat::Form => WebhookPayload {
+                content_type: "application/x-www-form-urlencoded".into(),
+                body: genio::ipn_form(ipn_type, sms),
+                ipn_type: None,
+                source: None,
+            },
+            WebhookFormat::Json => {
+                let data = serde_json::to_string(sms).unwrap_or_default();
+                json_webhook(event, &data, now)
+            }
+        };
+        payload.ipn_type = Some(ipn_type.as_str().into());
+        payload.source = Some(sms.source.clone());
+        return payload;
+    }
+    let data = event.custom().map_or("{}", |c| c.raw.as_str());
+    json_webhook(event, data, now)
+}
+
+/// One webhook draft per target, the payload built once per format.
+fn fan_out(
+    targets: Vec<Target>,
+    payload: impl Fn(WebhookFormat) -> WebhookPayload,
+) -> Vec<NotificationDraft> {
+    let mut built: Vec<(WebhookFormat, WebhookPayload)> = Vec::new();
+    targets
+        .into_iter()
+        .map(|target| {
+            let body = match built.iter().find(|(f, _)| *f == target.format) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p = payload(target.format);
+                    built.push((target.format, p.clone()));
+                    p
+                }
+            };
+            NotificationDraft::webhook(body, target.endpoint_id)
+        })
+        .collect()
+}
+
+/// What a payment event causes: the merchant's JSON webhook to every
+/// endpoint that wants it (INC on) and one customer message per channel
+/// whose list names the new state and whose rules, provider and contact
+/// allow it. A stale change (older than the transaction's latest) reaches
+/// the merchant only: the customer is never told of a state the payment has
+/// already left.
 pub fn plan_payment(
     event: &Event,
     t: &Transaction,
     settings: &Settings,
+    endpoints: &[Endpoint],
     now: DateTime<Utc>,
 ) -> Result<Vec<NotificationDraft>> {
-    let mut drafts = Vec::new();
-    if settings.inc_enabled && settings.endpoint_url.is_some() {
-        drafts.push(NotificationDraft::new(Payload::Webhook(payment_webhook(
-            event, t, now,
-        ))));
-    }
+    let targets = endpoint::targets(settings, endpoints, event.type_name());
+    let webhook = payment_webhook(event, t, now);
+    let mut drafts = fan_out(targets, |_| webhook.clone());
     if t.last_change().is_some_and(|c| c.stale) {
         return Ok(drafts);
     }
@@ -129,40 +181,17 @@ pub fn plan_payment(
     Ok(drafts)
 }
 
-/// Decides which notifications an accepted event causes, from the account's
-/// settings: INC must be on, the event's toggle on, and an endpoint set.
-pub fn plan(event: &Event, settings: &Settings, now: DateTime<Utc>) -> Vec<NotificationDraft> {
-    let Some((ipn_type, sms)) = event.sms() else {
-        return Vec::new();
-    };
-    let toggle = match ipn_type {
-        super::IpnType::Sent => settings.sms_out_api_sent,
-        super::IpnType::Delivery => settings.sms_out_api_delivery,
-    };
-    if !settings.inc_enabled || !toggle || settings.endpoint_url.is_none() {
-        return Vec::new();
-    }
-    let payload = match settings.webhook_format {
-        WebhookFormat::Form => WebhookPayload {
-            content_type: "application/x-www-form-urlencoded".into(),
-            body: genio::ipn_form(ipn_type, sms),
-            ipn_type: Some(ipn_type.as_str().into()),
-            source: Some(sms.source.clone()),
-        },
-        WebhookFormat::Json => WebhookPayload {
-            content_type: "application/json".into(),
-            body: serde_json::json!({
-                "id": event.id,
-                "type": event.type_name(),
-                "created_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-                "data": sms,
-            })
-            .to_string(),
-            ipn_type: Some(ipn_type.as_str().into()),
-            source: Some(sms.source.clone()),
-        },
-    };
-    vec![NotificationDraft::new(Payload::Webhook(payload))]
+/// What any other event causes: one webhook per endpoint that wants it —
+/// INC on, the Genio toggle of an SMS event on, and the endpoint's filter
+/// matching (see [`endpoint::targets`]).
+pub fn plan(
+    event: &Event,
+    settings: &Settings,
+    endpoints: &[Endpoint],
+    now: DateTime<Utc>,
+) -> Vec<NotificationDraft> {
+    let targets = endpoint::targets(settings, endpoints, event.type_name());
+    fan_out(targets, |format| webhook(event, format, now))
 }
 
 #[cfg(test)]
@@ -186,14 +215,14 @@ mod tests {
     #[test]
     fn an_sms_event_causes_one_webhook_when_inc_and_its_toggle_are_on() {
         let now = Utc::now();
-        let sent = plan(&seed("sms.sent"), &settings(), now);
+        let sent = plan(&seed("sms.sent"), &settings(), &[], now);
         assert_eq!(sent.len(), 1);
         let Payload::Webhook(w) = &sent[0].payload else {
             panic!("a webhook")
         };
         assert_eq!(w.ipn_type.as_deref(), Some("SENT"));
         assert!(w.body.contains("ipn_type=SENT"));
-        let delivered = plan(&seed("sms.delivered"), &settings(), now);
+        let delivered = plan(&seed("sms.delivered"), &settings(), &[], now);
         let Payload::Webhook(w) = &delivered[0].payload else {
             panic!("a webhook")
         };
@@ -239,9 +268,9 @@ mod tests {
             (settings(), 1, 1),
         ];
         for (s, sent, delivered) in cases {
-            assert_eq!(plan(&seed("sms.sent"), &s, now).len(), sent, "{s:?}");
+            assert_eq!(plan(&seed("sms.sent"), &s, &[], now).len(), sent, "{s:?}");
             assert_eq!(
-                plan(&seed("sms.delivered"), &s, now).len(),
+                plan(&seed("sms.delivered"), &s, &[], now).len(),
                 delivered,
                 "{s:?}"
             );
@@ -254,7 +283,7 @@ mod tests {
             webhook_format: WebhookFormat::Json,
             ..settings()
         };
-        let draft = plan(&seed("sms.delivered"), &s, Utc::now()).remove(0);
+        let draft = plan(&seed("sms.delivered"), &s, &[], Utc::now()).remove(0);
         let Payload::Webhook(w) = draft.payload else {
             panic!("a webhook")
         };

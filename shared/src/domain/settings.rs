@@ -158,33 +158,40 @@ pub struct EndpointPolicy {
 
 impl EndpointPolicy {
     pub fn check(&self, raw: &str) -> Result<Url> {
-        let invalid =
-            |why: String| Error::unprocessable("invalid_endpoint_url", why, Some("endpoint_url"));
+        self.check_field(raw, "endpoint_url")
+    }
+
+    /// The same check, its errors naming `field` (`url` on an endpoint).
+    pub fn check_field(&self, raw: &str, field: &str) -> Result<Url> {
+        let invalid = |why: String| {
+            Error::unprocessable(
+                "invalid_endpoint_url",
+                format!("{field}: {why}"),
+                Some(field),
+            )
+        };
         if raw.len() > MAX_URL_LEN {
-            return Err(invalid(format!(
-                "endpoint_url: must be at most {MAX_URL_LEN} characters"
-            )));
+            return Err(invalid(format!("must be at most {MAX_URL_LEN} characters")));
         }
-        let url =
-            Url::parse(raw).map_err(|e| invalid(format!("endpoint_url: not a valid URL ({e})")))?;
+        let url = Url::parse(raw).map_err(|e| invalid(format!("not a valid URL ({e})")))?;
         match url.scheme() {
             "https" => {}
             "http" if self.allow_private => {}
-            "http" => return Err(invalid("endpoint_url: must use https".into())),
+            "http" => return Err(invalid("must use https".into())),
             other => {
                 return Err(invalid(format!(
-                    "endpoint_url: scheme `{other}` is not supported; use https"
+                    "scheme `{other}` is not supported; use https"
                 )));
             }
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid("endpoint_url: must not contain credentials".into()));
+            return Err(invalid("must not contain credentials".into()));
         }
         if url.fragment().is_some() {
-            return Err(invalid("endpoint_url: must not contain a #fragment".into()));
+            return Err(invalid("must not contain a #fragment".into()));
         }
         let internal = match url.host() {
-            None => return Err(invalid("endpoint_url: must name a host".into())),
+            None => return Err(invalid("must name a host".into())),
             Some(Host::Domain(d)) => {
                 let d = d.trim_end_matches('.').to_ascii_lowercase();
                 d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
@@ -194,7 +201,7 @@ impl EndpointPolicy {
         };
         if internal && !self.allow_private {
             return Err(invalid(
-                "endpoint_url: must not point to a private, loopback or internal address".into(),
+                "must not point to a private, loopback or internal address".into(),
             ));
         }
         Ok(url)

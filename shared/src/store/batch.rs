@@ -1,14 +1,17 @@
-//! What one deliver batch reads: its notifications and their accounts, in
-//! one strongly consistent `BatchGetItem` across both tables, instead of
-//! two `GetItem`s per webhook.
+//! What one deliver batch reads: its notifications, their accounts and
+//! their endpoints, in one strongly consistent `BatchGetItem` across the
+//! tables, instead of a `GetItem` per item. An endpoint the batch's
+//! messages did not name (a message queued before they named it) is read
+//! in a second call, once the notifications say which it is.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::{Account, Store, db_err, de, s};
-use crate::domain::Notification;
+use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Notification};
 use crate::error::{Error, Result};
+use crate::queue::DeliveryMessage;
 
 /// How many times keys DynamoDB left unprocessed (throttling) are asked
 /// for again before the batch is failed back to SQS.
@@ -19,23 +22,44 @@ const UNPROCESSED_TRIES: u32 = 5;
 pub struct BatchRead {
     pub notifications: HashMap<String, Notification>,
     pub accounts: HashMap<String, Account>,
+    /// By `(account_id, endpoint_id)`.
+    pub endpoints: HashMap<(String, String), Endpoint>,
+}
+
+impl BatchRead {
+    /// The stored endpoint a webhook goes to (`None` for the default one,
+    /// a customer message, or an endpoint that no longer exists).
+    pub fn endpoint_of(&self, n: &Notification) -> Option<&Endpoint> {
+        let id = n.endpoint()?;
+        self.endpoints.get(&(n.account_id.clone(), id.to_owned()))
+    }
 }
 
 type Key = HashMap<String, AttributeValue>;
 
 impl Store {
-    /// Reads these notifications, given as `(account_id, notification_id)`,
-    /// and each of their accounts once (at most 50 notifications: a batch).
-    pub async fn read_batch(&self, notifications: &[(String, String)]) -> Result<BatchRead> {
+    /// Reads the notifications these messages name, each of their accounts
+    /// once, and their endpoints (at most 50 messages: a batch).
+    pub async fn read_batch(&self, messages: &[DeliveryMessage]) -> Result<BatchRead> {
         // DynamoDB refuses a read that names one key twice, and a batch may
         // hold two copies of one message.
-        let mut keys: Vec<&(String, String)> = notifications.iter().collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut accounts: Vec<&str> = keys.iter().map(|(a, _)| a.as_str()).collect();
+        let mut notifications: Vec<(&str, &str)> = messages
+            .iter()
+            .map(|m| (m.account_id.as_str(), m.notification_id.as_str()))
+            .collect();
+        notifications.sort_unstable();
+        notifications.dedup();
+        let mut accounts: Vec<&str> = notifications.iter().map(|(a, _)| *a).collect();
+        accounts.sort_unstable();
         accounts.dedup();
+        let mut endpoints: Vec<(&str, &str)> = messages
+            .iter()
+            .filter_map(|m| Some((m.account_id.as_str(), m.endpoint_id.as_deref()?)))
+            .collect();
+        endpoints.sort_unstable();
+        endpoints.dedup();
         let mut wanted: HashMap<String, Vec<Key>> = HashMap::new();
-        for (account_id, id) in keys {
+        for (account_id, id) in notifications {
             wanted
                 .entry(self.tables.notifications.clone())
                 .or_default()
@@ -50,10 +74,44 @@ impl Store {
                 .or_default()
                 .push(HashMap::from([("account_id".to_owned(), s(account_id))]));
         }
+        for (account_id, id) in &endpoints {
+            wanted
+                .entry(self.tables.endpoints.clone())
+                .or_default()
+                .push(endpoint_key(account_id, id));
+        }
         let mut read = BatchRead::default();
+        self.batch_get(wanted, &mut read).await?;
+        // Endpoints the messages did not name: read them now.
+        let mut missing: Vec<(String, String)> = read
+            .notifications
+            .values()
+            .filter_map(|n| {
+                let id = n.endpoint().filter(|id| *id != DEFAULT_ENDPOINT_ID)?;
+                let named = endpoints.contains(&(n.account_id.as_str(), id));
+                (!named).then(|| (n.account_id.clone(), id.to_owned()))
+            })
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let keys = missing.iter().map(|(a, e)| endpoint_key(a, e)).collect();
+            let wanted = HashMap::from([(self.tables.endpoints.clone(), keys)]);
+            self.batch_get(wanted, &mut read).await?;
+        }
+        Ok(read)
+    }
+
+    /// Reads `wanted` into `read`, asking again for what DynamoDB left
+    /// unprocessed.
+    async fn batch_get(
+        &self,
+        mut wanted: HashMap<String, Vec<Key>>,
+        read: &mut BatchRead,
+    ) -> Result<()> {
         for round in 0..UNPROCESSED_TRIES {
             if wanted.is_empty() {
-                return Ok(read);
+                return Ok(());
             }
             if round > 0 {
                 // DynamoDB throttled part of the read: back off a little.
@@ -74,6 +132,10 @@ impl Store {
                     if table == self.tables.notifications {
                         let n: Notification = de(item)?;
                         read.notifications.insert(n.notification_id.clone(), n);
+                    } else if table == self.tables.endpoints {
+                        let e: Endpoint = de(item)?;
+                        read.endpoints
+                            .insert((e.account_id.clone(), e.endpoint_id.clone()), e);
                     } else {
                         let a: Account = de(item)?;
                         read.accounts.insert(a.account_id.clone(), a);
@@ -85,11 +147,18 @@ impl Store {
             }
         }
         match wanted.is_empty() {
-            true => Ok(read),
+            true => Ok(()),
             false => Err(Error::Dependency(
                 "DynamoDB left part of a batch read unprocessed; SQS will hand the batch out again"
                     .into(),
             )),
         }
     }
+}
+
+fn endpoint_key(account_id: &str, endpoint_id: &str) -> Key {
+    HashMap::from([
+        ("account_id".to_owned(), s(account_id)),
+        ("endpoint_id".to_owned(), s(endpoint_id)),
+    ])
 }

@@ -24,6 +24,8 @@ pub struct LogQuery {
     pub until: Option<DateTime<Utc>>,
     pub session_id: Option<String>,
     pub order_no: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub event_type: Option<String>,
 }
 
 impl Store {
@@ -121,6 +123,19 @@ impl Store {
                 filters.push("order_no = :ono");
                 request = request.expression_attribute_values(":ono", s(order_no));
             }
+            if let Some(endpoint_id) = query
+                .endpoint_id
+                .as_ref()
+                .filter(|_| !index.covers_endpoint())
+            {
+                filters.push("by_endpoint = :bep");
+                request = request
+                    .expression_attribute_values(":bep", s(&index_key(account_id, endpoint_id)));
+            }
+            if let Some(event_type) = query.event_type.as_ref().filter(|_| !index.covers_type()) {
+                filters.push("event_type = :ety");
+                request = request.expression_attribute_values(":ety", s(event_type));
+            }
             if !filters.is_empty() {
                 request = request.filter_expression(filters.join(" AND "));
             }
@@ -177,13 +192,16 @@ impl Store {
 }
 
 /// Which key serves a history query: the most selective filter it has.
-/// A session or an order holds a handful of notifications, a status
-/// (`failed` above all) is rarer than a channel, and without any filter
-/// the table's own key, the account, serves it.
+/// A session or an order holds a handful of notifications, an endpoint or
+/// an event type a share of them, a status (`failed` above all) is rarer
+/// than a channel, and without any filter the table's own key, the
+/// account, serves it.
 enum LogIndex {
     Account,
     Session(String),
     Order(String),
+    Endpoint(String),
+    Type(String),
     Status(String),
     Channel(String),
 }
@@ -195,6 +213,10 @@ impl LogIndex {
             LogIndex::Session(key(session_id))
         } else if let Some(order_no) = &query.order_no {
             LogIndex::Order(key(order_no))
+        } else if let Some(endpoint_id) = &query.endpoint_id {
+            LogIndex::Endpoint(key(endpoint_id))
+        } else if let Some(event_type) = &query.event_type {
+            LogIndex::Type(key(event_type))
         } else if let Some(status) = query.status {
             LogIndex::Status(key(status.as_str()))
         } else if let Some(channel) = query.channel {
@@ -209,6 +231,8 @@ impl LogIndex {
             LogIndex::Account => None,
             LogIndex::Session(_) => Some("BySession"),
             LogIndex::Order(_) => Some("ByOrder"),
+            LogIndex::Endpoint(_) => Some("ByEndpoint"),
+            LogIndex::Type(_) => Some("ByType"),
             LogIndex::Status(_) => Some("ByStatus"),
             LogIndex::Channel(_) => Some("ByChannel"),
         }
@@ -220,6 +244,8 @@ impl LogIndex {
             LogIndex::Account => None,
             LogIndex::Session(v) => Some(("by_session", v)),
             LogIndex::Order(v) => Some(("by_order", v)),
+            LogIndex::Endpoint(v) => Some(("by_endpoint", v)),
+            LogIndex::Type(v) => Some(("by_type", v)),
             LogIndex::Status(v) => Some(("by_status", v)),
             LogIndex::Channel(v) => Some(("by_channel", v)),
         }
@@ -230,6 +256,12 @@ impl LogIndex {
     }
     fn covers_order(&self) -> bool {
         matches!(self, LogIndex::Order(_))
+    }
+    fn covers_endpoint(&self) -> bool {
+        matches!(self, LogIndex::Endpoint(_))
+    }
+    fn covers_type(&self) -> bool {
+        matches!(self, LogIndex::Type(_))
     }
     fn covers_status(&self) -> bool {
         matches!(self, LogIndex::Status(_))

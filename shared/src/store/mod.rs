@@ -1,6 +1,8 @@
 //! The DynamoDB adapter, one module per concern:
 //!
 //! - [`accounts`]: accounts, API keys, settings and the signing secret;
+//! - [`endpoints`]: an account's webhook endpoints, counted on the account;
+//! - [`event_types`]: the catalog of declared event types;
 //! - [`events`]: event claims (idempotency), written with what the event
 //!   causes and the transaction it changes, in one transaction;
 //! - [`notifications`]: the notification log and its lease, staged writes
@@ -26,6 +28,8 @@ use crate::error::{Error, Result};
 
 pub mod accounts;
 pub mod batch;
+pub mod endpoints;
+pub mod event_types;
 pub mod events;
 pub mod history;
 pub mod notifications;

@@ -448,6 +448,39 @@ impl Store {
         self.update_existing(account_id, notification_id, c).await
     }
 
+    /// Fails a notification that is not final yet (an endpoint it was for
+    /// is gone); false if it is final already — a delivery is never undone.
+    /// It owes its dead-letter copy like any failure.
+    pub async fn fail_pending(
+        &self,
+        account_id: &str,
+        notification_id: &str,
+        reason: &str,
+    ) -> Result<bool> {
+        let now = Utc::now();
+        let mut c = Changes::default();
+        c.status(account_id, Status::Failed)
+            .set("last_error = :err", ":err", s(reason))
+            .set("dead_letter_pending = :err", ":err", s(reason))
+            .set("updated_at = :now", ":now", ts(now))
+            .sweep(
+                notification_id,
+                outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
+            )
+            .value(":queued", s(Status::Queued.as_str()))
+            .value(":retrying", s(Status::Retrying.as_str()))
+            .remove("next_attempt_at")
+            .remove("staged");
+        self.update_if(
+            account_id,
+            notification_id,
+            "#st IN (:queued, :retrying) \
+             AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            c,
+        )
+        .await
+    }
+
     /// The dead-letter copy of a given-up notification is on its queue:
     /// nothing more is owed. (If a resend has put it back on the queue
     /// meanwhile, only the flag goes: the sweeper still watches it.)
@@ -490,7 +523,8 @@ fn shard_key(notification_id: &str) -> String {
 
 /// A notification as stored: its fields, plus the partition keys of the
 /// history indexes it belongs to (`by_session` and `by_order` only when
-/// it is about a payment, so those indexes are sparse) and of the due
+/// it is about a payment, `by_endpoint` only for a webhook, so those
+/// indexes are sparse) and of the due
 /// index while it is due.
 fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>> {
     let mut item = ser(n)?;
@@ -500,6 +534,10 @@ fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>
     };
     key("by_status", n.status.as_str());
     key("by_channel", n.channel.as_str());
+    key("by_type", &n.event_type);
+    if let Some(endpoint_id) = n.endpoint() {
+        key("by_endpoint", endpoint_id);
+    }
     if let Some(session_id) = &n.session_id {
         key("by_session", session_id);
     }

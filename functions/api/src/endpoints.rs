@@ -1,0 +1,260 @@
+//! `/v1/endpoints`: an account's webhook endpoints (contract section 7).
+//!
+//! The default endpoint (`ep_default`, the settings' `endpoint_url`) is
+//! listed and shown here, but changed only through `PATCH /v1/settings`,
+//! where it has always lived.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use inc_shared::api::{authenticate, media_type, read_body};
+use inc_shared::domain::endpoint::default_view;
+use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec, Status};
+use inc_shared::store::{Account, LogQuery};
+use inc_shared::{Error, Result};
+
+use crate::{Api, MAX_PAGE};
+
+/// How many times a patch is re-applied over a concurrent one.
+const MAX_PATCH_TRIES: u32 = 10;
+
+async fn json_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes> {
+    let bytes = read_body(body).await?;
+    if media_type(headers).as_deref() != Some("application/json") {
+        return Err(Error::UnsupportedMediaType {
+            expected: "application/json",
+        });
+    }
+    Ok(bytes)
+}
+
+fn default_endpoint_is_settings() -> Error {
+    Error::Conflict {
+        code: "default_endpoint",
+        message: "ep_default is the account's endpoint_url: change or remove it with \
+                  PATCH /v1/settings"
+            .into(),
+    }
+}
+
+/// The endpoint `id` of the account, or `404`.
+async fn find(app: &Api, account: &Account, id: &str) -> Result<Endpoint> {
+    if !id.starts_with("ep_") || id.len() > 64 {
+        return Err(Error::NotFound("endpoint"));
+    }
+    app.store
+        .get_endpoint(&account.account_id, id)
+        .await?
+        .ok_or(Error::NotFound("endpoint"))
+}
+
+pub async fn create(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let bytes = json_body(&headers, body).await?;
+    let spec = EndpointSpec::from_json(&bytes, &app.policy)?;
+    let endpoint = Endpoint::create(&account.account_id, spec, Utc::now());
+    app.store.create_endpoint(&endpoint).await?;
+    tracing::info!(account_id = %account.account_id, endpoint_id = %endpoint.endpoint_id, "endpoint created");
+    let mut view = endpoint.view();
+    view["secret"] = endpoint.secret.clone().into();
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let params: ListParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
+        .map_err(|e| Error::bad_request("invalid_parameter", e.to_string(), None))?;
+    let limit = match params.limit {
+        None => 50,
+        Some(l) => l
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_parameter",
+                    "limit: must be a whole number from 1 to 100",
+                    Some("limit"),
+                )
+            })?,
+    };
+    // The default endpoint leads the first page.
+    let mut items: Vec<Value> = Vec::new();
+    if params.cursor.is_none()
+        && let Some(default) = default_view(&account.settings, account.created_at)
+    {
+        items.push(default);
+    }
+    let room = limit - i32::try_from(items.len()).unwrap_or(0);
+    let (stored, next_cursor) = match room {
+        0 => (Vec::new(), None),
+        _ => {
+            app.store
+                .list_endpoints(&account.account_id, room, params.cursor)
+                .await?
+        }
+    };
+    items.extend(stored.iter().map(Endpoint::view));
+    Ok(axum::Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+}
+
+pub async fn get(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    if id == DEFAULT_ENDPOINT_ID {
+        let view = default_view(&account.settings, account.created_at)
+            .ok_or(Error::NotFound("endpoint"))?;
+        return Ok(axum::Json(view).into_response());
+    }
+    let endpoint = find(&app, &account, &id).await?;
+    Ok(axum::Json(endpoint.view()).into_response())
+}
+
+pub async fn patch(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    if id == DEFAULT_ENDPOINT_ID {
+        return Err(default_endpoint_is_settings());
+    }
+    let mut endpoint = find(&app, &account, &id).await?;
+    let bytes = json_body(&headers, body).await?;
+    let patch = EndpointPatch::from_json(&bytes, &app.policy)?;
+    let mut tries = 0;
+    loop {
+        let read = endpoint.version;
+        let mut next = patch.clone().apply(endpoint, Utc::now());
+        next.version = read + 1;
+        if app.store.put_endpoint(&next, read).await? {
+            tracing::info!(account_id = %account.account_id, endpoint_id = %id, "endpoint changed");
+            return Ok(axum::Json(next.view()).into_response());
+        }
+        tries += 1;
+        if tries >= MAX_PATCH_TRIES {
+            return Err(Error::Dependency(
+                "too many concurrent changes of this endpoint; retry shortly".into(),
+            ));
+        }
+        // Another write came first (or a delete): apply over what is there.
+        endpoint = find(&app, &account, &id).await?;
+    }
+}
+
+pub async fn delete(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    if id == DEFAULT_ENDPOINT_ID {
+        return Err(default_endpoint_is_settings());
+    }
+    find(&app, &account, &id).await?;
+    if !app.store.delete_endpoint(&account.account_id, &id).await? {
+        return Err(Error::NotFound("endpoint"));
+    }
+    tracing::info!(account_id = %account.account_id, endpoint_id = %id, "endpoint deleted");
+    // What was still on its way to it ends failed now (deliver would fail
+    // it too, when its message next comes up); the history keeps it all.
+    let failed = fail_pending(&app, &account.account_id, &id).await?;
+    if failed > 0 {
+        tracing::info!(account_id = %account.account_id, endpoint_id = %id, failed, "pending notifications failed");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Fails every notification for `endpoint_id` that is not final yet.
+async fn fail_pending(app: &Api, account_id: &str, endpoint_id: &str) -> Result<usize> {
+    let reason = format!("the endpoint {endpoint_id} was deleted");
+    let mut failed = 0;
+    for status in [Status::Queued, Status::Retrying] {
+        let mut cursor = None;
+        loop {
+            let query = LogQuery {
+                limit: MAX_PAGE,
+                cursor,
+                status: Some(status),
+                endpoint_id: Some(endpoint_id.to_owned()),
+                ..LogQuery::default()
+            };
+            let (page, next) = app.store.list_notifications(account_id, &query).await?;
+            for n in page {
+                if app
+                    .store
+                    .fail_pending(account_id, &n.notification_id, &reason)
+                    .await?
+                {
+                    failed += 1;
+                }
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(failed)
+}
+
+pub async fn secret(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let secret = match id.as_str() {
+        DEFAULT_ENDPOINT_ID if account.settings.endpoint_url.is_some() => {
+            account.signing_secret.clone()
+        }
+        _ => find(&app, &account, &id).await?.secret,
+    };
+    Ok(axum::Json(json!({ "secret": secret })).into_response())
+}
+
+pub async fn rotate(
+    State(app): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let now = Utc::now();
+    let secret = match id.as_str() {
+        DEFAULT_ENDPOINT_ID if account.settings.endpoint_url.is_some() => {
+            app.store.rotate_secret(&account, now).await?
+        }
+        _ => {
+            let endpoint = find(&app, &account, &id).await?;
+            app.store.rotate_endpoint_secret(&endpoint, now).await?
+        }
+    };
+    tracing::info!(account_id = %account.account_id, endpoint_id = %id, "endpoint secret rotated");
+    Ok(axum::Json(json!({ "secret": secret })).into_response())
+}

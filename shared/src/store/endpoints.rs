@@ -1,0 +1,235 @@
+//! Endpoints, one item each (`account_id`, `endpoint_id`). How many an
+//! account has is counted on its account item, in the same transaction as
+//! each create and delete, so concurrent creates can never pass the limit.
+//! Every change of an endpoint is conditional on the version read.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde_dynamo::from_items;
+
+use super::notifications::number;
+use super::{Store, applied, db_err, s, ser};
+use crate::domain::Endpoint;
+use crate::domain::endpoint::MAX_ENDPOINTS;
+use crate::domain::signing::{self, SECRET_OVERLAP};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Stores a new endpoint, if the account has fewer than
+    /// [`MAX_ENDPOINTS`]; a `409` otherwise.
+    pub async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        let count = Update::builder()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(&endpoint.account_id))
+            .update_expression("SET endpoint_count = if_not_exists(endpoint_count, :zero) + :one")
+            .condition_expression(
+                "attribute_exists(account_id) AND \
+                 (attribute_not_exists(endpoint_count) OR endpoint_count < :max)",
+            )
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":max", number(MAX_ENDPOINTS))
+            .build()
+            .map_err(Error::dependency)?;
+        let put = Put::builder()
+            .table_name(&self.tables.endpoints)
+            .set_item(Some(ser(endpoint)?))
+            .condition_expression("attribute_not_exists(endpoint_id)")
+            .build()
+            .map_err(Error::dependency)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if first_condition_failed(&e) => Err(Error::Conflict {
+                code: "too_many_endpoints",
+                message: format!(
+                    "an account has at most {MAX_ENDPOINTS} endpoints besides its default one; \
+                     delete one first"
+                )
+                .into(),
+            }),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    pub async fn get_endpoint(&self, account_id: &str, id: &str) -> Result<Option<Endpoint>> {
+        self.get(
+            &self.tables.endpoints,
+            &[("account_id", account_id), ("endpoint_id", id)],
+        )
+        .await
+    }
+
+    /// Every endpoint of the account (at most [`MAX_ENDPOINTS`]), oldest
+    /// first: what an event fans out over.
+    pub async fn endpoints_of(&self, account_id: &str) -> Result<Vec<Endpoint>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = self.list_endpoints(account_id, 100, cursor).await?;
+            out.extend(page);
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// A page of the account's endpoints, oldest first, after `cursor`.
+    pub async fn list_endpoints(
+        &self,
+        account_id: &str,
+        limit: i32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Endpoint>, Option<String>)> {
+        let start = match cursor {
+            Some(c) => Some(
+                [
+                    ("account_id".to_owned(), s(account_id)),
+                    ("endpoint_id".to_owned(), s(&decode_cursor(&c)?)),
+                ]
+                .into(),
+            ),
+            None => None,
+        };
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.endpoints)
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let items: Vec<Endpoint> = from_items(page.items.unwrap_or_default())
+            .map_err(|e| Error::Dependency(format!("cannot decode stored endpoint: {e}")))?;
+        let next = match (page.last_evaluated_key, items.last()) {
+            (Some(_), Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.endpoint_id)),
+            _ => None,
+        };
+        Ok((items, next))
+    }
+
+    /// Writes `endpoint` over the version `read`; false (nothing written) if
+    /// another write came first, or the endpoint is gone.
+    pub async fn put_endpoint(&self, endpoint: &Endpoint, read: u64) -> Result<bool> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.tables.endpoints)
+            .set_item(Some(ser(endpoint)?))
+            .condition_expression("attribute_exists(endpoint_id) AND version = :read")
+            .expression_attribute_values(":read", number(read));
+        applied(request.send().await)
+    }
+
+    /// Deletes an endpoint; false if there was none.
+    pub async fn delete_endpoint(&self, account_id: &str, id: &str) -> Result<bool> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.endpoints)
+            .key("account_id", s(account_id))
+            .key("endpoint_id", s(id))
+            .condition_expression("attribute_exists(endpoint_id)")
+            .build()
+            .map_err(Error::dependency)?;
+        let count = Update::builder()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(account_id))
+            .update_expression("SET endpoint_count = endpoint_count - :one")
+            .condition_expression("endpoint_count > :zero")
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":one", number(1))
+            .build()
+            .map_err(Error::dependency)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if first_condition_failed(&e) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    /// Replaces the endpoint's secret; the old one signs beside it for
+    /// [`SECRET_OVERLAP`]. Conditional on the secret read.
+    pub async fn rotate_endpoint_secret(
+        &self,
+        endpoint: &Endpoint,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let new = signing::new_secret();
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.endpoints)
+            .key("account_id", s(&endpoint.account_id))
+            .key("endpoint_id", s(&endpoint.endpoint_id))
+            .update_expression(
+                "SET secret = :new, previous_secret = :old, previous_secret_expires_at = :until, \
+                 version = version + :one",
+            )
+            .condition_expression("secret = :old")
+            .expression_attribute_values(":new", s(&new))
+            .expression_attribute_values(":old", s(&endpoint.secret))
+            .expression_attribute_values(":until", super::ts(now + SECRET_OVERLAP))
+            .expression_attribute_values(":one", number(1));
+        match applied(request.send().await)? {
+            true => Ok(new),
+            false => Err(Error::Conflict {
+                code: "rotation_in_progress",
+                message: "the secret was rotated meanwhile, or the endpoint deleted; read it again"
+                    .into(),
+            }),
+        }
+    }
+}
+
+/// Whether a transaction failed because its first item's condition did not
+/// hold (the limit, or the item's existence).
+fn first_condition_failed(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = e.as_service_error()
+    else {
+        return false;
+    };
+    cancel
+        .cancellation_reasons()
+        .iter()
+        .any(|r| r.code() == Some("ConditionalCheckFailed"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| id.starts_with("ep_") && id.len() <= 64)
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_cursor",
+                "cursor: not a cursor this API returned",
+                Some("cursor"),
+            )
+        })
+}
