@@ -350,6 +350,24 @@ impl TestStack {
         .await
     }
 
+    /// Any route: `method` on `path`, with a JSON body if one is given.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header("Authorization", format!("Api-Key {key}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
     pub async fn patch_settings(&self, key: &str, patch: Value) -> (u16, Value) {
         self.send(
             self.http

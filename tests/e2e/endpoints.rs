@@ -1,0 +1,524 @@
+//! Endpoints and event types end to end (contract section 7): one event
+//! fanned out to every endpoint whose filter wants it, each signed with its
+//! own secret (checked with the `standardwebhooks` verifier), events of any
+//! type delivered byte for byte, the schema catalog, the history by
+//! endpoint and type, and hostile input refused with nothing stored.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use inc_tests::{Sink, TestStack, eventually, json};
+use reqwest::Method;
+use serde_json::Value;
+
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Checks a received webhook with the official verifier and `secret`.
+fn verifies(secret: &str, webhook: &inc_tests::Received) -> bool {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &webhook.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    standardwebhooks::Webhook::new(secret)
+        .expect("a whsec_ secret")
+        .verify(webhook.body.as_bytes(), &headers)
+        .is_ok()
+}
+
+async fn create(t: &TestStack, key: &str, body: Value) -> Value {
+    let (status, endpoint) = t.call(Method::POST, "/v1/endpoints", key, Some(body)).await;
+    assert_eq!(status, 201, "{endpoint}");
+    endpoint
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_event_reaches_every_endpoint_that_wants_it_signed_with_its_own_secret() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let (oms, warehouse, support, iot, off) = (
+        Sink::start().await,
+        Sink::start().await,
+        Sink::start().await,
+        Sink::start().await,
+        Sink::start().await,
+    );
+    let oms_ep = create(
+        &t,
+        &acct.key,
+        json!({"url": oms.url(), "description": "Order management", "filter_types": ["order.*"]}),
+    )
+    .await;
+    let warehouse_ep = create(
+        &t,
+        &acct.key,
+        json!({"url": warehouse.url(), "filter_types": ["order.completed", "stock.*"]}),
+    )
+    .await;
+    let support_ep = create(
+        &t,
+        &acct.key,
+        json!({"url": support.url(), "headers": {"X-Team": "support"}}),
+    )
+    .await;
+    create(
+        &t,
+        &acct.key,
+        json!({"url": iot.url(), "filter_types": ["iot.*"]}),
+    )
+    .await;
+    create(&t, &acct.key, json!({"url": off.url(), "enabled": false})).await;
+    assert!(
+        oms_ep["secret"]
+            .as_str()
+            .expect("secret")
+            .starts_with("whsec_")
+    );
+    assert_eq!(support_ep["filter_types"], Value::Null);
+    assert_eq!(support_ep["format"], "json");
+    assert_eq!(support_ep["is_default"], false);
+
+    // Key order, number spelling and nesting exactly as sent.
+    let data = r#"{"order_no":"A-1001","total":10.50,"items":[{"sku":"X-1","qty":2}],"ref":12345678901234567890123}"#;
+    let body = format!(r#"{{"id":"ord-1","type":"order.completed","data":{data}}}"#);
+    let (status, answer) = t
+        .post_raw(Some(&acct.key), "application/json", body.into_bytes())
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let ids: Vec<String> = answer["notifications"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3, "{answer}");
+
+    for (sink, endpoint) in [
+        (&oms, &oms_ep),
+        (&warehouse, &warehouse_ep),
+        (&support, &support_ep),
+    ] {
+        let got = sink.wait_for(1).await;
+        let webhook = &got[0];
+        let secret = endpoint["secret"].as_str().expect("secret");
+        assert!(verifies(secret, webhook), "{webhook:?}");
+        assert!(
+            !verifies(oms_ep["secret"].as_str().expect("s"), webhook) || sink.url() == oms.url()
+        );
+        assert!(
+            webhook.body.ends_with(&format!(r#","data":{data}}}"#)),
+            "{}",
+            webhook.body
+        );
+        let parsed: Value = serde_json::from_str(&webhook.body).expect("JSON");
+        assert_eq!(parsed["id"], "ord-1");
+        assert_eq!(parsed["type"], "order.completed");
+    }
+    assert_eq!(support.received()[0].headers["x-team"], "support");
+
+    // The same event again: the same answer, nothing sent twice.
+    let again = format!(r#"{{"id":"ord-1","type":"order.completed","data":{data}}}"#);
+    let (status, second) = t
+        .post_raw(Some(&acct.key), "application/json", again.into_bytes())
+        .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["notifications"], answer["notifications"]);
+
+    // Each notification names its endpoint; the history filters by both.
+    for n in &ids {
+        t.notification_when(&acct.key, n, |n| n["status"] == "delivered")
+            .await;
+    }
+    let (_, by_endpoint) = t
+        .get(
+            &acct.key,
+            &format!("/v1/notifications?endpoint_id={}", id(&warehouse_ep)),
+        )
+        .await;
+    let items = by_endpoint["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{by_endpoint}");
+    assert_eq!(items[0]["endpoint_id"], id(&warehouse_ep).as_str());
+    let (_, by_type) = t
+        .get(&acct.key, "/v1/notifications?event_type=order.completed")
+        .await;
+    assert_eq!(by_type["items"].as_array().expect("items").len(), 3);
+    let (_, other_type) = t
+        .get(&acct.key, "/v1/notifications?event_type=iot.reading")
+        .await;
+    assert_eq!(other_type["items"].as_array().expect("items").len(), 0);
+
+    // An IoT reading reaches the IoT endpoint and the catch-all only.
+    let (status, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "r-1", "type": "iot.reading", "data": {"temperature": 21.5}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["notifications"].as_array().expect("ids").len(), 2);
+    iot.wait_for(1).await;
+    support.wait_for(2).await;
+    assert_eq!(oms.received().len(), 1);
+    assert!(off.received().is_empty());
+
+    // Rotation: the next webhook verifies with the new secret and the old.
+    let old = warehouse_ep["secret"].as_str().expect("secret").to_owned();
+    let (status, rotated) = t
+        .call(
+            Method::POST,
+            &format!("/v1/endpoints/{}/secret/rotate", id(&warehouse_ep)),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["secret"].as_str().expect("secret").to_owned();
+    assert_ne!(new, old);
+    let (_, shown) = t
+        .get(
+            &acct.key,
+            &format!("/v1/endpoints/{}/secret", id(&warehouse_ep)),
+        )
+        .await;
+    assert_eq!(shown["secret"], new.as_str());
+    t.post_event(
+        &acct.key,
+        &json!({"id": "stock-1", "type": "stock.low", "data": {"sku": "X-1"}}),
+    )
+    .await;
+    let got = warehouse.wait_for(2).await;
+    assert!(verifies(&new, &got[1]) && verifies(&old, &got[1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_refuse_bad_input_change_nothing_and_stay_in_their_account() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let other = t.account(None).await;
+    let sink = Sink::start().await;
+    let cases = [
+        (json!({"url": "ftp://shop.example/x"}), 422, "url"),
+        (
+            json!({"url": sink.url(), "filter_types": ["order"]}),
+            422,
+            "filter_types[0]",
+        ),
+        (
+            json!({"url": sink.url(), "filter_types": ["a.b", "*.x"]}),
+            422,
+            "filter_types[1]",
+        ),
+        (
+            json!({"url": sink.url(), "headers": {"webhook-id": "x"}}),
+            422,
+            "headers.webhook-id",
+        ),
+        (
+            json!({"url": sink.url(), "headers": {"User-Agent": "x"}}),
+            422,
+            "headers.User-Agent",
+        ),
+        (
+            json!({"url": sink.url(), "rate_limit": 0}),
+            422,
+            "rate_limit",
+        ),
+        (json!({"url": sink.url(), "colour": "red"}), 400, "colour"),
+        (json!({"description": "no url"}), 400, "url"),
+    ];
+    for (body, status, field) in cases {
+        let (got, answer) = t
+            .call(Method::POST, "/v1/endpoints", &acct.key, Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body}: {answer}");
+    }
+    let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
+    assert_eq!(list["items"], json!([]), "nothing stored: {list}");
+
+    let ep = create(
+        &t,
+        &acct.key,
+        json!({"url": sink.url(), "filter_types": ["order.*"]}),
+    )
+    .await;
+    let path = format!("/v1/endpoints/{}", id(&ep));
+    for method in [Method::GET, Method::DELETE] {
+        let (status, _) = t.call(method.clone(), &path, &other.key, None).await;
+        assert_eq!(status, 404, "{method} from another account");
+    }
+    let (status, _) = t
+        .call(
+            Method::PATCH,
+            &path,
+            &other.key,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = t.get(&other.key, &format!("{path}/secret")).await;
+    assert_eq!(status, 404);
+
+    // A bad patch changes nothing; a good one changes what it names.
+    let (status, answer) = t
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"description": "x", "filter_types": ["bad"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (422, json!("filter_types[0]"))
+    );
+    let (status, patched) = t
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"filter_types": null, "description": "all", "rate_limit": 10})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["filter_types"], Value::Null);
+    assert_eq!(patched["description"], "all");
+    assert_eq!(patched["rate_limit"], 10);
+    assert_eq!(patched["url"], ep["url"]);
+    let (_, got) = t.get(&acct.key, &path).await;
+    assert_eq!(got, patched);
+    assert!(
+        got.get("secret").is_none(),
+        "the secret is shown only on create: {got}"
+    );
+
+    // The default endpoint is the settings' URL.
+    t.patch_settings(&acct.key, json!({"endpoint_url": sink.url()}))
+        .await;
+    let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[0]["id"], "ep_default");
+    assert_eq!(items[0]["is_default"], true);
+    let (_, default_secret) = t.get(&acct.key, "/v1/endpoints/ep_default/secret").await;
+    let (_, account_secret) = t.get(&acct.key, "/v1/settings/secret").await;
+    assert_eq!(default_secret, account_secret);
+    let (status, _) = t
+        .call(Method::DELETE, "/v1/endpoints/ep_default", &acct.key, None)
+        .await;
+    assert_eq!(status, 409);
+
+    let (status, _) = t.call(Method::DELETE, &path, &acct.key, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = t.get(&acct.key, &path).await;
+    assert_eq!(status, 404);
+    let (status, _) = t.call(Method::DELETE, &path, &acct.key, None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_never_pass_the_limit_of_fifty() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let creates = (0..56).map(|i| {
+        t.call(
+            Method::POST,
+            "/v1/endpoints",
+            &acct.key,
+            Some(json!({"url": format!("http://127.0.0.1:9/{i}")})),
+        )
+    });
+    let answers = futures::future::join_all(creates).await;
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    let refused = answers.iter().filter(|(s, _)| *s == 409).count();
+    assert_eq!((created, refused), (50, 6), "{answers:?}");
+    let mut listed = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/endpoints?limit=20&cursor={c}"),
+            None => "/v1/endpoints?limit=20".to_owned(),
+        };
+        let (status, page) = t.get(&acct.key, &path).await;
+        assert_eq!(status, 200, "{page}");
+        listed += page["items"].as_array().expect("items").len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(listed, 50);
+    // One event fans out to all fifty in one write.
+    let (status, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "wide-1", "type": "campaign.sent", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["notifications"].as_array().expect("ids").len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_endpoint_fails_what_was_still_on_its_way_and_keeps_the_history() {
+    let t = TestStack::with_parameters(&[("RetrySchedule", "3600")]).await;
+    let acct = t.account(None).await;
+    let sink = Sink::answering(&[500]).await;
+    let ep = create(&t, &acct.key, json!({"url": sink.url()})).await;
+    let (_, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "p-1", "type": "order.created", "data": {"n": 1}}),
+        )
+        .await;
+    let n = answer["notifications"][0].as_str().expect("id").to_owned();
+    t.notification_when(&acct.key, &n, |n| n["status"] == "retrying")
+        .await;
+    let (status, _) = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/endpoints/{}", id(&ep)),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let failed = t
+        .notification_when(&acct.key, &n, |n| n["status"] == "failed")
+        .await;
+    let error = failed["last_error"].as_str().expect("last_error");
+    assert!(
+        error.contains(&id(&ep)) && error.contains("deleted"),
+        "{error}"
+    );
+    assert_eq!(failed["attempts"].as_array().expect("attempts").len(), 1);
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_checks_data_against_a_declared_schema_and_stores_nothing_bad() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let sink = Sink::start().await;
+    create(&t, &acct.key, json!({"url": sink.url()})).await;
+    let schema = json!({
+        "type": "object",
+        "required": ["device", "temperature"],
+        "properties": {
+            "device": {"type": "string"},
+            "temperature": {"type": "number", "minimum": -50, "maximum": 150}
+        }
+    });
+    let (status, declared) = t
+        .call(
+            Method::PUT,
+            "/v1/event-types/iot.reading",
+            &acct.key,
+            Some(json!({"description": "A sensor reading", "schema": schema})),
+        )
+        .await;
+    assert_eq!(status, 200, "{declared}");
+    assert_eq!(declared["type"], "iot.reading");
+
+    for (data, field) in [
+        (
+            json!({"device": "d1", "temperature": "hot"}),
+            "data.temperature",
+        ),
+        (
+            json!({"device": "d1", "temperature": 900}),
+            "data.temperature",
+        ),
+        (json!({"temperature": 20}), "data.device"),
+    ] {
+        let (status, answer) = t
+            .post_event(
+                &acct.key,
+                &json!({"id": "read-1", "type": "iot.reading", "data": data}),
+            )
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    // Nothing was stored under that id: the valid event takes it now.
+    let (status, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "read-1", "type": "iot.reading", "data": {"device": "d1", "temperature": 21}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    sink.wait_for(1).await;
+
+    for bad in [
+        json!({"schema": {"type": "thermometer"}}),
+        json!({"schema": {"$ref": "https://example.com/schema.json"}}),
+        json!({"schema": {"properties": {"a": {"$ref": "file:///etc/passwd"}}}}),
+    ] {
+        let (status, answer) = t
+            .call(
+                Method::PUT,
+                "/v1/event-types/iot.alert",
+                &acct.key,
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(status, 422, "{bad}: {answer}");
+        assert_eq!(answer["error"]["field"], "schema");
+    }
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/v1/event-types/payment.state_changed",
+            &acct.key,
+            Some(json!({"description": "mine"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    let (_, list) = t.get(&acct.key, "/v1/event-types").await;
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["type"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sms.sent",
+            "sms.delivered",
+            "payment.state_changed",
+            "iot.reading"
+        ]
+    );
+    let (status, _) = t
+        .call(
+            Method::DELETE,
+            "/v1/event-types/iot.reading",
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = t.get(&acct.key, "/v1/event-types/iot.reading").await;
+    assert_eq!(status, 404);
+    // Undeclared, any data goes.
+    let (status, _) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "read-2", "type": "iot.reading", "data": {"x": 1}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually("the second reading", PATIENCE, || async {
+        (sink.received().len() == 2).then_some(())
+    })
+    .await;
+}
