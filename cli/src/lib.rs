@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod dlq;
+pub mod endpoints;
 pub mod error;
 pub mod listen;
 pub mod local;

@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Manage an account's webhook endpoints.
+    Endpoints {
+        #[command(subcommand)]
+        command: EndpointsCommand,
+    },
     /// Manage an account's API keys.
     Keys {
         #[command(subcommand)]
@@ -84,6 +89,35 @@ enum DlqCommand {
 }
 
 #[derive(Subcommand)]
+enum EndpointsCommand {
+    /// List an account's endpoints (the default one is its endpoint_url).
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Add an endpoint and print its signing secret.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        url: String,
+        /// An event type or prefix pattern (`order.*`); repeat for more.
+        /// None: every type.
+        #[arg(long = "filter")]
+        filter_types: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Delete an endpoint (its history stays).
+    Delete {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        endpoint_id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Add an API key to an account and print it (shown once, stored hashed).
     Create {
@@ -104,6 +138,33 @@ enum KeysCommand {
         #[arg(long)]
         key_id: String,
     },
+}
+
+impl From<EndpointsCommand> for inc_cli::endpoints::Command {
+    fn from(c: EndpointsCommand) -> Self {
+        use inc_cli::endpoints::Command as C;
+        match c {
+            EndpointsCommand::List { account } => C::List { account },
+            EndpointsCommand::Create {
+                account,
+                url,
+                filter_types,
+                description,
+            } => C::Create {
+                account,
+                url,
+                filter_types,
+                description,
+            },
+            EndpointsCommand::Delete {
+                account,
+                endpoint_id,
+            } => C::Delete {
+                account,
+                endpoint_id,
+            },
+        }
+    }
 }
 
 /// Where the demo account's webhooks go: `inc listen`'s default address.
@@ -168,6 +229,11 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Endpoints { command } => {
+            let sdk = aws_config::load_from_env().await;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
+            inc_cli::endpoints::run(&store, command.into()).await
         }
         Command::Dlq {
             command: DlqCommand::Redrive { max, dry_run },

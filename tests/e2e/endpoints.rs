@@ -522,3 +522,50 @@ async fn the_catalog_checks_data_against_a_declared_schema_and_stores_nothing_ba
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_lists_and_deletes_endpoints_through_the_same_rules() {
+    use inc_cli::endpoints::{Command, run};
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let tables = inc_shared::config::Tables::from_lookup(&|k| Some(t.env(k))).expect("tables");
+    let store = inc_shared::store::Store::new(aws_sdk_dynamodb::Client::new(&t.sdk), tables);
+    let create = |url: &str, filter: &[&str]| Command::Create {
+        account: acct.id.clone(),
+        url: url.to_owned(),
+        filter_types: filter.iter().map(|f| (*f).to_owned()).collect(),
+        description: "from the CLI".into(),
+    };
+    // A deployed stack's policy: https on a public host only.
+    let refused = run(&store, create("http://127.0.0.1:9/x", &[])).await;
+    assert!(refused.is_err(), "a loopback URL under the deployed policy");
+    run(&store, create("https://oms.shop.example/inc", &["order.*"]))
+        .await
+        .expect("created");
+    let bad = run(&store, create("https://oms.shop.example/inc", &["order"])).await;
+    assert!(bad.is_err(), "a malformed filter");
+    let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["filter_types"], json!(["order.*"]));
+    assert_eq!(items[0]["description"], "from the CLI");
+    run(
+        &store,
+        Command::List {
+            account: acct.id.clone(),
+        },
+    )
+    .await
+    .expect("listed");
+    run(
+        &store,
+        Command::Delete {
+            account: acct.id.clone(),
+            endpoint_id: id(&items[0]),
+        },
+    )
+    .await
+    .expect("deleted");
+    let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
+    assert_eq!(list["items"], json!([]));
+}

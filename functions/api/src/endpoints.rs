@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, media_type, read_body};
 use inc_shared::domain::endpoint::default_view;
-use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec, Status};
-use inc_shared::store::{Account, LogQuery};
+use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec};
+use inc_shared::store::Account;
 use inc_shared::{Error, Result};
 
 use crate::{Api, MAX_PAGE};
@@ -184,44 +184,14 @@ pub async fn delete(
     tracing::info!(account_id = %account.account_id, endpoint_id = %id, "endpoint deleted");
     // What was still on its way to it ends failed now (deliver would fail
     // it too, when its message next comes up); the history keeps it all.
-    let failed = fail_pending(&app, &account.account_id, &id).await?;
+    let failed = app
+        .store
+        .fail_pending_of_endpoint(&account.account_id, &id)
+        .await?;
     if failed > 0 {
         tracing::info!(account_id = %account.account_id, endpoint_id = %id, failed, "pending notifications failed");
     }
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Fails every notification for `endpoint_id` that is not final yet.
-async fn fail_pending(app: &Api, account_id: &str, endpoint_id: &str) -> Result<usize> {
-    let reason = format!("the endpoint {endpoint_id} was deleted");
-    let mut failed = 0;
-    for status in [Status::Queued, Status::Retrying] {
-        let mut cursor = None;
-        loop {
-            let query = LogQuery {
-                limit: MAX_PAGE,
-                cursor,
-                status: Some(status),
-                endpoint_id: Some(endpoint_id.to_owned()),
-                ..LogQuery::default()
-            };
-            let (page, next) = app.store.list_notifications(account_id, &query).await?;
-            for n in page {
-                if app
-                    .store
-                    .fail_pending(account_id, &n.notification_id, &reason)
-                    .await?
-                {
-                    failed += 1;
-                }
-            }
-            match next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-    }
-    Ok(failed)
 }
 
 pub async fn secret(

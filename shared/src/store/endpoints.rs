@@ -10,11 +10,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_dynamo::from_items;
 
+use super::LogQuery;
 use super::notifications::number;
 use super::{Store, applied, db_err, s, ser};
-use crate::domain::Endpoint;
 use crate::domain::endpoint::MAX_ENDPOINTS;
 use crate::domain::signing::{self, SECRET_OVERLAP};
+use crate::domain::{Endpoint, Status};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -198,6 +199,46 @@ impl Store {
                     .into(),
             }),
         }
+    }
+}
+
+impl Store {
+    /// Fails every notification for a deleted endpoint that is not final
+    /// yet, through the index `ByEndpoint` by status; answers how many.
+    /// (Deliver fails any it misses when its message comes up.)
+    pub async fn fail_pending_of_endpoint(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+    ) -> Result<usize> {
+        let reason = format!("the endpoint {endpoint_id} was deleted");
+        let mut failed = 0;
+        for status in [Status::Queued, Status::Retrying] {
+            let mut cursor = None;
+            loop {
+                let query = LogQuery {
+                    limit: 100,
+                    cursor,
+                    status: Some(status),
+                    endpoint_id: Some(endpoint_id.to_owned()),
+                    ..LogQuery::default()
+                };
+                let (page, next) = self.list_notifications(account_id, &query).await?;
+                for n in page {
+                    if self
+                        .fail_pending(account_id, &n.notification_id, &reason)
+                        .await?
+                    {
+                        failed += 1;
+                    }
+                }
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(failed)
     }
 }
 
