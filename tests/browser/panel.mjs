@@ -88,6 +88,51 @@ try {
   await page.locator("#status.error").getByText("Settings not saved").waitFor();
   await page.getByLabel("Endpoint URL").fill(sink);
 
+  // Endpoints: the default one is the URL just saved; add one for orders,
+  // change its event types, disable and enable it, read and rotate its
+  // secret; add another and delete it.
+  const endpoints = page.locator("#endpoints-table tbody");
+  await endpoints.locator('tr[data-id="ep_default"]').waitFor();
+  await page.getByLabel("URL of a new endpoint").fill(sink);
+  await page.getByLabel("Description").fill("Order management");
+  await page.locator("#endpoint-form").getByLabel("Event types").fill("order.*");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const added = await page.getByText(/^Endpoint ep_\w+ added\.$/).textContent();
+  const endpointId = added.split(" ")[1];
+  const firstSecret = await page.locator("#endpoint-secret-value").textContent();
+  check(firstSecret.startsWith("whsec_"), "the new endpoint's secret is shown: " + firstSecret);
+  const epRow = endpoints.locator(`tr[data-id="${endpointId}"]`);
+  await epRow.getByLabel("Event types of " + endpointId, { exact: true }).fill("order.*, stock.low");
+  await page.getByRole("button", { name: "Save event types of " + endpointId }).click();
+  await page.getByText("Event types of " + endpointId + " saved.").waitFor();
+  await page.getByRole("button", { name: "Disable " + endpointId }).click();
+  await epRow.locator("td.ep-disabled").waitFor();
+  await page.getByRole("button", { name: "Enable " + endpointId }).click();
+  await epRow.locator("td.ep-enabled").waitFor();
+  await page.getByRole("button", { name: "Secret of " + endpointId, exact: true }).click();
+  check(await page.locator("#endpoint-secret-value").textContent() === firstSecret, "the secret shown again");
+  await page.getByRole("button", { name: "Rotate secret of " + endpointId }).click();
+  await page.getByText("Secret of " + endpointId + " rotated", { exact: false }).waitFor();
+  const rotated = await page.locator("#endpoint-secret-value").textContent();
+  check(rotated.startsWith("whsec_") && rotated !== firstSecret, "a new secret after rotation");
+  summary.endpoint_id = endpointId;
+  summary.endpoint_secret = rotated;
+  await page.getByLabel("URL of a new endpoint").fill(sink);
+  await page.locator("#endpoint-form").getByLabel("Event types").fill("iot.*");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const other = (await page.getByText(/^Endpoint ep_\w+ added\.$/).textContent()).split(" ")[1];
+  await page.getByRole("button", { name: "Delete " + other }).click();
+  await page.getByText(other + " deleted.").waitFor();
+  await endpoints.locator(`tr[data-id="${other}"]`).waitFor({ state: "detached" });
+  // A bad filter is refused with the API's reason.
+  await page.getByLabel("URL of a new endpoint").fill(sink);
+  await page.locator("#endpoint-form").getByLabel("Event types").fill("order");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.locator("#status.error").getByText("filter_types[0]").waitFor();
+  summary.endpoints = await endpoints.locator("tr").count();
+  // The catalog lists the built-in types.
+  await page.locator("#event-types-table").getByText("payment.state_changed").waitFor();
+
   // An integrated system reports an SMS as sent.
   const eventId = "evt-panel-" + Date.now();
   const response = await fetch(base + "/v1/events", {

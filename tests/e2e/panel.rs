@@ -54,6 +54,26 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     assert_eq!(settings["endpoint_url"], sink.url().as_str());
     assert_eq!(settings["webhook_format"], "json");
 
+    // The endpoint the page added, with the types and secret it set; the
+    // one it deleted is gone.
+    let endpoint_id = summary["endpoint_id"].as_str().expect("endpoint id");
+    let (_, endpoint) = t
+        .get(&acct.key, &format!("/v1/endpoints/{endpoint_id}"))
+        .await;
+    assert_eq!(
+        endpoint["filter_types"],
+        serde_json::json!(["order.*", "stock.low"])
+    );
+    assert_eq!(endpoint["enabled"], true);
+    assert_eq!(endpoint["description"], "Order management");
+    let (_, secret) = t
+        .get(&acct.key, &format!("/v1/endpoints/{endpoint_id}/secret"))
+        .await;
+    assert_eq!(secret["secret"], summary["endpoint_secret"]);
+    let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
+    assert_eq!(list["items"].as_array().expect("items").len(), 2, "{list}");
+    assert_eq!(summary["endpoints"], 2);
+
     // The endpoint got the webhook twice, signed JSON, one webhook-id.
     let received = sink.wait_for(2).await;
     assert_eq!(received.len(), 2);

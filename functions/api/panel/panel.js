@@ -65,7 +65,7 @@ async function signIn(key) {
   $("signed-in").hidden = false;
   $("sign-out").hidden = false;
   say("Signed in.");
-  await loadHistory(true);
+  await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes()]);
 }
 
 function signOut() {
@@ -100,6 +100,7 @@ async function saveSettings(event) {
   try {
     showSettings(await api("PATCH", "/v1/settings", patch));
     say("Settings saved.");
+    await loadEndpoints();
   } catch (e) {
     say("Settings not saved: " + e.message, true);
   }

@@ -10,6 +10,7 @@ use inc_shared::Error;
 
 const INDEX: &str = include_str!("../panel/index.html");
 const SCRIPT: &str = include_str!("../panel/panel.js");
+const ENDPOINTS: &str = include_str!("../panel/endpoints.js");
 const STYLE: &str = include_str!("../panel/panel.css");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
@@ -46,6 +47,7 @@ pub async fn index() -> Response {
 pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
     match name.as_str() {
         "panel.js" => Ok(page("text/javascript; charset=utf-8", SCRIPT)),
+        "endpoints.js" => Ok(page("text/javascript; charset=utf-8", ENDPOINTS)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
         _ => Err(Error::NotFound("asset")),
     }
@@ -57,7 +59,7 @@ mod tests {
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
-        for text in [INDEX, SCRIPT, STYLE] {
+        for text in [INDEX, SCRIPT, ENDPOINTS, STYLE] {
             assert!(!text.contains("http://"), "an absolute http URL");
             for line in text.lines().filter(|l| l.contains("https://")) {
                 // Only example placeholders, never something loaded.
