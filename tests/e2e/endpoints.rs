@@ -363,6 +363,97 @@ async fn concurrent_creates_never_pass_the_limit_of_fifty() {
         .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["notifications"].as_array().expect("ids").len(), 50);
+
+    // 100 KB to fifty endpoints is more than one event can carry: a clear
+    // 422, and nothing stored (the id is still free).
+    let big = "x".repeat(100_000);
+    let (status, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "wide-2", "type": "campaign.sent", "data": {"text": big}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["field"], "data");
+    let (status, _) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "wide-2", "type": "campaign.sent", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_resend_and_recover_work_per_endpoint() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    // The first endpoint fails the whole schedule (three attempts), then heals.
+    let flaky = Sink::answering(&[500, 500, 500]).await;
+    let steady = Sink::start().await;
+    let a = create(&t, &acct.key, json!({"url": flaky.url()})).await;
+    let b = create(&t, &acct.key, json!({"url": steady.url()})).await;
+    let (_, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "o-9", "type": "order.shipped", "data": {"n": 9}}),
+        )
+        .await;
+    let ids: Vec<String> = answer["notifications"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_owned())
+        .collect();
+    let mut by_endpoint = std::collections::HashMap::new();
+    for n in &ids {
+        let done = t
+            .notification_when(&acct.key, n, |n| {
+                n["status"] == "failed" || n["status"] == "delivered"
+            })
+            .await;
+        by_endpoint.insert(
+            done["endpoint_id"].as_str().expect("endpoint").to_owned(),
+            done,
+        );
+    }
+    let failed = &by_endpoint[&id(&a)];
+    let delivered = &by_endpoint[&id(&b)];
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["attempts"].as_array().expect("attempts").len(), 3);
+    assert_eq!(delivered["status"], "delivered");
+    assert_eq!(steady.received().len(), 1);
+
+    // Recover queues the failed one again, to its own endpoint only.
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let (status, recovered) = t
+        .send_json(
+            "/v1/notifications/recover",
+            &acct.key,
+            json!({"since": since}),
+        )
+        .await;
+    assert_eq!(status, 202, "{recovered}");
+    assert_eq!(recovered["recovered"], 1);
+    let failed_id = failed["id"].as_str().expect("id");
+    t.notification_when(&acct.key, failed_id, |n| n["status"] == "delivered")
+        .await;
+    assert_eq!(flaky.wait_for(4).await.len(), 4);
+    assert_eq!(steady.received().len(), 1);
+
+    // A resend of the delivered one goes to its endpoint, same webhook-id.
+    let delivered_id = delivered["id"].as_str().expect("id");
+    let (status, _) = t
+        .send_json(
+            &format!("/v1/notifications/{delivered_id}/resend"),
+            &acct.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let got = steady.wait_for(2).await;
+    assert_eq!(got[1].headers["webhook-id"], delivered_id);
+    assert_eq!(flaky.received().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -217,6 +217,35 @@ async fn accept(
     }
 }
 
+/// The most an event's notifications may weigh together: they are written
+/// in one DynamoDB transaction, which holds at most 4 MB (the rest of this
+/// is left for the event, the transaction and the items' other fields).
+const MAX_FAN_OUT_BYTES: usize = 3_500_000;
+
+/// A large body fanned out to many endpoints cannot be written at once:
+/// say so (`422`), rather than fail in DynamoDB and answer 503 for ever.
+fn check_fan_out_size(notifications: &[Notification]) -> Result<()> {
+    let bytes: usize = notifications
+        .iter()
+        .map(|n| match &n.payload {
+            inc_shared::domain::Payload::Webhook(w) => w.body.len(),
+            _ => 0,
+        })
+        .sum();
+    if bytes <= MAX_FAN_OUT_BYTES {
+        return Ok(());
+    }
+    Err(Error::unprocessable(
+        "fan_out_too_large",
+        format!(
+            "data: this event goes to {} endpoints, {bytes} bytes in all, over the {MAX_FAN_OUT_BYTES} \
+             one event can carry; send a smaller data, or narrow the endpoints' filters",
+            notifications.len()
+        ),
+        Some("data"),
+    ))
+}
+
 /// What the event would store now: its claim, its notifications and, for a
 /// payment, the transaction as the event leaves it (from a fresh read).
 async fn prepare(
@@ -247,6 +276,7 @@ async fn prepare(
         .into_iter()
         .map(|draft| Notification::new(&account.account_id, event, draft, now))
         .collect();
+    check_fan_out_size(&notifications)?;
     let record = EventRecord {
         account_id: account.account_id.clone(),
         event_id: event.id.clone(),
