@@ -48,6 +48,10 @@ enum Command {
         #[command(subcommand)]
         command: EndpointsCommand,
     },
+    /// One-off upgrade of a deployment from before endpoints: gives every
+    /// stored notification the history keys of the `endpoint_id` and
+    /// `event_type` filters. Safe to run again and beside live traffic.
+    Migrate,
     /// Manage an account's API keys.
     Keys {
         #[command(subcommand)]
@@ -228,6 +232,16 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("key {key_id} revoked");
                 }
             }
+            Ok(())
+        }
+        Command::Migrate => {
+            let sdk = aws_config::load_from_env().await;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
+            let done = store.backfill_history_keys().await?;
+            println!(
+                "{} notifications without the new history keys, {} updated",
+                done.scanned, done.updated
+            );
             Ok(())
         }
         Command::Endpoints { command } => {

@@ -660,3 +660,66 @@ async fn the_cli_creates_lists_and_deletes_endpoints_through_the_same_rules() {
     let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
     assert_eq!(list["items"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_from_before_endpoints_keeps_its_url_secret_and_history() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let (_, answer) = t
+        .post_event(&acct.key, &inc_tests::seed_event("old-1", "sms.sent"))
+        .await;
+    let n = answer["notifications"][0].as_str().expect("id").to_owned();
+    t.notification_when(&acct.key, &n, |n| n["status"] == "delivered")
+        .await;
+    // Make it a notification as the previous version stored it.
+    let tables = inc_shared::config::Tables::from_lookup(&|k| Some(t.env(k))).expect("tables");
+    let dynamo = aws_sdk_dynamodb::Client::new(&t.sdk);
+    dynamo
+        .update_item()
+        .table_name(&tables.notifications)
+        .key(
+            "account_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(acct.id.clone()),
+        )
+        .key(
+            "notification_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(n.clone()),
+        )
+        .update_expression("REMOVE endpoint_id, by_endpoint, by_type")
+        .send()
+        .await
+        .expect("stripped");
+    let found = |query: &'static str| {
+        let t = &t;
+        let key = acct.key.clone();
+        async move {
+            let (_, page) = t.get(&key, &format!("/v1/notifications?{query}")).await;
+            page["items"].as_array().expect("items").len()
+        }
+    };
+    // Shown as the default endpoint's, but not yet in the new indexes.
+    let (_, shown) = t.get(&acct.key, &format!("/v1/notifications/{n}")).await;
+    assert_eq!(shown["endpoint_id"], "ep_default");
+    assert_eq!(found("endpoint_id=ep_default").await, 0);
+    assert_eq!(found("event_type=sms.sent").await, 0);
+
+    // `inc migrate` (its store call) upgrades it, once.
+    let store = inc_shared::store::Store::new(dynamo, tables);
+    let first = store.backfill_history_keys().await.expect("migrated");
+    assert_eq!(first.updated, 1, "{first:?}");
+    let again = store.backfill_history_keys().await.expect("migrated");
+    assert_eq!(again.updated, 0, "{again:?}");
+    assert_eq!(found("endpoint_id=ep_default").await, 1);
+    assert_eq!(found("event_type=sms.sent").await, 1);
+
+    // The URL and secret are the default endpoint's; webhooks still go there.
+    let (_, list) = t.get(&acct.key, "/v1/endpoints").await;
+    assert_eq!(list["items"][0]["url"], sink.url().as_str());
+    let (_, secret) = t.get(&acct.key, "/v1/endpoints/ep_default/secret").await;
+    let (_, account_secret) = t.get(&acct.key, "/v1/settings/secret").await;
+    assert_eq!(secret, account_secret);
+    t.post_event(&acct.key, &inc_tests::seed_event("new-1", "sms.sent"))
+        .await;
+    sink.wait_for(2).await;
+}

@@ -291,3 +291,85 @@ fn decode_cursor(cursor: &str) -> Result<String> {
             )
         })
 }
+
+/// What [`Store::backfill_history_keys`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Backfill {
+    pub scanned: usize,
+    pub updated: usize,
+}
+
+impl Store {
+    /// The one-off upgrade for notifications stored before endpoints and
+    /// event types existed: gives each its `by_type` key and, for a webhook,
+    /// its endpoint (`ep_default`) and `by_endpoint` key, so the history's
+    /// `event_type` and `endpoint_id` filters find it. Reads only what lacks
+    /// `by_type`, writes each conditionally: safe to run twice, and beside
+    /// live traffic.
+    pub async fn backfill_history_keys(&self) -> Result<Backfill> {
+        use crate::domain::DEFAULT_ENDPOINT_ID;
+        let mut done = Backfill::default();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.notifications)
+                .filter_expression("attribute_not_exists(by_type)")
+                .projection_expression("account_id, notification_id, event_type, payload.#k")
+                .expression_attribute_names("#k", "kind")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(db_err)?;
+            done.scanned += page.items.as_ref().map_or(0, Vec::len);
+            for item in page.items.unwrap_or_default() {
+                let text = |name: &str| match item.get(name) {
+                    Some(aws_sdk_dynamodb::types::AttributeValue::S(v)) => Some(v.clone()),
+                    _ => None,
+                };
+                let (Some(account_id), Some(id), Some(event_type)) = (
+                    text("account_id"),
+                    text("notification_id"),
+                    text("event_type"),
+                ) else {
+                    continue;
+                };
+                let webhook = matches!(
+                    item.get("payload").and_then(|p| p.as_m().ok()).and_then(|m| m.get("kind")),
+                    Some(aws_sdk_dynamodb::types::AttributeValue::S(k)) if k == "webhook"
+                );
+                let mut request = self
+                    .client
+                    .update_item()
+                    .table_name(&self.tables.notifications)
+                    .key("account_id", s(&account_id))
+                    .key("notification_id", s(&id))
+                    .condition_expression(
+                        "attribute_exists(notification_id) AND attribute_not_exists(by_type)",
+                    )
+                    .expression_attribute_values(":t", s(&index_key(&account_id, &event_type)));
+                request = match webhook {
+                    true => request
+                        .update_expression(
+                            "SET by_type = :t, by_endpoint = :be, \
+                             endpoint_id = if_not_exists(endpoint_id, :e)",
+                        )
+                        .expression_attribute_values(
+                            ":be",
+                            s(&index_key(&account_id, DEFAULT_ENDPOINT_ID)),
+                        )
+                        .expression_attribute_values(":e", s(DEFAULT_ENDPOINT_ID)),
+                    false => request.update_expression("SET by_type = :t"),
+                };
+                if super::applied(request.send().await)? {
+                    done.updated += 1;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(done),
+            }
+        }
+    }
+}

@@ -39,7 +39,7 @@ pub mod transactions;
 pub use accounts::{Account, KeyInfo};
 pub use batch::BatchRead;
 pub use events::{Claim, EVENT_RETENTION, EventRecord, EventStatus};
-pub use history::LogQuery;
+pub use history::{Backfill, LogQuery};
 
 #[derive(Clone, Debug)]
 pub struct Store {
