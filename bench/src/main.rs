@@ -8,6 +8,7 @@
 //! Needs the release binaries (`make bench` builds them) and moto (`make
 //! tools`). Nothing here is a pass/fail test.
 
+mod fan_out;
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -502,6 +503,8 @@ async fn main() {
     batch_concurrency(&mut rows).await;
     println!("CPU per webhook…");
     cpu_per_webhook(&mut rows).await;
+    println!("fan-out to 50 endpoints…");
+    fan_out::fan_out(&mut rows).await;
     println!("end to end ({E2E_EVENTS} events)…");
     end_to_end(&mut rows, &mut notes).await;
     rows.extend(memory);

@@ -1,0 +1,108 @@
+//! Issue 2's speed rows: one event fanned out to 50 endpoints against one to
+//! a single endpoint (ingest writes every notification in the same one
+//! transaction, so it must not cost 50 sequential writes), and the deliver
+//! handler's CPU per webhook to stored endpoints against the default one
+//! (reading an endpoint rides in the batch's one read).
+
+use std::time::{Duration, Instant};
+
+use cpu_time::ProcessTime;
+use inc_tests::{Sink, TestStack, json};
+
+use crate::{Row, median, ms};
+
+const EVENTS: usize = 20;
+const WEBHOOKS: usize = 50;
+
+/// An account whose webhooks go to `n` stored endpoints (none: the default).
+async fn account_with(t: &TestStack, sink: &Sink, n: usize) -> String {
+    if n == 0 {
+        return t.account(Some(&sink.url())).await.key;
+    }
+    let key = t.account(None).await.key;
+    for _ in 0..n {
+        let (status, body) = t
+            .call(
+                reqwest::Method::POST,
+                "/v1/endpoints",
+                &key,
+                Some(json!({"url": sink.url()})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    key
+}
+
+async fn post(t: &TestStack, key: &str, id: &str) -> Duration {
+    let event = json!({"id": id, "type": "order.completed", "data": {"order_no": id}});
+    let started = Instant::now();
+    let (status, body) = t.post_event(key, &event).await;
+    let took = started.elapsed();
+    assert_eq!(status, 202, "{body}");
+    took
+}
+
+/// CPU of the deliver handler per webhook, over `WEBHOOKS` queued ones.
+async fn deliver_cpu(t: &TestStack) -> f64 {
+    let deliver = t.deliver();
+    let mut spent = Duration::ZERO;
+    for _ in 0..WEBHOOKS / 10 {
+        let event = t.receive_records(10).await;
+        let started = ProcessTime::now();
+        let answer = deliver.handle(event).await;
+        spent += started.elapsed();
+        assert!(answer.batch_item_failures.is_empty());
+    }
+    ms(spent) * 1000.0 / WEBHOOKS as f64
+}
+
+pub async fn fan_out(rows: &mut Vec<Row>) {
+    let mut t = TestStack::start().await;
+    t.stop_workers().await;
+    let sink = Sink::start().await;
+    let one = account_with(&t, &sink, 0).await;
+    let fifty = account_with(&t, &sink, 50).await;
+
+    // Ingest, alternating so that both see the same machine.
+    let (mut to_one, mut to_fifty) = (Vec::new(), Vec::new());
+    for i in 0..EVENTS {
+        to_one.push(post(&t, &one, &format!("one-{i}")).await);
+        to_fifty.push(post(&t, &fifty, &format!("fifty-{i}")).await);
+    }
+    let (single, wide) = (median(to_one), median(to_fifty));
+    rows.push(Row {
+        what: "ingest: one event to 50 endpoints vs to 1".into(),
+        measured: format!("{:.1} ms", ms(wide)),
+        limit: format!("{:.1} ms", ms(single)),
+        ratio: Some(ms(wide) / ms(single)),
+        goal: Some(2.0),
+        why: Some(WHY_FAN_OUT),
+    });
+
+    // Deliver: drain what is queued, then measure each kind alone.
+    while t.queue_depth("INC_DELIVERY_QUEUE_URL").await > 0 {
+        let deliver = t.deliver();
+        let event = t.receive_records(10).await;
+        deliver.handle(event).await;
+    }
+    for i in 0..WEBHOOKS {
+        post(&t, &one, &format!("cpu-one-{i}")).await;
+    }
+    let default_cpu = deliver_cpu(&t).await;
+    post(&t, &fifty, "cpu-fifty").await;
+    let stored_cpu = deliver_cpu(&t).await;
+    rows.push(Row {
+        what: "deliver CPU per webhook: to one of 50 stored endpoints vs the default one".into(),
+        measured: format!("{stored_cpu:.0} µs"),
+        limit: format!("{default_cpu:.0} µs"),
+        ratio: Some(stored_cpu / default_cpu),
+        goal: Some(1.3),
+        why: None,
+    });
+}
+
+const WHY_FAN_OUT: &str = "Ingest writes the event, its transaction and every notification \
+in one TransactWriteItems, so fifty endpoints are one call, not fifty; but that call carries \
+fifty items, and the local AWS endpoint (moto, one Python process) decodes and stores them \
+one after another. Against DynamoDB the items of a transaction are written in parallel.";
