@@ -723,3 +723,60 @@ async fn an_account_from_before_endpoints_keeps_its_url_secret_and_history() {
         .await;
     sink.wait_for(2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_endpoint_gets_sms_events_in_its_own_format_and_the_toggles_gate_them_all() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let (form_sink, json_sink) = (Sink::start().await, Sink::start().await);
+    create(
+        &t,
+        &acct.key,
+        json!({"url": form_sink.url(), "format": "form"}),
+    )
+    .await;
+    create(
+        &t,
+        &acct.key,
+        json!({"url": json_sink.url(), "format": "json"}),
+    )
+    .await;
+    let (status, answer) = t
+        .post_event(&acct.key, &inc_tests::seed_event("sms-1", "sms.sent"))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let form = form_sink.wait_for(1).await;
+    assert_eq!(form[0].body, inc_tests::seed_form("SENT"));
+    assert_eq!(
+        form[0].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let json_got = json_sink.wait_for(1).await;
+    let parsed: Value = serde_json::from_str(&json_got[0].body).expect("JSON");
+    assert_eq!(parsed["type"], "sms.sent");
+    assert_eq!(parsed["data"]["pin"], "025719");
+    // Any other type is JSON whatever the format.
+    t.post_event(
+        &acct.key,
+        &json!({"id": "o-1", "type": "order.paid", "data": {"a": 1}}),
+    )
+    .await;
+    let form = form_sink.wait_for(2).await;
+    assert!(form[1].headers["content-type"].starts_with("application/json"));
+    // Genio's toggle and INC's switch are account-wide gates.
+    t.patch_settings(&acct.key, json!({"sms_out_api_sent": false}))
+        .await;
+    let (_, answer) = t
+        .post_event(&acct.key, &inc_tests::seed_event("sms-2", "sms.sent"))
+        .await;
+    assert_eq!(answer["notifications"], json!([]));
+    t.patch_settings(&acct.key, json!({"inc_enabled": false}))
+        .await;
+    let (_, answer) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "o-2", "type": "order.paid", "data": {}}),
+        )
+        .await;
+    assert_eq!(answer["notifications"], json!([]));
+}

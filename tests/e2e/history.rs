@@ -95,7 +95,8 @@ async fn every_filter_pages_full_pages_in_time_order_from_its_index() {
     let t = TestStack::start().await;
     let acct = t.account(None).await;
     let store = t.store();
-    // 480 notifications: four channels, four statuses, six payments.
+    // 480 notifications: four channels, four statuses, six payments, three
+    // event types, two endpoints.
     let payloads = [
         Payload::Sms {
             to: "+15550000000".into(),
@@ -127,11 +128,24 @@ async fn every_filter_pages_full_pages_in_time_order_from_its_index() {
     for batch in 0..6 {
         let notifications: Vec<Notification> = (0..80)
             .map(|i| {
+                // Every fifth a webhook to one of two endpoints; three types.
+                let draft = match i % 5 {
+                    4 => NotificationDraft::webhook(
+                        inc_shared::domain::WebhookPayload {
+                            content_type: "application/json".into(),
+                            body: "{}".into(),
+                            ipn_type: None,
+                            source: None,
+                        },
+                        format!("ep_{}", i % 2),
+                    ),
+                    _ => NotificationDraft::new(payloads[i % 4].clone()),
+                };
                 let mut n = Notification::create(
                     &acct.id,
                     &format!("evt-{batch}-{i}"),
-                    "payment.paid",
-                    NotificationDraft::new(payloads[i % 4].clone()),
+                    ["payment.paid", "order.completed", "iot.alert"][i % 3],
+                    draft,
                     Some((format!("ses-{}", i % 6), Some(format!("ord-{}", i % 3)))),
                     chrono::Utc::now(),
                 );
@@ -172,6 +186,22 @@ async fn every_filter_pages_full_pages_in_time_order_from_its_index() {
         (
             "order_no=ord-0&channel=whatsapp",
             expect(&|n| n.order_no.as_deref() == Some("ord-0") && n.channel == Channel::Whatsapp),
+        ),
+        (
+            "endpoint_id=ep_1",
+            expect(&|n| n.endpoint_id.as_deref() == Some("ep_1")),
+        ),
+        (
+            "endpoint_id=ep_0&event_type=payment.paid",
+            expect(&|n| n.endpoint_id.as_deref() == Some("ep_0") && n.event_type == "payment.paid"),
+        ),
+        (
+            "event_type=order.completed",
+            expect(&|n| n.event_type == "order.completed"),
+        ),
+        (
+            "event_type=iot.alert&status=failed",
+            expect(&|n| n.event_type == "iot.alert" && n.status == Status::Failed),
         ),
         (
             "session_id=ses-4&status=delivered",
