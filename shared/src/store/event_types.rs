@@ -1,11 +1,9 @@
 //! The event-type catalog: one item per declared type (`account_id`,
 //! `event_type`), its schema kept as the JSON text the merchant sent.
 
-use serde_dynamo::from_items;
-
 use super::{Store, db_err, s, ser};
 use crate::domain::EventType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl Store {
     /// Declares (or replaces) a type; its `created_at` is kept on replace.
@@ -37,29 +35,13 @@ impl Store {
 
     /// Every type the account declared, by name.
     pub async fn event_types_of(&self, account_id: &str) -> Result<Vec<EventType>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.tables.event_types)
-                .key_condition_expression("account_id = :a")
-                .expression_attribute_values(":a", s(account_id))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(db_err)?;
-            out.extend(
-                from_items::<_, EventType>(page.items.unwrap_or_default()).map_err(|e| {
-                    Error::Dependency(format!("cannot decode stored event type: {e}"))
-                })?,
-            );
-            match page.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tables.event_types)
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id));
+        self.query_all(query).await
     }
 
     /// Removes a declared type; false if there was none.

@@ -165,29 +165,14 @@ impl Store {
         account_id: &str,
         session_id: &str,
     ) -> Result<Vec<Notification>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.tables.notifications)
-                .index_name("BySession")
-                .key_condition_expression("by_session = :s")
-                .expression_attribute_values(":s", s(&index_key(account_id, session_id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(db_err)?;
-            out.extend(
-                from_items::<_, Notification>(page.items.unwrap_or_default())
-                    .map_err(|e| Error::Dependency(format!("unreadable notification: {e}")))?,
-            );
-            match page.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tables.notifications)
+            .index_name("BySession")
+            .key_condition_expression("by_session = :s")
+            .expression_attribute_values(":s", s(&index_key(account_id, session_id)));
+        self.query_all(query).await
     }
 }
 

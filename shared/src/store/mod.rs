@@ -133,6 +133,30 @@ impl Store {
         found.item.map(de).transpose()
     }
 
+    /// Every item `query` finds, page after page.
+    async fn query_all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = query
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(db_err)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(de(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(out),
+            }
+        }
+    }
+
     pub fn tables(&self) -> &Tables {
         &self.tables
     }

@@ -432,6 +432,14 @@ impl Store {
         notification_id: &str,
         reason: &str,
     ) -> Result<()> {
+        let mut c = self.failing(account_id, notification_id, reason);
+        c.remove("lease_until");
+        self.update_existing(account_id, notification_id, c).await
+    }
+
+    /// The changes that make a notification `failed` for `reason`, owing
+    /// its dead-letter copy, with nothing left scheduled.
+    fn failing(&self, account_id: &str, notification_id: &str, reason: &str) -> Changes {
         let now = Utc::now();
         let mut c = Changes::default();
         c.status(account_id, Status::Failed)
@@ -443,9 +451,8 @@ impl Store {
                 outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
             )
             .remove("next_attempt_at")
-            .remove("lease_until")
             .remove("staged");
-        self.update_existing(account_id, notification_id, c).await
+        c
     }
 
     /// Fails a notification that is not final yet (an endpoint it was for
@@ -457,20 +464,9 @@ impl Store {
         notification_id: &str,
         reason: &str,
     ) -> Result<bool> {
-        let now = Utc::now();
-        let mut c = Changes::default();
-        c.status(account_id, Status::Failed)
-            .set("last_error = :err", ":err", s(reason))
-            .set("dead_letter_pending = :err", ":err", s(reason))
-            .set("updated_at = :now", ":now", ts(now))
-            .sweep(
-                notification_id,
-                outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
-            )
-            .value(":queued", s(Status::Queued.as_str()))
-            .value(":retrying", s(Status::Retrying.as_str()))
-            .remove("next_attempt_at")
-            .remove("staged");
+        let mut c = self.failing(account_id, notification_id, reason);
+        c.value(":queued", s(Status::Queued.as_str()))
+            .value(":retrying", s(Status::Retrying.as_str()));
         self.update_if(
             account_id,
             notification_id,
