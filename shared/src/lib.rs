@@ -6,6 +6,8 @@
 //! - [`config`]: what a function reads from its environment, once, at init.
 //! - [`store`], [`queue`], [`webhook`]: the adapters to DynamoDB, SQS and
 //!   the merchant's HTTP endpoint.
+//! - [`tls`]: the compiled-in roots every connection trusts, and the SDK
+//!   configuration built on them.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`api`]: what every HTTP function shares: the error shape,
 //!   authentication, body reading.
@@ -28,6 +30,8 @@ pub mod queue;
 pub mod store;
 #[cfg(feature = "adapters")]
 pub mod telemetry;
+#[cfg(feature = "adapters")]
+pub mod tls;
 #[cfg(feature = "adapters")]
 pub mod webhook;
 

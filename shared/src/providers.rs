@@ -15,12 +15,23 @@ use crate::webhook::WebhookClient;
 #[derive(Clone, Debug)]
 pub struct Providers {
     http: WebhookClient,
-    ses: aws_sdk_sesv2::Client,
+    sdk: aws_config::SdkConfig,
+    /// Built at the first email, not at init: most batches send none.
+    ses: std::sync::OnceLock<aws_sdk_sesv2::Client>,
 }
 
 impl Providers {
-    pub fn new(http: WebhookClient, ses: aws_sdk_sesv2::Client) -> Providers {
-        Providers { http, ses }
+    pub fn new(http: WebhookClient, sdk: &aws_config::SdkConfig) -> Providers {
+        Providers {
+            http,
+            sdk: sdk.clone(),
+            ses: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn ses(&self) -> &aws_sdk_sesv2::Client {
+        self.ses
+            .get_or_init(|| aws_sdk_sesv2::Client::new(&self.sdk))
     }
 
     /// A Genio-style form POST: `api`, `to`, `msg`, `custom` (the
@@ -123,7 +134,7 @@ impl Providers {
             .body(Body::builder().text(text).build())
             .build();
         let result = self
-            .ses
+            .ses()
             .send_email()
             .from_email_address(&p.from)
             .destination(Destination::builder().to_addresses(to).build())

@@ -65,36 +65,44 @@ impl Queue {
         Queue { client }
     }
 
-    /// Sends every message, ten to a batch; any message SQS refuses fails
-    /// the whole call, so the caller can undo and answer 503.
+    /// Sends every message, ten to a batch, the batches at once (an event
+    /// fanned out to 50 endpoints is five calls side by side, not in a
+    /// row); any message SQS refuses fails the whole call, so the caller
+    /// answers 503 and the outbox keeps the rest.
     pub async fn enqueue(&self, queue_url: &str, messages: &[DeliveryMessage]) -> Result<()> {
-        for chunk in messages.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    let body = serde_json::to_string(m).map_err(Error::dependency)?;
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .map_err(Error::dependency)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let sent = self
-                .client
-                .send_message_batch()
-                .queue_url(queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| Error::dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-            if let Some(failed) = sent.failed.first() {
-                return Err(Error::Dependency(format!(
-                    "SQS refused a message: {}",
-                    failed.message.as_deref().unwrap_or(&failed.code)
-                )));
-            }
+        let batches = messages
+            .chunks(10)
+            .map(|chunk| self.send_batch(queue_url, chunk));
+        futures::future::try_join_all(batches).await?;
+        Ok(())
+    }
+
+    async fn send_batch(&self, queue_url: &str, chunk: &[DeliveryMessage]) -> Result<()> {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let body = serde_json::to_string(m).map_err(Error::dependency)?;
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(Error::dependency)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sent = self
+            .client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| Error::dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        if let Some(failed) = sent.failed.first() {
+            return Err(Error::Dependency(format!(
+                "SQS refused a message: {}",
+                failed.message.as_deref().unwrap_or(&failed.code)
+            )));
         }
         Ok(())
     }

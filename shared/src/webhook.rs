@@ -42,6 +42,7 @@ impl WebhookClient {
     /// invocations.
     pub fn new(policy: EndpointPolicy, timeout: Duration) -> Result<WebhookClient> {
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::client_config()?)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))

@@ -79,7 +79,7 @@ impl Deliver {
         Ok(Deliver {
             store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
-            providers: Providers::new(webhooks.clone(), aws_sdk_sesv2::Client::new(sdk)),
+            providers: Providers::new(webhooks.clone(), sdk),
             webhooks,
             retry: config.retry.clone(),
             metrics: Metrics::stdout(),

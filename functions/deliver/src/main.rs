@@ -6,7 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     inc_shared::telemetry::init();
     let config = inc_shared::Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = inc_shared::tls::sdk_config().await?;
     let deliver = inc_deliver::Deliver::new(&sdk, &config)?;
     let deliver = &deliver;
     lambda_runtime::run(service_fn(

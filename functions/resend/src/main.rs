@@ -7,7 +7,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     inc_shared::telemetry::init();
     let config = inc_shared::Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = inc_shared::tls::sdk_config().await?;
     let app = Arc::new(inc_resend::Resend::new(&sdk, &config)?);
     lambda_http::run(inc_resend::router(app)).await
 }
