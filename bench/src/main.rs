@@ -45,19 +45,16 @@ struct Row {
 }
 
 const WHY_INIT: &str = "Init is everything `main` does before its first `next`: the \
-tracing subscriber, reading and checking the configuration, `aws_config::load_from_env` \
-(region and credential chains, the SDK's HTTP client with its TLS setup) and the clients, \
-plus, in `deliver`, the webhook client (reqwest, with TLS roots of its own) and the SES \
-client. Hello-world does none of it, and starts in under 2 ms here because a local exec has \
-none of Lambda's sandbox overhead (its published 13 ms), so the ratio is large while the \
-absolute figures stay an order of magnitude under the published 112 ms of an SDK-using Rust \
-function. Measured with strace and by rerunning with `SSL_CERT_DIR` pointed at an empty \
-folder: each TLS client loads the system's roots, the bundle and then every file of \
-`/etc/ssl/certs` (Debian keeps one file per certificate: about 145), and that scan is 3 to \
-9 ms of these figures (`deliver`, with two clients, 18.8 → 9.3 ms); it depends on the \
-host's certificate folder, not on INC. What would close the rest: one rustls configuration \
-with compiled-in roots (webpki-roots) shared by the SDK and reqwest, and building lazily \
-the clients a function needs only on some paths (SES).";
+tracing subscriber, reading and checking the configuration, the SDK configuration (region and \
+credential chains, its HTTP client) and the clients, plus, in `deliver`, the webhook client. \
+No function reads the system's certificate folder any more: both TLS clients trust Mozilla's \
+roots compiled in (`shared/src/tls.rs`), and SES is built at the first email. That took \
+`deliver` from 13.0 ms to 7.3 ms and `ingest` from 8.8 to 7.0 ms between two runs of one \
+session (the scan of Debian's one-file-per-certificate folder was most of it). Hello-world \
+does none of this and starts in under 2 ms because a local exec has none of Lambda's sandbox \
+overhead (its published 13 ms), so the ratio stays large while the absolute figures are an \
+order of magnitude under the published 112 ms of an SDK-using Rust function. What remains is \
+not yet broken down call by call; the next step is a per-phase timer in `main`.";
 
 const WHY_BATCH: &str = "The ten webhooks of a batch are sent concurrently \
 (`join_all`), after one BatchGetItem for the whole batch, but each needs two DynamoDB \
