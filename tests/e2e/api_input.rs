@@ -78,10 +78,10 @@ async fn bad_events_get_the_documented_4xx_and_change_nothing() {
             Some("data.status_code"),
         ),
         (
-            "unknown type",
+            "not a type",
             key,
             json_type,
-            with("/type", json!("sms.read")),
+            with("/type", json!("SMS read")),
             400,
             "unknown_event_type",
             Some("type"),

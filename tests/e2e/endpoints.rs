@@ -755,14 +755,22 @@ async fn each_endpoint_gets_sms_events_in_its_own_format_and_the_toggles_gate_th
     let parsed: Value = serde_json::from_str(&json_got[0].body).expect("JSON");
     assert_eq!(parsed["type"], "sms.sent");
     assert_eq!(parsed["data"]["pin"], "025719");
-    // Any other type is JSON whatever the format.
-    t.post_event(
-        &acct.key,
-        &json!({"id": "o-1", "type": "order.paid", "data": {"a": 1}}),
-    )
-    .await;
+    // Any other type is JSON whatever the format, even one of the
+    // merchant's own below `sms.`.
+    let (status, _) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "o-1", "type": "sms.received", "data": {"a": 1}}),
+        )
+        .await;
+    assert_eq!(status, 202);
     let form = form_sink.wait_for(2).await;
     assert!(form[1].headers["content-type"].starts_with("application/json"));
+    assert!(
+        form[1].body.ends_with(r#""data":{"a":1}}"#),
+        "{}",
+        form[1].body
+    );
     // Genio's toggle and INC's switch are account-wide gates.
     t.patch_settings(&acct.key, json!({"sms_out_api_sent": false}))
         .await;

@@ -23,17 +23,10 @@ fn declarable(name: &str) -> Result<()> {
     if !event_types::is_valid_name(name) {
         return Err(Error::NotFound("event type"));
     }
-    if event_types::is_built_in(name)
-        || inc_shared::domain::event::RESERVED_PREFIXES
-            .iter()
-            .any(|p| name.starts_with(p))
-    {
+    if event_types::is_built_in(name) {
         return Err(Error::Conflict {
             code: "built_in_event_type",
-            message: format!(
-                "`{name}` is INC's own type (or below its prefix); its validation is built in"
-            )
-            .into(),
+            message: format!("`{name}` is INC's own type; its validation is built in").into(),
         });
     }
     Ok(())

@@ -21,9 +21,6 @@ pub const MAX_FIELD_LEN: usize = 128;
 
 /// The event types INC understands itself.
 pub const EVENT_TYPES: &[&str] = &["sms.sent", "sms.delivered", "payment.state_changed"];
-/// The prefixes of INC's own types: a type below them that is not one of
-/// [`EVENT_TYPES`] is a typo, not a custom type.
-pub const RESERVED_PREFIXES: &[&str] = &["sms.", "payment."];
 
 /// An accepted, validated event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,17 +187,14 @@ impl Event {
             "payment.state_changed" => {
                 EventKind::PaymentStateChanged(PaymentChange::from_value(data)?)
             }
-            other if RESERVED_PREFIXES.iter().any(|p| other.starts_with(p)) => {
+            other if !super::event_types::is_valid_name(other) => {
                 return Err(unknown_type(other));
             }
-            other => {
-                super::event_types::check_name(other, "type")?;
-                EventKind::Custom(CustomEvent {
-                    type_name: other.to_owned(),
-                    raw: raw_data(body)?,
-                    data,
-                })
-            }
+            other => EventKind::Custom(CustomEvent {
+                type_name: other.to_owned(),
+                raw: raw_data(body)?,
+                data,
+            }),
         };
         Ok(Event { id, kind })
     }
@@ -413,9 +407,11 @@ fn unknown_type(found: &str) -> Error {
     Error::bad_request(
         "unknown_event_type",
         format!(
-            "unknown event type `{found}`; INC's own are {}, and a type of your own uses \
-             another prefix (order.completed)",
-            EVENT_TYPES.join(", ")
+            "unknown event type `{}`; INC's own are {}, and a type of your own is \
+             dot-separated lowercase words such as order.completed (at most {} characters)",
+            found.chars().take(80).collect::<String>(),
+            EVENT_TYPES.join(", "),
+            super::event_types::MAX_TYPE_LEN
         ),
         Some("type"),
     )
@@ -476,7 +472,7 @@ pub(crate) mod tests {
                 Some("id"),
             ),
             (
-                r#"{"id":"a","type":"sms.bogus","data":{}}"#,
+                r#"{"id":"a","type":"bogus","data":{}}"#,
                 "unknown_event_type",
                 Some("type"),
             ),
@@ -515,12 +511,18 @@ pub(crate) mod tests {
             "type":"order.completed","id":"o-1"}"#;
         let same = Event::from_json(reordered.as_bytes()).unwrap();
         assert_eq!(same.fingerprint(), event.fingerprint());
+        // Below the built-in prefixes too: a type of the merchant's own.
+        for own in ["sms.received", "payment.refunded"] {
+            let body = format!(r#"{{"id":"a","type":"{own}","data":{{"x":1}}}}"#);
+            let event = Event::from_json(body.as_bytes()).unwrap();
+            assert_eq!(event.type_name(), own);
+            assert!(event.custom().is_some());
+        }
         for (bad, code) in [
-            ("order", "invalid_event_type"),
-            ("Order.done", "invalid_event_type"),
-            ("order.", "invalid_event_type"),
-            ("sms.bogus", "unknown_event_type"),
-            ("payment.refunded", "unknown_event_type"),
+            ("order", "unknown_event_type"),
+            ("Order.done", "unknown_event_type"),
+            ("order.", "unknown_event_type"),
+            ("sms", "unknown_event_type"),
         ] {
             let body = format!(r#"{{"id":"a","type":"{bad}","data":{{}}}}"#);
             let e = err(&body);
