@@ -4,6 +4,7 @@ pub mod channel;
 pub mod channels;
 pub mod delivery;
 pub mod endpoint;
+pub mod endpoint_input;
 pub mod event;
 pub mod event_types;
 pub mod genio;
@@ -22,7 +23,8 @@ pub mod timeline;
 
 pub use channel::{Channel, CustomerChannel};
 pub use delivery::{Decision, Outcome};
-pub use endpoint::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec, Target};
+pub use endpoint::{DEFAULT_ENDPOINT_ID, Endpoint, Target};
+pub use endpoint_input::{EndpointPatch, EndpointSpec};
 pub use event::{CustomEvent, Event, EventKind, IpnType, SmsResult};
 pub use event_types::{EventType, EventTypeSpec, Schema};
 pub use notification::{Attempt, Notification, NotificationDraft, Payload, Status, WebhookPayload};
