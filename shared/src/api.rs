@@ -64,6 +64,17 @@ pub async fn read_body(body: Body) -> Result<Bytes, Error> {
         .map_err(|_| Error::PayloadTooLarge { limit: MAX_BODY })
 }
 
+/// Reads a body that must be JSON (`415` otherwise, `413` if too large).
+pub async fn read_json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Error> {
+    let bytes = read_body(body).await?;
+    if media_type(headers).as_deref() != Some("application/json") {
+        return Err(Error::UnsupportedMediaType {
+            expected: "application/json",
+        });
+    }
+    Ok(bytes)
+}
+
 pub use crate::domain::json_object;
 
 /// The body's media type, lower-cased and without parameters.

@@ -14,26 +14,16 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use inc_shared::api::{authenticate, media_type, read_body};
+use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::endpoint::default_view;
 use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec};
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};
 
-use crate::{Api, MAX_PAGE};
+use crate::{Api, page_limit};
 
 /// How many times a patch is re-applied over a concurrent one.
 const MAX_PATCH_TRIES: u32 = 10;
-
-async fn json_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes> {
-    let bytes = read_body(body).await?;
-    if media_type(headers).as_deref() != Some("application/json") {
-        return Err(Error::UnsupportedMediaType {
-            expected: "application/json",
-        });
-    }
-    Ok(bytes)
-}
 
 fn default_endpoint_is_settings() -> Error {
     Error::Conflict {
@@ -61,7 +51,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let bytes = json_body(&headers, body).await?;
+    let bytes = read_json_body(&headers, body).await?;
     let spec = EndpointSpec::from_json(&bytes, &app.policy)?;
     let endpoint = Endpoint::create(&account.account_id, spec, Utc::now());
     app.store.create_endpoint(&endpoint).await?;
@@ -86,20 +76,7 @@ pub async fn list(
     let account = authenticate(&app.store, &headers).await?;
     let params: ListParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
         .map_err(|e| Error::bad_request("invalid_parameter", e.to_string(), None))?;
-    let limit = match params.limit {
-        None => 50,
-        Some(l) => l
-            .parse::<i32>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| {
-                Error::bad_request(
-                    "invalid_parameter",
-                    "limit: must be a whole number from 1 to 100",
-                    Some("limit"),
-                )
-            })?,
-    };
+    let limit = page_limit(params.limit.as_deref())?;
     // The default endpoint leads the first page.
     let mut items: Vec<Value> = Vec::new();
     if params.cursor.is_none()
@@ -146,7 +123,7 @@ pub async fn patch(
         return Err(default_endpoint_is_settings());
     }
     let mut endpoint = find(&app, &account, &id).await?;
-    let bytes = json_body(&headers, body).await?;
+    let bytes = read_json_body(&headers, body).await?;
     let patch = EndpointPatch::from_json(&bytes, &app.policy)?;
     let mut tries = 0;
     loop {

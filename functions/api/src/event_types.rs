@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use inc_shared::api::{authenticate, media_type, read_body};
+use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::event_types::{self, BUILT_IN, built_in_view};
 use inc_shared::domain::{EventType, EventTypeSpec};
 use inc_shared::{Error, Result};
@@ -75,12 +75,7 @@ pub async fn put(
         event_types::check_name(&name, "type")?;
     }
     declarable(&name)?;
-    let bytes = read_body(body).await?;
-    if media_type(&headers).as_deref() != Some("application/json") {
-        return Err(Error::UnsupportedMediaType {
-            expected: "application/json",
-        });
-    }
+    let bytes = read_json_body(&headers, body).await?;
     let spec = EventTypeSpec::from_json(&bytes)?;
     let now = Utc::now();
     let stored = app

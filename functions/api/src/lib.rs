@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use inc_shared::api::{authenticate, media_type, not_found, read_body};
+use inc_shared::api::{authenticate, not_found, read_body, read_json_body};
 use inc_shared::domain::timeline::timeline;
 use inc_shared::domain::{
     Channel, EndpointPolicy, Notification, Payload, SettingsPatch, Status, Transaction,
@@ -100,12 +100,7 @@ async fn patch_settings(
     body: Body,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let bytes = read_body(body).await?;
-    if media_type(&headers).as_deref() != Some("application/json") {
-        return Err(Error::UnsupportedMediaType {
-            expected: "application/json",
-        });
-    }
+    let bytes = read_json_body(&headers, body).await?;
     let patch = SettingsPatch::from_json(&bytes)?;
     let mut account = account;
     let mut tries = 0;
@@ -258,6 +253,18 @@ struct HistoryParams {
     event_type: Option<String>,
 }
 
+/// A page's `limit` parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] if absent.
+pub(crate) fn page_limit(raw: Option<&str>) -> Result<i32> {
+    match raw {
+        None => Ok(DEFAULT_PAGE),
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| invalid("limit", "must be a whole number from 1 to 100")),
+    }
+}
+
 fn invalid(field: &'static str, why: &str) -> Error {
     Error::bad_request("invalid_parameter", format!("{field}: {why}"), Some(field))
 }
@@ -281,14 +288,7 @@ impl HistoryParams {
     }
 
     fn query(self) -> Result<LogQuery> {
-        let limit = match self.limit {
-            None => DEFAULT_PAGE,
-            Some(l) => l
-                .parse()
-                .ok()
-                .filter(|l| (1..=MAX_PAGE).contains(l))
-                .ok_or_else(|| invalid("limit", "must be a whole number from 1 to 100"))?,
-        };
+        let limit = page_limit(self.limit.as_deref())?;
         let channel = self
             .channel
             .map(|c| {

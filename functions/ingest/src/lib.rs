@@ -165,8 +165,11 @@ async fn accept(
     account: inc_shared::store::Account,
     event: Event,
 ) -> Result<Response> {
-    check_schema(app, &account.account_id, &event).await?;
-    let endpoints = app.store.endpoints_of(&account.account_id).await?;
+    // Two independent reads: side by side, not one after the other.
+    let ((), endpoints) = tokio::try_join!(
+        check_schema(app, &account.account_id, &event),
+        app.store.endpoints_of(&account.account_id),
+    )?;
     let mut tries = 0;
     let (record, stored, existing) = loop {
         let (record, notifications, transaction) =

@@ -50,7 +50,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if first_condition_failed(&e) => Err(Error::Conflict {
+            Err(e) if condition_failed(&e) => Err(Error::Conflict {
                 code: "too_many_endpoints",
                 message: format!(
                     "an account has at most {MAX_ENDPOINTS} endpoints besides its default one; \
@@ -73,16 +73,14 @@ impl Store {
     /// Every endpoint of the account (at most [`MAX_ENDPOINTS`]), oldest
     /// first: what an event fans out over.
     pub async fn endpoints_of(&self, account_id: &str) -> Result<Vec<Endpoint>> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let (page, next) = self.list_endpoints(account_id, 100, cursor).await?;
-            out.extend(page);
-            match next {
-                Some(n) => cursor = Some(n),
-                None => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tables.endpoints)
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .consistent_read(true);
+        self.query_all(query).await
     }
 
     /// A page of the account's endpoints, oldest first, after `cursor`.
@@ -163,7 +161,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e) => Ok(false),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(db_err(e)),
         }
     }
@@ -242,9 +240,9 @@ impl Store {
     }
 }
 
-/// Whether a transaction failed because its first item's condition did not
-/// hold (the limit, or the item's existence).
-fn first_condition_failed(
+/// Whether a transaction failed because one of its conditions did not hold
+/// (the limit, or the item's existence).
+fn condition_failed(
     e: &aws_sdk_dynamodb::error::SdkError<
         TransactWriteItemsError,
         aws_sdk_dynamodb::config::http::HttpResponse,
