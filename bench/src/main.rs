@@ -8,7 +8,11 @@
 //! Needs the release binaries (`make bench` builds them) and moto (`make
 //! tools`). Nothing here is a pass/fail test.
 
+mod aws_stub;
+mod cost;
 mod fan_out;
+mod init;
+mod instant;
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -44,34 +48,21 @@ struct Row {
     why: Option<&'static str>,
 }
 
-const WHY_INIT: &str = "Init is everything `main` does before its first `next`: the \
-tracing subscriber, reading and checking the configuration, the SDK configuration (region and \
-credential chains, its HTTP client) and the clients, plus, in `deliver`, the webhook client. \
-No function reads the system's certificate folder any more: both TLS clients trust Mozilla's \
-roots compiled in (`shared/src/tls.rs`), and SES is built at the first email. That took \
-`deliver` from 13.0 ms to 7.3 ms and `ingest` from 8.8 to 7.0 ms between two runs of one \
-session (the scan of Debian's one-file-per-certificate folder was most of it). Hello-world \
-does none of this and starts in under 2 ms because a local exec has none of Lambda's sandbox \
-overhead (its published 13 ms), so the ratio stays large while the absolute figures are an \
-order of magnitude under the published 112 ms of an SDK-using Rust function. What remains is \
-not yet broken down call by call; the next step is a per-phase timer in `main`.";
-
-const WHY_BATCH: &str = "The ten webhooks of a batch are sent concurrently \
-(`join_all`), after one BatchGetItem for the whole batch, but each needs two DynamoDB \
-calls around its request (its lease and its attempt), and the local AWS endpoint is one \
-Python process that answers them one at a time: the time above one webhook's is moto's \
-queue (about 1 + 10 × 2 of its round trips; see the end-to-end note), not INC's. Against DynamoDB, whose calls run in parallel, the batch costs one webhook's time \
-plus the slowest call chain.";
-
-const WHY_CPU: &str = "A bare POST is one HTTP request. Delivering a webhook is that \
-request plus two signed DynamoDB calls of its own (the UpdateItem lease and the UpdateItem \
-that records the attempt) and a tenth of the batch's one BatchGetItem (its notifications \
-and their accounts), each with SigV4 signing and JSON (de)serialisation, plus a JSON log \
-line and an EMF metric line: about three to four requests' worth of work, so a ratio near \
-3 is the floor of this design, and what is above it is the SDK's per-call overhead, \
-logging and serde. What would close more: folding the lease into the attempt's \
-conditional update (it guards the send itself, so only an outbox-level claim could \
-replace it), and lighter logging.";
+pub(crate) const WHY_CPU: &str = "A bare POST is one HTTP request. Delivering a webhook is \
+that request plus its share of the AWS calls: two UpdateItem of its own (the lease that keeps \
+two copies of one SQS message from both sending, and the conditional write of the attempt) \
+and a tenth of the batch's one BatchGetItem. Measured in the same run, one signed call \
+through the AWS SDK for Rust costs about three bare POSTs of CPU by itself (request \
+building, SigV4, the orchestrator's interceptors, JSON), so the floor of this design is \
+about 7.5 bare POSTs, and the row \"vs its floor\" shows the handler at that floor: \
+everything INC adds beyond the SDK calls (reading the batch, signing the webhook, the log \
+and metric lines) is lost in the noise. Meeting 3× would take under 0.7 AWS calls per \
+webhook: writing the batch's leases and attempts as TransactWriteItems would, but \
+DynamoDB bills a transactional write twice, and two extra write units per webhook \
+(about $1.25 per million webhooks on demand) cost some hundred times the Lambda CPU they \
+would save (about 0.3 ms at 512 MB, under 1 cent per million); dropping the lease would \
+break at-most-once per message. So the goal stays missed by design, and the throughput \
+goal, which is what the CPU buys, is met.";
 
 impl Row {
     fn met(&self) -> &'static str {
@@ -125,87 +116,6 @@ fn function_env(t: &TestStack) -> BTreeMap<String, String> {
     env
 }
 
-async fn cold_starts(rows: &mut Vec<Row>, memory: &mut Vec<Row>) -> Result<(), String> {
-    let t = TestStack::provision_only().await;
-    let acct = t.account(None).await;
-    let env = function_env(&t);
-
-    let mut hello_init = Vec::new();
-    for _ in 0..RUNS {
-        let events = (0..2).map(|_| b"{}".to_vec()).collect();
-        hello_init.push(
-            runtime_api::run(&release_binary("hello"), &env, events)
-                .await?
-                .init,
-        );
-    }
-    let hello = median(hello_init);
-    rows.push(Row {
-        what: "init: hello-world Rust Lambda (the baseline)".into(),
-        measured: format!("{:.1} ms", ms(hello)),
-        limit: "—".into(),
-        ratio: None,
-        goal: None,
-        why: None,
-    });
-
-    let mut counter = 0;
-    for (name, file) in FUNCTIONS {
-        let (mut inits, mut firsts, mut warms, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
-        let mut errors = Vec::new();
-        for _ in 0..RUNS {
-            let events = (0..=WARM_INVOCATIONS)
-                .map(|_| {
-                    counter += 1;
-                    sample(file, &acct.key, counter)
-                })
-                .collect();
-            let run = runtime_api::run(&release_binary(name), &env, events).await?;
-            inits.push(run.init);
-            firsts.push(run.first);
-            warms.push(median(run.warm));
-            rss = rss.max(run.peak_rss);
-            errors.extend(run.errors);
-        }
-        if let Some(e) = errors.first() {
-            println!(
-                "{name}: {} invocation(s) answered an error, e.g. {e}",
-                errors.len()
-            );
-        }
-        let (init, first, warm) = (median(inits), median(firsts), median(warms));
-        rows.push(Row {
-            what: format!("init: `{name}` vs hello-world"),
-            measured: format!("{:.1} ms", ms(init)),
-            limit: format!("{:.1} ms", ms(hello)),
-            ratio: Some(ms(init) / ms(hello)),
-            goal: Some(1.3),
-            why: Some(WHY_INIT),
-        });
-        rows.push(Row {
-            what: format!("first invocation of `{name}` vs a warm one"),
-            measured: format!("{:.1} ms", ms(first)),
-            limit: format!("{:.1} ms", ms(warm)),
-            ratio: Some(ms(first) / ms(warm).max(0.001)),
-            goal: Some(2.0),
-            why: None,
-        });
-        let mb = rss as f64 / 1_048_576.0;
-        memory.push(Row {
-            what: format!(
-                "peak RSS of `{name}` over {} invocations",
-                WARM_INVOCATIONS + 1
-            ),
-            measured: format!("{mb:.1} MB"),
-            limit: "32 MB".into(),
-            ratio: Some(mb / 32.0),
-            goal: Some(1.0),
-            why: None,
-        });
-    }
-    Ok(())
-}
-
 /// Delivers the batch `event` with a handler of its own and answers how long
 /// the handler took.
 async fn timed_batch(t: &TestStack, n: usize) -> Duration {
@@ -236,12 +146,12 @@ async fn batch_concurrency(rows: &mut Vec<Row>) {
     }
     let (one, ten) = (median(ones), median(tens));
     rows.push(Row {
-        what: "a batch of 10 webhooks to a 200 ms endpoint vs one".into(),
+        what: "a batch of 10 webhooks to a 200 ms endpoint vs one, on moto".into(),
         measured: format!("{:.0} ms", ms(ten)),
         limit: format!("{:.0} ms", ms(one)),
         ratio: Some(ms(ten) / ms(one)),
-        goal: Some(1.3),
-        why: Some(WHY_BATCH),
+        goal: None,
+        why: None,
     });
 }
 
@@ -282,12 +192,12 @@ async fn cpu_per_webhook(rows: &mut Vec<Row>) {
     let bare = started.elapsed();
     let per = |d: Duration| ms(d) * 1000.0 / CPU_WEBHOOKS as f64;
     rows.push(Row {
-        what: "CPU per webhook: deliver handler vs a bare reqwest POST".into(),
+        what: "CPU per webhook, on moto: deliver handler vs a bare reqwest POST".into(),
         measured: format!("{:.0} µs", per(inc)),
         limit: format!("{:.0} µs", per(bare)),
         ratio: Some(per(inc) / per(bare)),
-        goal: Some(2.0),
-        why: Some(WHY_CPU),
+        goal: None,
+        why: None,
     });
 }
 
@@ -485,31 +395,56 @@ fn write_report(path: &Path, rows: &[Row], notes: &[String]) -> std::io::Result<
     std::fs::write(path, doc)
 }
 
+/// Whether the section `name` runs: every one, unless the command line
+/// names some (`inc-bench instant fan-out`), which also leaves
+/// docs/benchmarks.md alone.
+fn chosen(name: &str) -> bool {
+    let named: Vec<String> = std::env::args().skip(1).collect();
+    named.is_empty() || named.iter().any(|n| n == name)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut rows = Vec::new();
     let mut memory = Vec::new();
     let mut notes = Vec::new();
 
-    println!("cold starts ({RUNS} starts of each function)…");
-    if let Err(e) = cold_starts(&mut rows, &mut memory).await {
-        eprintln!("cold starts: {e}");
-        std::process::exit(1);
+    if chosen("init") {
+        println!("cold starts ({RUNS} starts of each function)…");
+        if let Err(e) = init::cold_starts(&mut rows, &mut memory, &mut notes).await {
+            eprintln!("cold starts: {e}");
+            std::process::exit(1);
+        }
     }
-    println!("batch concurrency…");
-    batch_concurrency(&mut rows).await;
-    println!("CPU per webhook…");
-    cpu_per_webhook(&mut rows).await;
-    println!("fan-out to 50 endpoints…");
-    fan_out::fan_out(&mut rows).await;
-    println!("end to end ({E2E_EVENTS} events)…");
-    end_to_end(&mut rows, &mut notes).await;
+    if chosen("moto") {
+        println!("batch concurrency, on moto…");
+        batch_concurrency(&mut rows).await;
+        println!("CPU per webhook, on moto…");
+        cpu_per_webhook(&mut rows).await;
+    }
+    if chosen("instant") {
+        println!("batch concurrency, AWS answered at once…");
+        instant::batch_concurrency(&mut rows).await;
+        println!("CPU per webhook and throughput, AWS answered at once…");
+        instant::cpu_and_throughput(&mut rows, &mut notes).await;
+    }
+    if chosen("fan-out") {
+        println!("fan-out to 50 endpoints…");
+        fan_out::fan_out(&mut rows).await;
+    }
+    if chosen("e2e") {
+        println!("end to end ({E2E_EVENTS} events)…");
+        end_to_end(&mut rows, &mut notes).await;
+    }
     rows.extend(memory);
     sizes(&mut rows);
 
     println!("\n{}", table(&rows));
     for n in &notes {
         println!("{n}");
+    }
+    if std::env::args().len() > 1 {
+        return;
     }
     let path = workspace_root().join("docs/benchmarks.md");
     match write_report(&path, &rows, &notes) {

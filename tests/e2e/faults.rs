@@ -456,3 +456,45 @@ async fn a_batch_of_ten_webhooks_costs_one_read_and_two_writes_each() {
     assert_eq!((ledger.delivered, ledger.attempts), (10, 10), "{ledger}");
     assert_eq!(sink.received().len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_deliver_instance_sees_settings_and_secret_changes_at_its_next_batch() {
+    let mut t = TestStack::start().await;
+    t.stop_workers().await;
+    let (first, second) = (Sink::start().await, Sink::start().await);
+    let acct = t.account(Some(&first.url())).await;
+    // One instance throughout: its account cache is warm after a batch.
+    let deliver = t.deliver();
+    let deliver_one = async |id: &str| {
+        t.post_event(&acct.key, &seed_event(id, "sms.sent")).await;
+        let answer = deliver.handle(t.receive_records(1).await).await;
+        assert!(answer.batch_item_failures.is_empty(), "{id}");
+    };
+    deliver_one("warm-1").await;
+    deliver_one("warm-2").await;
+    assert_eq!(first.received().len(), 2);
+
+    let (status, body) = t
+        .patch_settings(&acct.key, inc_tests::json!({"endpoint_url": second.url()}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    deliver_one("moved").await;
+    assert_eq!(first.received().len(), 2, "the old URL is not called again");
+    let moved = second.received();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].headers["webhook-signature"].split(' ').count(), 1);
+
+    let (status, body) = t
+        .send_json(
+            "/v1/settings/secret/rotate",
+            &acct.key,
+            inc_tests::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    deliver_one("rotated").await;
+    let got = second.received();
+    assert_eq!(got.len(), 2);
+    // Signed with the new secret beside the old one: the rotated account.
+    assert_eq!(got[1].headers["webhook-signature"].split(' ').count(), 2);
+}

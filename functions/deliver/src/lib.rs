@@ -1,7 +1,8 @@
 //! Deliver: the SQS-triggered worker that sends notifications.
 //!
 //! Each record names one notification. The worker reads the batch's
-//! notifications and their accounts in one `BatchGetItem`, then, for each,
+//! notifications and their accounts in one `BatchGetItem` (an account that
+//! a batch of the last few seconds read, by its version only), then, for each,
 //! takes a lease on its next attempt (so two copies of one message never
 //! both send), sends it on its channel — the merchant's webhook, or the
 //! customer's SMS, email or WhatsApp through the account's provider — (every
@@ -41,7 +42,7 @@ use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::Account;
-use inc_shared::store::{BatchRead, Store};
+use inc_shared::store::{AccountCache, BatchRead, Store};
 use inc_shared::webhook::failed_before_sending;
 use inc_shared::webhook::{WebhookClient, WebhookRequest};
 use inc_shared::{Config, Result};
@@ -55,6 +56,8 @@ pub struct Deliver {
     metrics: Metrics,
     queue_url: String,
     dlq_url: String,
+    /// Accounts read by earlier batches of this warm instance.
+    accounts: AccountCache,
 }
 
 /// How early a message may come back and still be sent: SQS's timers are
@@ -85,6 +88,7 @@ impl Deliver {
             metrics: Metrics::stdout(),
             queue_url: config.delivery_queue()?.to_owned(),
             dlq_url: config.dead_letter_queue()?.to_owned(),
+            accounts: AccountCache::default(),
         })
     }
 
@@ -108,7 +112,7 @@ impl Deliver {
         let readable: Vec<DeliveryMessage> = messages.iter().flatten().cloned().collect();
         let read = match readable.is_empty() {
             true => Ok(BatchRead::default()),
-            false => self.store.read_batch(&readable).await,
+            false => self.store.read_batch(&readable, &self.accounts).await,
         };
         let outcomes = futures::future::join_all(
             event

@@ -243,11 +243,13 @@ impl Store {
             .update_item()
             .table_name(&self.tables.accounts)
             .key("account_id", s(&account.account_id))
-            .update_expression("SET signing_secret = :new, previous_secret = :old, previous_secret_expires_at = :until")
+            // A new version: deliver's cached accounts sign with the new secret.
+            .update_expression("SET signing_secret = :new, previous_secret = :old, previous_secret_expires_at = :until ADD settings_version :one")
             .condition_expression("signing_secret = :old")
             .expression_attribute_values(":new", s(&new))
             .expression_attribute_values(":old", s(&account.signing_secret))
             .expression_attribute_values(":until", ts(now + SECRET_OVERLAP))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await
             .map_err(|e| {

@@ -3,11 +3,17 @@
 //! tables, instead of a `GetItem` per item. An endpoint the batch's
 //! messages did not name (a message queued before they named it) is read
 //! in a second call, once the notifications say which it is.
+//!
+//! An account the instance read a moment ago ([`AccountCache`]) is asked
+//! for only by its version; it is read again, in that second call, only if
+//! the version moved.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
+use super::account_cache::AccountCache;
 use super::{Account, Store, db_err, de, s};
 use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Notification};
 use crate::error::{Error, Result};
@@ -21,9 +27,19 @@ const UNPROCESSED_TRIES: u32 = 5;
 #[derive(Debug, Default, Clone)]
 pub struct BatchRead {
     pub notifications: HashMap<String, Notification>,
-    pub accounts: HashMap<String, Account>,
+    pub accounts: HashMap<String, Arc<Account>>,
     /// By `(account_id, endpoint_id)`.
     pub endpoints: HashMap<(String, String), Endpoint>,
+    /// The stored `settings_version` of accounts asked for by version only.
+    versions: HashMap<String, u64>,
+}
+
+/// What a version-only read of an account answers.
+#[derive(serde::Deserialize)]
+struct AccountVersion {
+    account_id: String,
+    #[serde(default)]
+    settings_version: u64,
 }
 
 impl BatchRead {
@@ -39,8 +55,13 @@ type Key = HashMap<String, AttributeValue>;
 
 impl Store {
     /// Reads the notifications these messages name, each of their accounts
-    /// once, and their endpoints (at most 50 messages: a batch).
-    pub async fn read_batch(&self, messages: &[DeliveryMessage]) -> Result<BatchRead> {
+    /// once (by version only when `cache` holds it), and their endpoints
+    /// (at most 50 messages: a batch).
+    pub async fn read_batch(
+        &self,
+        messages: &[DeliveryMessage],
+        cache: &AccountCache,
+    ) -> Result<BatchRead> {
         // DynamoDB refuses a read that names one key twice, and a batch may
         // hold two copies of one message.
         let mut notifications: Vec<(&str, &str)> = messages
@@ -52,6 +73,12 @@ impl Store {
         let mut accounts: Vec<&str> = notifications.iter().map(|(a, _)| *a).collect();
         accounts.sort_unstable();
         accounts.dedup();
+        // One projection per table: by version only if every account is cached.
+        let cached: HashMap<&str, Arc<Account>> = accounts
+            .iter()
+            .filter_map(|id| Some((*id, cache.fresh(id)?)))
+            .collect();
+        let by_version = cached.len() == accounts.len();
         let mut endpoints: Vec<(&str, &str)> = messages
             .iter()
             .filter_map(|m| Some((m.account_id.as_str(), m.endpoint_id.as_deref()?)))
@@ -81,7 +108,17 @@ impl Store {
                 .push(endpoint_key(account_id, id));
         }
         let mut read = BatchRead::default();
-        self.batch_get(wanted, &mut read).await?;
+        self.batch_get(wanted, by_version, &mut read).await?;
+        let mut stale: Vec<&str> = Vec::new();
+        for (id, account) in &cached {
+            match read.versions.get(*id) {
+                Some(v) if *v == account.settings_version => {
+                    read.accounts.insert((*id).to_owned(), account.clone());
+                }
+                Some(_) => stale.push(id),
+                None => cache.forget(id),
+            }
+        }
         // Endpoints the messages did not name: read them now.
         let mut missing: Vec<(String, String)> = read
             .notifications
@@ -94,19 +131,37 @@ impl Store {
             .collect();
         missing.sort_unstable();
         missing.dedup();
+        let mut wanted: HashMap<String, Vec<Key>> = HashMap::new();
         if !missing.is_empty() {
             let keys = missing.iter().map(|(a, e)| endpoint_key(a, e)).collect();
-            let wanted = HashMap::from([(self.tables.endpoints.clone(), keys)]);
-            self.batch_get(wanted, &mut read).await?;
+            wanted.insert(self.tables.endpoints.clone(), keys);
+        }
+        if !stale.is_empty() {
+            let keys = stale
+                .iter()
+                .map(|id| HashMap::from([("account_id".to_owned(), s(id))]))
+                .collect();
+            wanted.insert(self.tables.accounts.clone(), keys);
+        }
+        if !wanted.is_empty() {
+            self.batch_get(wanted, false, &mut read).await?;
+        }
+        for account in read.accounts.values() {
+            if !cached.contains_key(account.account_id.as_str())
+                || stale.contains(&account.account_id.as_str())
+            {
+                cache.put(account.clone());
+            }
         }
         Ok(read)
     }
 
     /// Reads `wanted` into `read`, asking again for what DynamoDB left
-    /// unprocessed.
+    /// unprocessed; accounts by version only if `accounts_by_version`.
     async fn batch_get(
         &self,
         mut wanted: HashMap<String, Vec<Key>>,
+        accounts_by_version: bool,
         read: &mut BatchRead,
     ) -> Result<()> {
         for round in 0..UNPROCESSED_TRIES {
@@ -119,9 +174,13 @@ impl Store {
             }
             let mut request = self.client.batch_get_item();
             for (table, keys) in wanted.drain() {
+                let by_version = accounts_by_version && table == self.tables.accounts;
                 let keys = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
                     .consistent_read(true)
+                    .set_projection_expression(
+                        by_version.then(|| "account_id, settings_version".to_owned()),
+                    )
                     .build()
                     .map_err(Error::dependency)?;
                 request = request.request_items(table, keys);
@@ -136,9 +195,12 @@ impl Store {
                         let e: Endpoint = de(item)?;
                         read.endpoints
                             .insert((e.account_id.clone(), e.endpoint_id.clone()), e);
+                    } else if accounts_by_version {
+                        let v: AccountVersion = de(item)?;
+                        read.versions.insert(v.account_id, v.settings_version);
                     } else {
                         let a: Account = de(item)?;
-                        read.accounts.insert(a.account_id.clone(), a);
+                        read.accounts.insert(a.account_id.clone(), Arc::new(a));
                     }
                 }
             }

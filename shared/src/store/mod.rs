@@ -26,6 +26,7 @@ use serde_dynamo::{from_item, to_attribute_value, to_item};
 use crate::config::Tables;
 use crate::error::{Error, Result};
 
+pub mod account_cache;
 pub mod accounts;
 pub mod batch;
 pub mod endpoints;
@@ -36,6 +37,7 @@ pub mod notifications;
 pub mod sweep;
 pub mod transactions;
 
+pub use account_cache::AccountCache;
 pub use accounts::{Account, KeyInfo};
 pub use batch::BatchRead;
 pub use events::{Claim, EVENT_RETENTION, EventRecord, EventStatus};
