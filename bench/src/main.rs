@@ -390,6 +390,17 @@ fn write_report(path: &Path, rows: &[Row], notes: &[String]) -> std::io::Result<
          - **End to end**: 200 events through the local stack (ingest → SQS → deliver → a \
          loopback endpoint), from the 202 to the endpoint's receipt of the request, with the \
          ledger of the fault tests.\n\
+         - **AWS answered at once**: `bench/src/aws_stub.rs` passes one real event and one \
+         real delivery through to moto and records its answers, then answers every DynamoDB \
+         and SQS call from memory in the same wire shapes (a BatchGetItem with the recorded \
+         item under each key asked for, every SendMessageBatch entry successful). The handler \
+         runs on a thread of its own in a single-threaded runtime and its CPU is that \
+         thread's; the stub and the endpoint run on other threads.\n\
+         - **Floor**: the same thread's CPU for 2,000 UpdateItem calls through the SDK alone, \
+         times the AWS calls per webhook counted by the stub, plus a bare POST.\n\
+         - **Throughput**: 2,000 webhooks in batches of 10, four batches in flight, per second \
+         of the deliver thread's CPU (one core), with the ledger of what the endpoint \
+         received; ingest the same with 1,000 events through its router, four at a time.\n\
          - **Memory**: `VmHWM` of each function process over its 31 invocations.\n",
     );
     std::fs::write(path, doc)
