@@ -27,6 +27,8 @@ pub struct Tables {
     pub endpoints: String,
     /// The declared event types (`account_id`, `event_type`).
     pub event_types: String,
+    /// Endpoint statistics by hour (`endpoint_key`, `hour`; TTL `expires_at`).
+    pub endpoint_stats: String,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +59,7 @@ impl Tables {
             transactions: required(get, "INC_TRANSACTIONS_TABLE")?,
             endpoints: required(get, "INC_ENDPOINTS_TABLE")?,
             event_types: required(get, "INC_EVENT_TYPES_TABLE")?,
+            endpoint_stats: required(get, "INC_ENDPOINT_STATS_TABLE")?,
         })
     }
 
@@ -159,7 +162,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 7] = [
+    const TABLES: [(&str, &str); 8] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -167,6 +170,7 @@ mod tests {
         ("INC_TRANSACTIONS_TABLE", "t"),
         ("INC_ENDPOINTS_TABLE", "ep"),
         ("INC_EVENT_TYPES_TABLE", "et"),
+        ("INC_ENDPOINT_STATS_TABLE", "es"),
     ];
 
     #[test]

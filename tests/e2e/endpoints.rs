@@ -10,6 +10,8 @@
 mod catalog;
 #[path = "endpoints/fan_out.rs"]
 mod fan_out;
+#[path = "endpoints/health.rs"]
+mod health;
 
 use inc_tests::{Sink, TestStack, json};
 use reqwest::Method;

@@ -35,7 +35,7 @@ fn default_endpoint_is_settings() -> Error {
 }
 
 /// The endpoint `id` of the account, or `404`.
-async fn find(app: &Api, account: &Account, id: &str) -> Result<Endpoint> {
+pub(crate) async fn find(app: &Api, account: &Account, id: &str) -> Result<Endpoint> {
     if !id.starts_with("ep_") || id.len() > 64 {
         return Err(Error::NotFound("endpoint"));
     }

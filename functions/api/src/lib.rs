@@ -22,6 +22,7 @@ use inc_shared::domain::{
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
+mod endpoint_stats;
 mod endpoints;
 mod event_types;
 mod panel;
@@ -62,6 +63,7 @@ pub fn router(app: Arc<Api>) -> Router {
         )
         .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
         .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate))
+        .route("/v1/endpoints/{id}/stats", get(endpoint_stats::stats))
         .route("/v1/event-types", get(event_types::list))
         .route(
             "/v1/event-types/{type}",

@@ -25,6 +25,8 @@
 //! A notification already `delivered` or `failed` is never sent again by the
 //! queue, so a duplicate message is harmless.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -33,6 +35,7 @@ use chrono::Utc;
 use tracing::Instrument;
 
 use inc_shared::domain::delivery::decide;
+use inc_shared::domain::endpoint_stats::{Counts, hour_of};
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::{
     Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, Outcome, Payload,
@@ -76,6 +79,25 @@ enum Disposition {
     Again,
 }
 
+/// What a batch's webhooks did, by account, endpoint and hour: added to
+/// the endpoints' statistics once per batch.
+#[derive(Default)]
+struct BatchStats(Mutex<HashMap<HourOf, Counts>>);
+
+/// An account, one of its endpoints, and an hour.
+type HourOf = (String, String, chrono::DateTime<Utc>);
+
+impl BatchStats {
+    fn count(&self, n: &Notification, at: chrono::DateTime<Utc>, change: impl FnOnce(&mut Counts)) {
+        let Some(endpoint) = n.endpoint() else {
+            return;
+        };
+        let key = (n.account_id.clone(), endpoint.to_owned(), hour_of(at));
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        change(all.entry(key).or_default());
+    }
+}
+
 impl Deliver {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Deliver> {
         let webhooks = WebhookClient::new(config.endpoint_policy, config.webhook_timeout)?;
@@ -114,14 +136,16 @@ impl Deliver {
             true => Ok(BatchRead::default()),
             false => self.store.read_batch(&readable, &self.accounts).await,
         };
+        let stats = BatchStats::default();
         let outcomes = futures::future::join_all(
             event
                 .records
                 .iter()
                 .zip(messages)
-                .map(|(r, m)| self.process(r, m, &read)),
+                .map(|(r, m)| self.process(r, m, &read, &stats)),
         )
         .await;
+        self.add_stats(stats).await;
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in event.records.iter().zip(outcomes) {
             let id = record.message_id.clone().unwrap_or_default();
@@ -142,6 +166,7 @@ impl Deliver {
         record: &SqsMessage,
         message: std::result::Result<DeliveryMessage, String>,
         read: &Result<BatchRead>,
+        stats: &BatchStats,
     ) -> Result<Disposition> {
         let body = record.body.as_deref().unwrap_or_default();
         let message = match message {
@@ -169,7 +194,7 @@ impl Deliver {
             account_id = %message.account_id,
             notification_id = %message.notification_id
         );
-        self.process_message(record, body, &message, read)
+        self.process_message(record, body, &message, read, stats)
             .instrument(span)
             .await
     }
@@ -180,6 +205,7 @@ impl Deliver {
         body: &str,
         message: &DeliveryMessage,
         read: &BatchRead,
+        stats: &BatchStats,
     ) -> Result<Disposition> {
         let (account_id, id) = (&message.account_id, &message.notification_id);
         let Some(notification) = read
@@ -242,6 +268,7 @@ impl Deliver {
                             .as_deref()
                             .map_or_else(String::new, |r| format!(": {r}"))
                     );
+                    stats.count(&notification, now, |c| c.failed += 1);
                     return self.give_up(body, &notification, None, &reason).await;
                 }
                 None => {
@@ -258,14 +285,23 @@ impl Deliver {
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");
         let jitter = rand::random_range(-1.0..=1.0);
-        match decide(
+        let decision = decide(
             notification.channel,
             outcome,
             &attempt,
             in_chain,
             &self.retry,
             jitter,
-        ) {
+        );
+        stats.count(&notification, attempt.at, |c| {
+            c.attempt(attempt.latency_ms, matches!(decision, Decision::Delivered));
+            match decision {
+                Decision::Delivered => c.delivered += 1,
+                Decision::GiveUp(_) => c.failed += 1,
+                Decision::RetryIn(_) => {}
+            }
+        });
+        match decision {
             Decision::Delivered => {
                 self.store
                     .record_attempt(
@@ -293,6 +329,23 @@ impl Deliver {
                     .await
             }
         }
+    }
+
+    /// Adds what the batch's webhooks did to their endpoints' statistics,
+    /// one write per endpoint and hour. Statistics are not worth a
+    /// redelivery: a failed write is logged, the records stand.
+    async fn add_stats(&self, stats: BatchStats) {
+        let all = stats.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        let writes = all.iter().map(|((account_id, endpoint_id, hour), counts)| async move {
+            if let Err(err) = self
+                .store
+                .add_endpoint_counts(account_id, endpoint_id, *hour, counts)
+                .await
+            {
+                tracing::warn!(%account_id, %endpoint_id, %err, "could not add to the endpoint's statistics");
+            }
+        });
+        futures::future::join_all(writes).await;
     }
 
     /// Hides the received message for `wait` and keeps it on the queue.

@@ -5,6 +5,7 @@ pub mod channels;
 pub mod delivery;
 pub mod endpoint;
 pub mod endpoint_input;
+pub mod endpoint_stats;
 pub mod event;
 pub mod event_types;
 pub mod genio;
