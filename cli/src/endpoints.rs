@@ -97,7 +97,11 @@ pub async fn run(store: &Store, command: Command) -> Result<()> {
                 return Err(inc_shared::Error::NotFound("endpoint").into());
             }
             let failed = store
-                .fail_pending_of_endpoint(&account, &endpoint_id)
+                .fail_pending_of_endpoint(
+                    &account,
+                    &endpoint_id,
+                    &inc_shared::domain::endpoint::deleted_reason(&endpoint_id),
+                )
                 .await?;
             println!("endpoint {endpoint_id} deleted; {failed} pending notifications failed");
         }

@@ -47,6 +47,9 @@ pub struct Config {
     /// How long past its due time a pending notification waits before the
     /// sweeper takes its message for lost (`INC_SWEEP_GRACE_SECS`).
     pub sweep_grace: Duration,
+    /// How long an endpoint may fail with no 2xx before it is disabled
+    /// (`INC_ENDPOINT_DISABLE_AFTER_SECS`, 5 days by default).
+    pub endpoint_disable_after: Duration,
 }
 
 impl Tables {
@@ -115,6 +118,11 @@ impl Config {
             endpoint_policy: EndpointPolicy { allow_private },
             webhook_timeout: Duration::from_secs(timeout.into()),
             sweep_grace: Duration::from_secs(number(&get, "INC_SWEEP_GRACE_SECS", 360)?.into()),
+            endpoint_disable_after: Duration::from_secs(
+                number(&get, "INC_ENDPOINT_DISABLE_AFTER_SECS", 432_000)?
+                    .max(1)
+                    .into(),
+            ),
         })
     }
 

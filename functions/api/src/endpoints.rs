@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::endpoint::default_view;
+use inc_shared::domain::endpoint::{default_view, deleted_reason};
 use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec};
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};
@@ -163,7 +163,7 @@ pub async fn delete(
     // it too, when its message next comes up); the history keeps it all.
     let failed = app
         .store
-        .fail_pending_of_endpoint(&account.account_id, &id)
+        .fail_pending_of_endpoint(&account.account_id, &id, &deleted_reason(&id))
         .await?;
     if failed > 0 {
         tracing::info!(account_id = %account.account_id, endpoint_id = %id, failed, "pending notifications failed");

@@ -12,6 +12,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
+use inc_shared::domain::alerts::ALERT_TYPES;
 use inc_shared::domain::event_types::{self, BUILT_IN, built_in_view};
 use inc_shared::domain::{EventType, EventTypeSpec};
 use inc_shared::{Error, Result};
@@ -37,6 +38,7 @@ pub async fn list(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Res
     let declared = app.store.event_types_of(&account.account_id).await?;
     let items: Vec<Value> = BUILT_IN
         .iter()
+        .chain(ALERT_TYPES)
         .map(|(name, description)| built_in_view(name, description))
         .chain(declared.iter().map(EventType::view))
         .collect();
@@ -49,7 +51,8 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    if let Some((name, description)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
+    if let Some((name, description)) = BUILT_IN.iter().chain(ALERT_TYPES).find(|(n, _)| *n == name)
+    {
         return Ok(axum::Json(built_in_view(name, description)).into_response());
     }
     if !event_types::is_valid_name(&name) {

@@ -32,8 +32,10 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use serde_json::json;
 use tracing::Instrument;
 
+use inc_shared::domain::alerts::{ALERTS_ENDPOINT_ID, Alert};
 use inc_shared::domain::delivery::decide;
 use inc_shared::domain::endpoint_stats::{Counts, hour_of};
 use inc_shared::domain::retry::wait_on_sqs;
@@ -61,7 +63,12 @@ pub struct Deliver {
     dlq_url: String,
     /// Accounts read by earlier batches of this warm instance.
     accounts: AccountCache,
+    /// `INC_ENDPOINT_DISABLE_AFTER_SECS`.
+    disable_after: Duration,
 }
+
+/// How the reason of a notification failed with its disabled endpoint begins.
+const DISABLED: &str = "the endpoint was disabled";
 
 /// How early a message may come back and still be sent: SQS's timers are
 /// not exact to the millisecond.
@@ -89,7 +96,7 @@ type HourOf = (String, String, chrono::DateTime<Utc>);
 
 impl BatchStats {
     fn count(&self, n: &Notification, at: chrono::DateTime<Utc>, change: impl FnOnce(&mut Counts)) {
-        let Some(endpoint) = n.endpoint() else {
+        let Some(endpoint) = n.endpoint().filter(|_| !n.is_alert()) else {
             return;
         };
         let key = (n.account_id.clone(), endpoint.to_owned(), hour_of(at));
@@ -111,6 +118,7 @@ impl Deliver {
             queue_url: config.delivery_queue()?.to_owned(),
             dlq_url: config.dead_letter_queue()?.to_owned(),
             accounts: AccountCache::default(),
+            disable_after: config.endpoint_disable_after,
         })
     }
 
@@ -259,23 +267,25 @@ impl Deliver {
                 .await;
         };
         let endpoint = match notification.endpoint() {
-            Some(id) if id != DEFAULT_ENDPOINT_ID => match read.endpoint_of(&notification) {
-                Some(e) if e.enabled => Some(e),
-                Some(e) => {
-                    let reason = format!(
-                        "the endpoint {id} is disabled{}",
-                        e.disabled_reason
-                            .as_deref()
-                            .map_or_else(String::new, |r| format!(": {r}"))
-                    );
-                    stats.count(&notification, now, |c| c.failed += 1);
-                    return self.give_up(body, &notification, None, &reason).await;
+            Some(id) if id != DEFAULT_ENDPOINT_ID && id != ALERTS_ENDPOINT_ID => {
+                match read.endpoint_of(&notification) {
+                    Some(e) if e.enabled => Some(e),
+                    Some(e) => {
+                        let reason = format!(
+                            "{DISABLED}{}",
+                            e.disabled_reason
+                                .as_deref()
+                                .map_or_else(String::new, |r| format!(": {r}"))
+                        );
+                        stats.count(&notification, now, |c| c.failed += 1);
+                        return self.give_up(body, &notification, None, &reason).await;
+                    }
+                    None => {
+                        let reason = inc_shared::domain::endpoint::deleted_reason(id);
+                        return self.give_up(body, &notification, None, &reason).await;
+                    }
                 }
-                None => {
-                    let reason = format!("the endpoint {id} was deleted");
-                    return self.give_up(body, &notification, None, &reason).await;
-                }
-            },
+            }
             _ => None,
         };
         let number = notification.next_attempt_number();
@@ -301,6 +311,10 @@ impl Deliver {
                 Decision::RetryIn(_) => {}
             }
         });
+        let decision = match endpoint {
+            Some(e) => self.health(account, e, &attempt, decision).await,
+            None => decision,
+        };
         match decision {
             Decision::Delivered => {
                 self.store
@@ -325,9 +339,172 @@ impl Deliver {
                     .await
             }
             Decision::GiveUp(reason) => {
-                self.give_up(body, &notification, Some(&attempt), &reason)
-                    .await
+                let done = self
+                    .give_up(body, &notification, Some(&attempt), &reason)
+                    .await?;
+                // An alert never alerts about itself, and a disabled
+                // endpoint's own alert covers its notifications.
+                if !notification.is_alert() && !reason.starts_with(DISABLED) {
+                    let data = json!({
+                        "endpoint_id": notification.endpoint(),
+                        "notification_id": notification.notification_id,
+                        "event_id": notification.event_id,
+                        "event_type": notification.event_type,
+                        "channel": notification.channel.as_str(),
+                        "reason": reason,
+                    });
+                    self.alert(account, "notification.failed", data).await;
+                }
+                Ok(done)
             }
+        }
+    }
+
+    /// Keeps the endpoint's health after an attempt (module `health`): a
+    /// 2xx ends a failure streak, a failure starts one, alerts at a fifth of
+    /// the disable delay, and disables the endpoint at the whole of it —
+    /// which gives this notification up. A failed health write is logged:
+    /// the attempt's outcome stands.
+    async fn health(
+        &self,
+        account: &Account,
+        e: &Endpoint,
+        attempt: &Attempt,
+        decision: Decision,
+    ) -> Decision {
+        match self.health_change(account, e, attempt, &decision).await {
+            Ok(Some(reason)) => Decision::GiveUp(reason),
+            Ok(None) => decision,
+            Err(err) => {
+                tracing::warn!(endpoint_id = %e.endpoint_id, %err, "could not keep the endpoint's health");
+                decision
+            }
+        }
+    }
+
+    async fn health_change(
+        &self,
+        account: &Account,
+        e: &Endpoint,
+        attempt: &Attempt,
+        decision: &Decision,
+    ) -> Result<Option<String>> {
+        let (account_id, id) = (&e.account_id, &e.endpoint_id);
+        let ok = matches!(decision, Decision::Delivered);
+        let Some(since) = e.failing_since else {
+            if !ok {
+                self.store
+                    .endpoint_failing(account_id, id, attempt.at)
+                    .await?;
+            }
+            return Ok(None);
+        };
+        let data = |extra: serde_json::Value| {
+            let mut data = json!({"endpoint_id": id, "url": e.url, "failing_since": since});
+            if let (Some(d), Some(x)) = (data.as_object_mut(), extra.as_object()) {
+                d.extend(x.clone());
+            }
+            data
+        };
+        if ok {
+            let alerts = self.alerts(account, "endpoint.recovered", data(json!({})));
+            if self
+                .store
+                .endpoint_recovered(account_id, id, since, &alerts)
+                .await?
+            {
+                tracing::info!(endpoint_id = %id, %since, "endpoint recovered");
+                self.enqueue_alerts(&alerts).await;
+            }
+            return Ok(None);
+        }
+        let streak = (attempt.at - since).to_std().unwrap_or_default();
+        let last_error = attempt.error.clone().unwrap_or_else(|| {
+            attempt
+                .status_code
+                .map_or_else(String::new, |c| format!("HTTP {c}"))
+        });
+        if streak >= self.disable_after {
+            let reason = format!(
+                "no attempt answered 2xx since {} (more than {} s); the last: {last_error}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                self.disable_after.as_secs()
+            );
+            let alerts = self.alerts(
+                account,
+                "endpoint.disabled",
+                data(json!({"reason": reason})),
+            );
+            if self
+                .store
+                .disable_endpoint(account_id, id, since, &reason, &alerts)
+                .await?
+            {
+                tracing::warn!(endpoint_id = %id, reason, "endpoint disabled");
+                self.enqueue_alerts(&alerts).await;
+                let failed = self
+                    .store
+                    .fail_pending_of_endpoint(account_id, id, &format!("{DISABLED}: {reason}"))
+                    .await?;
+                tracing::info!(endpoint_id = %id, failed, "pending notifications of the disabled endpoint failed");
+                return Ok(Some(format!("{DISABLED}: {reason}")));
+            }
+            return Ok(None);
+        }
+        if streak >= self.disable_after / 5 && !e.failing_alerted {
+            let alerts = self.alerts(
+                account,
+                "endpoint.failing",
+                data(json!({"last_error": last_error})),
+            );
+            if self
+                .store
+                .endpoint_failing_alerted(account_id, id, since, &alerts)
+                .await?
+            {
+                tracing::warn!(endpoint_id = %id, %since, "endpoint failing");
+                self.enqueue_alerts(&alerts).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The notifications carrying an alert to where the account asked.
+    fn alerts(
+        &self,
+        account: &Account,
+        alert_type: &'static str,
+        data: serde_json::Value,
+    ) -> Vec<Notification> {
+        let now = Utc::now();
+        let alert = Alert::new(alert_type, data, now);
+        account
+            .settings
+            .alerts
+            .drafts(&alert)
+            .into_iter()
+            .map(|d| Notification::create(&account.account_id, &alert.id, alert_type, d, None, now))
+            .collect()
+    }
+
+    /// Stores and queues an alert that is not part of a health transition.
+    async fn alert(&self, account: &Account, alert_type: &'static str, data: serde_json::Value) {
+        let alerts = self.alerts(account, alert_type, data);
+        if alerts.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.put_notifications(&alerts).await {
+            tracing::warn!(%err, alert_type, "could not store an alert");
+            return;
+        }
+        self.enqueue_alerts(&alerts).await;
+    }
+
+    /// Queues stored alerts; if SQS fails, the sweeper queues them later.
+    async fn enqueue_alerts(&self, alerts: &[Notification]) {
+        let messages: Vec<DeliveryMessage> = alerts.iter().map(DeliveryMessage::of).collect();
+        if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
+            tracing::warn!(%err, "alerts stored but not queued; the sweeper will queue them");
         }
     }
 
@@ -380,6 +557,11 @@ impl Deliver {
                 // signed with the account's secret.
                 let now = Utc::now();
                 let (url, secrets, headers) = match endpoint {
+                    _ if n.is_alert() => (
+                        account.settings.alerts.url.as_deref(),
+                        account.signing_secrets(now),
+                        None,
+                    ),
                     Some(e) => (
                         Some(e.url.as_str()),
                         e.signing_secrets(now),
@@ -392,7 +574,11 @@ impl Deliver {
                     ),
                 };
                 let Some(url) = url else {
-                    return missing("endpoint_url");
+                    return missing(if n.is_alert() {
+                        "alerts.url"
+                    } else {
+                        "endpoint_url"
+                    });
                 };
                 let attempt = self
                     .webhooks

@@ -403,6 +403,8 @@ struct RecoverRequest {
     since: String,
     until: Option<String>,
     channel: Option<String>,
+    /// Only this endpoint's (contract section 8: after re-enabling it).
+    endpoint_id: Option<String>,
 }
 
 /// Queues again every `failed` notification created in [since, until]
@@ -419,7 +421,7 @@ async fn recover(
     let request: RecoverRequest = serde_json::from_value(body).map_err(|e| {
         Error::bad_request(
             "invalid_body",
-            format!("expected {{\"since\", \"until\"?, \"channel\"?}}: {e}"),
+            format!("expected {{\"since\", \"until\"?, \"channel\"?, \"endpoint_id\"?}}: {e}"),
             None,
         )
     })?;
@@ -455,6 +457,7 @@ async fn recover(
         status: Some(Status::Failed),
         since: Some(since),
         until,
+        endpoint_id: request.endpoint_id,
         ..LogQuery::default()
     };
     let mut recovered = Vec::new();

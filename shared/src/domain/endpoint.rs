@@ -42,6 +42,12 @@ pub struct Endpoint {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// The first failed attempt since the last 2xx (contract section 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// `endpoint.failing` was sent for the current streak.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failing_alerted: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub secret: String,
@@ -68,6 +74,8 @@ impl Endpoint {
             rate_limit: spec.rate_limit,
             headers: spec.headers,
             disabled_reason: None,
+            failing_since: None,
+            failing_alerted: false,
             created_at: now,
             updated_at: now,
             secret: signing::new_secret(),
@@ -105,10 +113,16 @@ impl Endpoint {
             "headers": self.headers,
             "is_default": false,
             "disabled_reason": self.disabled_reason,
+            "failing_since": self.failing_since,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
     }
+}
+
+/// Why a deleted endpoint's pending notifications failed.
+pub fn deleted_reason(endpoint_id: &str) -> String {
+    format!("the endpoint {endpoint_id} was deleted")
 }
 
 /// How the API shows the default endpoint (the settings' `endpoint_url`),
@@ -126,6 +140,7 @@ pub fn default_view(settings: &Settings, created_at: DateTime<Utc>) -> Option<Va
         "headers": {},
         "is_default": true,
         "disabled_reason": null,
+        "failing_since": null,
         "created_at": created_at,
         "updated_at": created_at,
     }))

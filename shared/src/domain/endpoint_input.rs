@@ -175,7 +175,10 @@ impl EndpointPatch {
         if let Some(enabled) = self.enabled {
             endpoint.enabled = enabled;
             if enabled {
+                // Re-enabled: a fresh start, its failure streak forgotten.
                 endpoint.disabled_reason = None;
+                endpoint.failing_since = None;
+                endpoint.failing_alerted = false;
             }
         }
         if let Some(r) = self.rate_limit {

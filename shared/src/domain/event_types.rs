@@ -37,7 +37,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 ];
 
 pub fn is_built_in(name: &str) -> bool {
-    BUILT_IN.iter().any(|(n, _)| *n == name)
+    BUILT_IN
+        .iter()
+        .chain(super::alerts::ALERT_TYPES)
+        .any(|(n, _)| *n == name)
 }
 
 /// Whether `name` is a valid event type: dot-separated segments of

@@ -1,5 +1,6 @@
 //! INC's rules as pure code: no I/O here, so every rule has a plain unit test.
 
+pub mod alerts;
 pub mod channel;
 pub mod channels;
 pub mod delivery;

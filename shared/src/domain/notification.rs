@@ -244,6 +244,11 @@ impl Notification {
         }
     }
 
+    /// An alert to the merchant (`domain::alerts`), by webhook or email.
+    pub fn is_alert(&self) -> bool {
+        self.endpoint_id.as_deref() == Some(super::alerts::ALERTS_ENDPOINT_ID)
+    }
+
     /// The endpoint of a webhook (the default one for a webhook stored
     /// before endpoints existed); `None` for a customer message.
     pub fn endpoint(&self) -> Option<&str> {

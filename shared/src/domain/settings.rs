@@ -38,6 +38,9 @@ pub struct Settings {
     /// The customer-channel providers.
     #[serde(default)]
     pub channels: Channels,
+    /// Where INC tells the merchant about its endpoints' health.
+    #[serde(default)]
+    pub alerts: super::alerts::Alerts,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             sms_out_api_delivery: true,
             webhook_format: WebhookFormat::Form,
             channels: Channels::default(),
+            alerts: super::alerts::Alerts::default(),
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct SettingsPatch {
     pub webhook_format: Option<WebhookFormat>,
     /// A JSON merge patch of `channels`.
     pub channels: Option<serde_json::Value>,
+    /// `{"url"?, "email"?}`: each given field replaces, `null` removes.
+    pub alerts: Option<serde_json::Value>,
 }
 
 /// A field that may be left out but not set to `null`: only the endpoint
@@ -140,6 +146,9 @@ impl SettingsPatch {
                 ));
             }
             settings.channels = settings.channels.patched(patch, policy)?;
+        }
+        if let Some(patch) = &self.alerts {
+            settings.alerts = settings.alerts.patched(patch, policy)?;
         }
         Ok(settings)
     }

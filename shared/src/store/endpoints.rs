@@ -201,15 +201,15 @@ impl Store {
 }
 
 impl Store {
-    /// Fails every notification for a deleted endpoint that is not final
-    /// yet, through the index `ByEndpoint` by status; answers how many.
+    /// Fails every notification for a deleted or disabled endpoint that is
+    /// not final yet, with `reason`, through the index `ByEndpoint` by status; answers how many.
     /// (Deliver fails any it misses when its message comes up.)
     pub async fn fail_pending_of_endpoint(
         &self,
         account_id: &str,
         endpoint_id: &str,
+        reason: &str,
     ) -> Result<usize> {
-        let reason = format!("the endpoint {endpoint_id} was deleted");
         let mut failed = 0;
         for status in [Status::Queued, Status::Retrying] {
             let mut cursor = None;
@@ -224,7 +224,7 @@ impl Store {
                 let (page, next) = self.list_notifications(account_id, &query).await?;
                 for n in page {
                     if self
-                        .fail_pending(account_id, &n.notification_id, &reason)
+                        .fail_pending(account_id, &n.notification_id, reason)
                         .await?
                     {
                         failed += 1;
@@ -242,7 +242,7 @@ impl Store {
 
 /// Whether a transaction failed because one of its conditions did not hold
 /// (the limit, or the item's existence).
-fn condition_failed(
+pub(super) fn condition_failed(
     e: &aws_sdk_dynamodb::error::SdkError<
         TransactWriteItemsError,
         aws_sdk_dynamodb::config::http::HttpResponse,

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 pub mod account_cache;
 pub mod accounts;
 pub mod batch;
+pub mod endpoint_health;
 pub mod endpoint_stats;
 pub mod endpoints;
 pub mod event_types;

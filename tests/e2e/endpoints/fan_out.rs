@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{create, id};
 
 /// Checks a received webhook with the official verifier and `secret`.
-fn verifies(secret: &str, webhook: &inc_tests::Received) -> bool {
+pub(crate) fn verifies(secret: &str, webhook: &inc_tests::Received) -> bool {
     let mut headers = HeaderMap::new();
     for (name, value) in &webhook.headers {
         if let (Ok(n), Ok(v)) = (

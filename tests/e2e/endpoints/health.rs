@@ -129,3 +129,183 @@ async fn concurrent_batches_add_to_one_hour_without_losing_a_count() {
         json!({"delivered": 30, "failed": 0, "attempts": 40, "failed_attempts": 10})
     );
 }
+
+/// The alerts `sink` received, as (type, endpoint_id) in order of arrival.
+fn alerts_of(sink: &Sink) -> Vec<(String, String)> {
+    sink.received()
+        .iter()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .map(|b| {
+            (
+                b["type"].as_str().unwrap_or_default().to_owned(),
+                b["data"]["endpoint_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A stack whose endpoints are disabled after 5 s of failures (alerted at
+/// 1 s), retrying every second, and an account whose alerts go to a sink.
+async fn health_stack() -> (TestStack, inc_tests::Account, Sink) {
+    let t = TestStack::with_parameters(&[
+        ("RetrySchedule", "1,1,1,1,1,1,1,1,1,1,1,1"),
+        ("EndpointDisableAfterSeconds", "5"),
+    ])
+    .await;
+    let acct = t.account(None).await;
+    let alerts = Sink::start().await;
+    let (status, body) = t
+        .patch_settings(&acct.key, json!({"alerts": {"url": alerts.url()}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["alerts"]["url"], alerts.url());
+    (t, acct, alerts)
+}
+
+async fn endpoint_to(t: &TestStack, key: &str, url: &str) -> String {
+    let (status, endpoint) = t
+        .call(
+            Method::POST,
+            "/v1/endpoints",
+            key,
+            Some(json!({"url": url})),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    endpoint["id"].as_str().expect("id").to_owned()
+}
+
+async fn post_order(t: &TestStack, key: &str, id: &str) -> String {
+    let event = json!({"id": id, "type": "order.completed", "data": {"order_no": id}});
+    let (status, body) = t.post_event(key, &event).await;
+    assert_eq!(status, 202, "{body}");
+    body["notifications"][0]
+        .as_str()
+        .expect("a notification")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_alerted_then_recovers_and_says_so() {
+    let (t, acct, alerts) = health_stack().await;
+    let flaky = Sink::answering(&[500; 6]).await;
+    let id = endpoint_to(&t, &acct.key, &flaky.url()).await;
+    let n = post_order(&t, &acct.key, "flaky-1").await;
+    t.notification_when(&acct.key, &n, |b| b["status"] == "delivered")
+        .await;
+    inc_tests::eventually("two alerts", inc_tests::PATIENCE, || async {
+        (alerts.received().len() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        alerts_of(&alerts),
+        [
+            ("endpoint.failing".to_owned(), id.clone()),
+            ("endpoint.recovered".to_owned(), id.clone())
+        ]
+    );
+    // Signed with the account's secret, like any webhook.
+    let (_, secret) = t.get(&acct.key, "/v1/settings/secret").await;
+    let secret = secret["secret"].as_str().expect("secret");
+    for alert in alerts.received() {
+        assert!(crate::fan_out::verifies(secret, &alert), "{alert:?}");
+    }
+    let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
+    assert_eq!(
+        endpoint["failing_since"],
+        serde_json::Value::Null,
+        "{endpoint}"
+    );
+    assert_eq!(endpoint["enabled"], true);
+    // Alerts are notifications too, and not counted as the endpoint's.
+    let (_, stats) = t.get(&acct.key, &format!("/v1/endpoints/{id}/stats")).await;
+    assert_eq!(stats["totals"]["attempts"], 7, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_past_the_delay_is_disabled_its_pending_fail_and_recover_resends_them()
+{
+    let (t, acct, alerts) = health_stack().await;
+    let dead = Sink::answering(&[503; 200]).await;
+    let id = endpoint_to(&t, &acct.key, &dead.url()).await;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let first = post_order(&t, &acct.key, "dead-1").await;
+    let second = post_order(&t, &acct.key, "dead-2").await;
+    for n in [&first, &second] {
+        let body = t
+            .notification_when(&acct.key, n, |b| b["status"] == "failed")
+            .await;
+        assert!(
+            body["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("the endpoint was disabled")),
+            "{body}"
+        );
+    }
+    inc_tests::eventually("two alerts", inc_tests::PATIENCE, || async {
+        (alerts.received().len() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        alerts_of(&alerts),
+        [
+            ("endpoint.failing".to_owned(), id.clone()),
+            ("endpoint.disabled".to_owned(), id.clone())
+        ],
+        "failing before disabled, and no notification.failed for the disabled endpoint's own"
+    );
+    let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    assert!(
+        endpoint["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("since")),
+        "{endpoint}"
+    );
+    let calls = dead.received().len();
+
+    // Disabled: a new event does not go to it.
+    let (status, body) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "dead-3", "type": "order.completed", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["notifications"], json!([]));
+
+    // Fixed and re-enabled, then recovered by endpoint: both sent again.
+    let fixed = Sink::start().await;
+    let (status, body) = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/endpoints/{id}"),
+            &acct.key,
+            Some(json!({"url": fixed.url(), "enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["disabled_reason"], serde_json::Value::Null);
+    let (status, body) = t
+        .send_json(
+            "/v1/notifications/recover",
+            &acct.key,
+            json!({"since": started.to_rfc3339(), "endpoint_id": id}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["recovered"], 2, "{body}");
+    fixed.wait_for(2).await;
+    for n in [&first, &second] {
+        t.notification_when(&acct.key, n, |b| b["status"] == "delivered")
+            .await;
+    }
+    assert_eq!(
+        dead.received().len(),
+        calls,
+        "the dead URL is not called again"
+    );
+}
