@@ -174,7 +174,8 @@ async fn settings_refuse_bad_values_and_keep_the_old_ones() {
     assert_eq!(
         defaults,
         json!({"inc_enabled": true, "endpoint_url": null, "sms_out_api_sent": true,
-               "sms_out_api_delivery": true, "webhook_format": "form", "channels": {}})
+               "sms_out_api_delivery": true, "webhook_format": "form", "channels": {},
+               "alerts": {}})
     );
     for (patch, status, field) in [
         (json!({"endpoint_url": "not a url"}), 422, "endpoint_url"),
@@ -185,6 +186,11 @@ async fn settings_refuse_bad_values_and_keep_the_old_ones() {
         ),
         (json!({"inc_enabled": "yes"}), 400, "inc_enabled"),
         (json!({"colour": "blue"}), 400, "colour"),
+        (json!({"alerts": {"url": "gopher://x"}}), 422, "alerts.url"),
+        (json!({"alerts": {"email": "nobody"}}), 422, "alerts.email"),
+        (json!({"alerts": {"sms": "+3912345678"}}), 400, "alerts.sms"),
+        (json!({"alerts": "ops@example.com"}), 400, "alerts"),
+        (json!({"alerts": null}), 400, "alerts"),
     ] {
         let (got, body) = t.patch_settings(&acct.key, patch.clone()).await;
         assert_eq!(

@@ -424,7 +424,7 @@ async fn ingest_and_deliver_emit_cloudwatch_emf_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_of_ten_webhooks_costs_one_read_and_two_writes_each() {
+async fn a_batch_of_ten_webhooks_costs_one_read_and_two_writes_each_and_one_for_stats() {
     let mut t = TestStack::behind_proxy(&[]).await;
     t.stop_workers().await;
     let sink = Sink::start().await;
@@ -440,7 +440,8 @@ async fn a_batch_of_ten_webhooks_costs_one_read_and_two_writes_each() {
     let calls = proxy.take_calls();
     println!("AWS calls for a batch of 10 webhooks: {calls:?}");
     // One read for the batch (notifications and accounts), then per
-    // webhook its lease and its attempt.
+    // webhook its lease and its attempt, and one write of the endpoint's
+    // statistics for the batch.
     assert_eq!(
         calls.get("DynamoDB_20120810.BatchGetItem"),
         Some(&1),
@@ -448,10 +449,10 @@ async fn a_batch_of_ten_webhooks_costs_one_read_and_two_writes_each() {
     );
     assert_eq!(
         calls.get("DynamoDB_20120810.UpdateItem"),
-        Some(&20),
+        Some(&21),
         "{calls:?}"
     );
-    assert_eq!(calls.values().sum::<usize>(), 21, "{calls:?}");
+    assert_eq!(calls.values().sum::<usize>(), 22, "{calls:?}");
     let ledger = t.ledger(&acct.id, &accepted).await;
     assert_eq!((ledger.delivered, ledger.attempts), (10, 10), "{ledger}");
     assert_eq!(sink.received().len(), 10);

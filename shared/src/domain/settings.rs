@@ -86,6 +86,7 @@ pub struct SettingsPatch {
     /// A JSON merge patch of `channels`.
     pub channels: Option<serde_json::Value>,
     /// `{"url"?, "email"?}`: each given field replaces, `null` removes.
+    #[serde(default, deserialize_with = "not_null")]
     pub alerts: Option<serde_json::Value>,
 }
 

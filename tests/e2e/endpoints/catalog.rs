@@ -100,6 +100,11 @@ async fn the_catalog_checks_data_against_a_declared_schema_and_stores_nothing_ba
             "sms.sent",
             "sms.delivered",
             "payment.state_changed",
+            // The alerts INC sends the merchant (contract section 8).
+            "endpoint.failing",
+            "endpoint.disabled",
+            "endpoint.recovered",
+            "notification.failed",
             "iot.reading"
         ]
     );
