@@ -38,6 +38,7 @@ use tracing::Instrument;
 use inc_shared::domain::alerts::{ALERTS_ENDPOINT_ID, Alert};
 use inc_shared::domain::delivery::decide;
 use inc_shared::domain::endpoint_stats::{Counts, hour_of};
+use inc_shared::domain::rate_limit;
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::{
     Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, Outcome, Payload,
@@ -66,6 +67,9 @@ pub struct Deliver {
     /// `INC_ENDPOINT_DISABLE_AFTER_SECS`.
     disable_after: Duration,
 }
+
+/// How late a rate-limited send may still go at its instant.
+const RATE_SLACK_MS: i64 = 20;
 
 /// How the reason of a notification failed with its disabled endpoint begins.
 const DISABLED: &str = "the endpoint was disabled";
@@ -246,6 +250,25 @@ impl Deliver {
             tracing::info!(notification_id = %id, %due, "not due yet; waiting again");
             return self.hide(record, wait_on_sqs(remaining)).await;
         }
+        // A rate-limited endpoint: wait for this send's instant, or, if the
+        // next windows are full, on the queue — neither is an attempt.
+        let mut send_at = None;
+        if let Some((endpoint, limit)) = read
+            .endpoint_of(&notification)
+            .filter(|e| e.enabled && !notification.is_alert())
+            .and_then(|e| Some((e, e.rate_limit?)))
+        {
+            match self.rate_place(&notification, endpoint, limit).await? {
+                Some(at) => send_at = Some(at),
+                None => {
+                    tracing::info!(notification_id = %id, limit, "rate limit: waiting on the queue");
+                    let windows = rate_limit::LOOKAHEAD * rate_limit::WINDOW_MS;
+                    return self
+                        .hide(record, Duration::from_millis(windows.unsigned_abs()))
+                        .await;
+                }
+            }
+        }
         let lease = self.webhooks.timeout() + LEASE_MARGIN;
         if !self
             .store
@@ -288,6 +311,20 @@ impl Deliver {
             }
             _ => None,
         };
+        if let Some(at) = send_at
+            && let (Some(e), Some(limit)) = (endpoint, endpoint.and_then(|e| e.rate_limit))
+            && !self.wait_for_instant(&notification, e, limit, at).await?
+        {
+            // Woken too late, and no later place in sight: its message
+            // waits on the queue (the lease lapses meanwhile).
+            let windows = rate_limit::LOOKAHEAD * rate_limit::WINDOW_MS;
+            return self
+                .hide(
+                    record,
+                    lease + Duration::from_millis(windows.unsigned_abs()),
+                )
+                .await;
+        }
         let number = notification.next_attempt_number();
         let in_chain = notification.next_chain_attempt();
         let (attempt, outcome) = self.attempt(account, endpoint, &notification, number).await;
@@ -358,6 +395,50 @@ impl Deliver {
                 Ok(done)
             }
         }
+    }
+
+    /// A place for this send in the endpoint's rate windows (module
+    /// `rate_limit`): its instant (Unix milliseconds), or `None` if the
+    /// next windows are full. A place whose instant has already passed is
+    /// left unused: sending late would crowd the next window.
+    async fn rate_place(&self, n: &Notification, e: &Endpoint, limit: u64) -> Result<Option<i64>> {
+        let first = rate_limit::window_of(Utc::now().timestamp_millis());
+        for window in first..first + rate_limit::LOOKAHEAD {
+            let place = self
+                .store
+                .take_rate_place(&n.account_id, &e.endpoint_id, window)
+                .await?;
+            let now = Utc::now().timestamp_millis();
+            match rate_limit::send_at(window, place, limit) {
+                Some(at) if at + RATE_SLACK_MS >= now => return Ok(Some(at)),
+                _ => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sleeps until the send's instant `at`, after the lease, so only the
+    /// request lies between the instant and the endpoint. Woken later than
+    /// the slack allows (a busy runtime), it takes a new place rather than
+    /// crowd the next one; false if none is to be had.
+    async fn wait_for_instant(
+        &self,
+        n: &Notification,
+        e: &Endpoint,
+        limit: u64,
+        mut at: i64,
+    ) -> Result<bool> {
+        for _ in 0..rate_limit::LOOKAHEAD {
+            tokio::time::sleep(rate_limit::wait(Utc::now().timestamp_millis(), at)).await;
+            if Utc::now().timestamp_millis() <= at + RATE_SLACK_MS {
+                return Ok(true);
+            }
+            match self.rate_place(n, e, limit).await? {
+                Some(next) => at = next,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
     }
 
     /// Keeps the endpoint's health after an attempt (module `health`): a

@@ -138,3 +138,34 @@ impl Store {
         Ok(view(&hours, since, until))
     }
 }
+
+impl Store {
+    /// Takes the next place in an endpoint's rate window `window` (an item
+    /// beside its hours, kept a minute): answers the place, from 1; a place
+    /// past the endpoint's limit means the window is full. One atomic
+    /// `ADD`, so concurrent invocations never share a place.
+    pub async fn take_rate_place(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        window: i64,
+    ) -> Result<u64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.endpoint_stats)
+            .key("endpoint_key", s(&endpoint_key(account_id, endpoint_id)))
+            .key("hour", s(&format!("rate#{window}")))
+            .update_expression("SET expires_at = :exp ADD places :one")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(
+                ":exp",
+                n(u64::try_from(Utc::now().timestamp() + 60).unwrap_or(0)),
+            )
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(out.attributes.as_ref().map_or(0, |a| number(a, "places")))
+    }
+}

@@ -314,3 +314,57 @@ async fn an_endpoint_failing_past_the_delay_is_disabled_its_pending_fail_and_rec
         "the dead URL is not called again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_to_a_rate_limited_endpoint_arrives_whole_and_never_faster_than_its_limit() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let sink = Sink::start().await;
+    let (status, endpoint) = t
+        .call(
+            Method::POST,
+            "/v1/endpoints",
+            &acct.key,
+            Some(json!({"url": sink.url(), "rate_limit": 10})),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let mut accepted = Vec::new();
+    for chunk in 0..10 {
+        let posts = (0..20).map(|i| {
+            let (t, key) = (&t, &acct.key);
+            async move {
+                let id = format!("burst-{chunk}-{i}");
+                let event = json!({"id": id, "type": "order.completed", "data": {"i": i}});
+                let (status, body) = t.post_event(key, &event).await;
+                assert_eq!(status, 202, "{body}");
+                body["notifications"][0].as_str().expect("one").to_owned()
+            }
+        });
+        accepted.extend(futures::future::join_all(posts).await);
+    }
+    let ledger = t
+        .settled_ledger("rate-limited burst", &acct.id, &accepted)
+        .await;
+    assert_eq!(
+        (ledger.delivered, ledger.delivered_twice),
+        (200, 0),
+        "{ledger}"
+    );
+    // No attempt was spent waiting: one each.
+    assert_eq!(ledger.attempts, 200, "{ledger}");
+    let mut at: Vec<std::time::Instant> = sink.received().iter().map(|r| r.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 200);
+    let busiest = (0..at.len())
+        .map(|i| {
+            at[i..]
+                .iter()
+                .take_while(|t| **t < at[i] + std::time::Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    println!("rate-limited burst: at most {busiest} webhooks in any second");
+    assert!(busiest <= 10, "{busiest} webhooks within one second");
+}
