@@ -183,6 +183,17 @@ try {
   await page.getByRole("button", { name: "Recover" }).click();
   await page.getByText("Recovered 0 failed notifications.").waitFor();
 
+  // The default endpoint's health: a chart of its last 24 hours, one group
+  // of bars per hour, the caption counting the two deliveries.
+  await page.getByRole("button", { name: "Health of ep_default" }).click();
+  await page.locator("#endpoint-chart").waitFor();
+  const hours = await page.locator("#endpoint-chart-svg g.hour").count();
+  check(hours === 24, "24 hours in the chart: " + hours);
+  const caption = await page.locator("#endpoint-chart-caption").textContent();
+  check(/^ep_default: 2 delivered, 0 failed attempts and 0 given up in the last 24 hours$/.test(caption),
+    "the chart's caption: " + caption);
+  summary.chart = caption;
+
   // Back to the notification for the picture.
   await page.locator("#detail-title").scrollIntoViewIfNeeded();
   await page.screenshot({ path: screenshot, fullPage: true });

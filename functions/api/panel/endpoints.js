@@ -1,5 +1,6 @@
 // The panel's Endpoints section: list, add, change the event types,
-// enable / disable, show and rotate the secret, delete; and the event-type
+// enable / disable, show and rotate the secret, delete; each one's health
+// and a chart of its last 24 hours (drawn here, as SVG); and the event-type
 // catalog. Uses panel.js's helpers ($, api, el, say); like it, shows
 // everything the API returns as text only.
 "use strict";
@@ -70,9 +71,21 @@ function endpointRow(e) {
         })),
     );
   }
-  const state = e.enabled ? "enabled" : "disabled" + (e.disabled_reason ? ": " + e.disabled_reason : "");
-  row.append(types, el("td", state, e.enabled ? "ep-enabled" : "ep-disabled"));
+  let state = "enabled";
+  let stateClass = "ep-enabled";
+  if (!e.enabled) {
+    state = "disabled" + (e.disabled_reason ? ": " + e.disabled_reason : "");
+    stateClass = "ep-disabled";
+  } else if (e.failing_since) {
+    state = "failing since " + when(e.failing_since);
+    stateClass = "ep-failing";
+  }
+  row.append(types, el("td", state, stateClass));
   actions.append(
+    button("Health", "Health of " + e.id, () =>
+      act("Reading the statistics", async () => {
+        drawChart(e.id, await api("GET", "/v1/endpoints/" + e.id + "/stats"));
+      })),
     button("Secret", "Secret of " + e.id, () =>
       act("Reading the secret", async () => {
         showSecret(e.id, (await api("GET", "/v1/endpoints/" + e.id + "/secret")).secret);
@@ -96,6 +109,44 @@ function endpointRow(e) {
   }
   row.append(actions);
   return row;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  return node;
+}
+
+// One pair of bars per hour (delivered, failed attempts), scaled to the
+// busiest hour; every hour has its group, empty or not.
+function drawChart(id, stats) {
+  const chart = $("endpoint-chart-svg");
+  const buckets = stats.buckets;
+  const top = Math.max(1, ...buckets.map((b) => Math.max(b.delivered, b.failed_attempts)));
+  const width = 480 / Math.max(1, buckets.length);
+  const height = 120;
+  const groups = buckets.map((b, i) => {
+    const g = svg("g", { class: "hour", "data-at": b.at });
+    const title = svg("title", {});
+    title.textContent = when(b.at) + ": " + b.delivered + " delivered, " + b.failed_attempts +
+      " failed attempts" + (b.p95_ms !== null ? ", p95 ≤ " + b.p95_ms + " ms" : "");
+    g.append(title);
+    const bar = (value, offset, cls) => {
+      const h = Math.round((value / top) * height);
+      return svg("rect", { class: cls, x: i * width + offset, y: height - h + 10,
+                           width: width / 2 - 1, height: h });
+    };
+    g.append(bar(b.delivered, 0, "bar-ok"), bar(b.failed_attempts, width / 2, "bar-bad"));
+    return g;
+  });
+  chart.replaceChildren(...groups);
+  const t = stats.totals;
+  $("endpoint-chart-caption").textContent = id + ": " + t.delivered + " delivered, " +
+    t.failed_attempts + " failed attempts and " + t.failed + " given up in the last " +
+    buckets.length + " hours";
+  $("endpoint-chart").hidden = false;
 }
 
 async function loadEndpoints() {
