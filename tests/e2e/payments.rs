@@ -56,22 +56,6 @@ fn payment(id: &str, session: &str, state: &str, extra: Value) -> Value {
     json!({"id": id, "type": "payment.state_changed", "data": data})
 }
 
-/// Every email moto's SES accepted.
-async fn sent_emails(t: &TestStack) -> Vec<Value> {
-    let data: Value = t
-        .http
-        .get(format!("{}/moto-api/data.json", t.aws_endpoint()))
-        .send()
-        .await
-        .expect("moto")
-        .json()
-        .await
-        .expect("JSON");
-    data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
 
 async fn notifications_of(t: &TestStack, key: &str, session: &str) -> Vec<Value> {
     let (_, body) = t
@@ -149,7 +133,7 @@ async fn a_paid_event_tells_the_customer_on_every_channel_and_the_merchant_by_js
     assert_eq!(wa_body["to"], "+96599999999");
 
     // Email: through SES, as moto recorded it.
-    let emails = sent_emails(&t).await;
+    let emails = t.sent_emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert_eq!(emails[0]["source"], SENDER);
     assert_eq!(emails[0]["destinations"]["ToAddresses"][0], "a@example.com");
@@ -289,7 +273,7 @@ async fn every_state_and_channel_gets_exactly_the_tables_answer() {
     let id = body["results"][1]["notification_id"].as_str().expect("id");
     t.notification_when(&s.acct.key, id, |n| n["status"] == "delivered")
         .await;
-    let emails = sent_emails(&t).await;
+    let emails = t.sent_emails().await;
     assert!(
         emails.iter().any(|e| e["body"]
             .as_str()

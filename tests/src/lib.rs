@@ -238,6 +238,23 @@ impl TestStack {
             .expect("a sweep")
     }
 
+    /// Every email the local AWS endpoint's SES accepted, oldest first.
+    pub async fn sent_emails(&self) -> Vec<Value> {
+        let data: Value = self
+            .http
+            .get(format!("{}/moto-api/data.json", self.aws_endpoint()))
+            .send()
+            .await
+            .expect("moto")
+            .json()
+            .await
+            .expect("JSON");
+        data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Takes `n` messages off the delivery queue, as SQS hands them to Lambda.
     pub async fn receive_records(&self, n: usize) -> SqsEvent {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);

@@ -159,10 +159,14 @@ async fn health_stack(disable_after: &str) -> (TestStack, inc_tests::Account, Si
     let acct = t.account(None).await;
     let alerts = Sink::start().await;
     let (status, body) = t
-        .patch_settings(&acct.key, json!({"alerts": {"url": alerts.url()}}))
+        .patch_settings(
+            &acct.key,
+            json!({"alerts": {"url": alerts.url(), "email": "ops@shop.example"},
+                   "channels": {"email": {"from": "inc@shop.example"}}}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["alerts"]["url"], alerts.url());
+    assert_eq!(body["alerts"], json!({"url": alerts.url(), "email": "ops@shop.example"}));
     (t, acct, alerts)
 }
 
@@ -262,6 +266,18 @@ async fn an_endpoint_failing_past_the_delay_is_disabled_its_pending_fail_and_rec
         ],
         "failing before disabled, and no notification.failed for the disabled endpoint's own"
     );
+    // The same alerts by email, in the same order.
+    let emails = inc_tests::eventually("two alert emails", inc_tests::PATIENCE, || async {
+        let emails = t.sent_emails().await;
+        (emails.len() >= 2).then_some(emails)
+    })
+    .await;
+    let subjects: Vec<&str> = emails.iter().filter_map(|e| e["subject"].as_str()).collect();
+    assert_eq!(
+        subjects,
+        [format!("INC: endpoint {id} is failing"), format!("INC: endpoint {id} was disabled")]
+    );
+    assert!(emails.iter().all(|e| e["destinations"]["ToAddresses"][0] == "ops@shop.example"));
     let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
     assert_eq!(endpoint["enabled"], false, "{endpoint}");
     assert!(
