@@ -56,7 +56,6 @@ fn payment(id: &str, session: &str, state: &str, extra: Value) -> Value {
     json!({"id": id, "type": "payment.state_changed", "data": data})
 }
 
-
 async fn notifications_of(t: &TestStack, key: &str, session: &str) -> Vec<Value> {
     let (_, body) = t
         .get(key, &format!("/v1/notifications?session_id={session}"))

@@ -166,7 +166,10 @@ async fn health_stack(disable_after: &str) -> (TestStack, inc_tests::Account, Si
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["alerts"], json!({"url": alerts.url(), "email": "ops@shop.example"}));
+    assert_eq!(
+        body["alerts"],
+        json!({"url": alerts.url(), "email": "ops@shop.example"})
+    );
     (t, acct, alerts)
 }
 
@@ -272,12 +275,22 @@ async fn an_endpoint_failing_past_the_delay_is_disabled_its_pending_fail_and_rec
         (emails.len() >= 2).then_some(emails)
     })
     .await;
-    let subjects: Vec<&str> = emails.iter().filter_map(|e| e["subject"].as_str()).collect();
+    let subjects: Vec<&str> = emails
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
     assert_eq!(
         subjects,
-        [format!("INC: endpoint {id} is failing"), format!("INC: endpoint {id} was disabled")]
+        [
+            format!("INC: endpoint {id} is failing"),
+            format!("INC: endpoint {id} was disabled")
+        ]
     );
-    assert!(emails.iter().all(|e| e["destinations"]["ToAddresses"][0] == "ops@shop.example"));
+    assert!(
+        emails
+            .iter()
+            .all(|e| e["destinations"]["ToAddresses"][0] == "ops@shop.example")
+    );
     let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
     assert_eq!(endpoint["enabled"], false, "{endpoint}");
     assert!(
@@ -383,4 +396,54 @@ async fn a_burst_to_a_rate_limited_endpoint_arrives_whole_and_never_faster_than_
         .unwrap_or(0);
     println!("rate-limited burst: at most {busiest} webhooks in any second");
     assert!(busiest <= 10, "{busiest} webhooks within one second");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_notification_is_alerted_once_and_an_alert_never_alerts_about_itself() {
+    let t = TestStack::with_parameters(&[("RetrySchedule", "1,1")]).await;
+    // The merchant's endpoint is gone for good (410), and so is its alert URL.
+    let gone = Sink::answering(&[410]).await;
+    let alerts = Sink::answering(&[500; 50]).await;
+    let acct = t.account(Some(&gone.url())).await;
+    let (status, body) = t
+        .patch_settings(&acct.key, json!({"alerts": {"url": alerts.url()}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = t
+        .post_event(&acct.key, &inc_tests::seed_event("gone-1", "sms.sent"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let n = body["notifications"][0].as_str().expect("one").to_owned();
+    t.notification_when(&acct.key, &n, |b| b["status"] == "failed")
+        .await;
+    // The alert is tried three times (its schedule), then given up, silently.
+    let got = alerts.wait_for(3).await;
+    // Failed: the notification and its alert, and nothing about the alert.
+    inc_tests::eventually("the alert given up", inc_tests::PATIENCE, || async {
+        let (_, failed) = t
+            .get(&acct.key, "/v1/notifications?status=failed&limit=10")
+            .await;
+        (failed["items"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
+    let ids: std::collections::BTreeSet<String> = alerts
+        .received()
+        .iter()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .map(|b| {
+            assert_eq!(b["type"], "notification.failed", "{b}");
+            assert_eq!(b["data"]["notification_id"], n.as_str(), "{b}");
+            b["id"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "one alert, about the notification only: {got:?}"
+    );
+    assert_eq!(
+        alerts.received().len(),
+        3,
+        "three attempts of that one alert"
+    );
 }
