@@ -340,6 +340,10 @@ impl Deliver {
             &self.retry,
             jitter,
         );
+        let decision = match endpoint {
+            Some(e) => self.health(account, e, &attempt, decision).await,
+            None => decision,
+        };
         stats.count(&notification, attempt.at, |c| {
             c.attempt(attempt.latency_ms, matches!(decision, Decision::Delivered));
             match decision {
@@ -348,10 +352,6 @@ impl Deliver {
                 Decision::RetryIn(_) => {}
             }
         });
-        let decision = match endpoint {
-            Some(e) => self.health(account, e, &attempt, decision).await,
-            None => decision,
-        };
         match decision {
             Decision::Delivered => {
                 self.store
