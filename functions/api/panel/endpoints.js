@@ -111,10 +111,9 @@ function endpointRow(e) {
   return row;
 }
 
-const SVG = "http://www.w3.org/2000/svg";
-
+// SVG elements, in the namespace of the page's own <svg>.
 function svg(tag, attributes) {
-  const node = document.createElementNS(SVG, tag);
+  const node = document.createElementNS($("endpoint-chart-svg").namespaceURI, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
   return node;
 }
