@@ -198,13 +198,23 @@ async fn post_order(t: &TestStack, key: &str, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_endpoint_is_alerted_then_recovers_and_says_so() {
-    let (t, acct, alerts) = health_stack("5").await;
-    let flaky = Sink::answering(&[500; 6]).await;
-    let id = endpoint_to(&t, &acct.key, &flaky.url()).await;
+    let (t, acct, alerts) = health_stack("20").await;
+    // Nobody listens on the endpoint's port yet: every attempt fails.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let id = endpoint_to(&t, &acct.key, &format!("http://{addr}/hooks")).await;
     let n = post_order(&t, &acct.key, "flaky-1").await;
+    // endpoint.failing comes at a fifth of the 20 s delay.
+    inc_tests::eventually("endpoint.failing", inc_tests::PATIENCE, || async {
+        (!alerts.received().is_empty()).then_some(())
+    })
+    .await;
+    // Back up: the next attempt answers 200.
+    let _up = Sink::scripted_on(addr, &[]).await;
     t.notification_when(&acct.key, &n, |b| b["status"] == "delivered")
         .await;
-    inc_tests::eventually("two alerts", inc_tests::PATIENCE, || async {
+    inc_tests::eventually("endpoint.recovered", inc_tests::PATIENCE, || async {
         (alerts.received().len() >= 2).then_some(())
     })
     .await;
