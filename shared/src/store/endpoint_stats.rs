@@ -100,21 +100,7 @@ impl Store {
                 s(&hour_of(since).format(HOUR_FORMAT).to_string()),
             )
             .expression_attribute_values(":to", s(&hour_of(until).format(HOUR_FORMAT).to_string()));
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(db_err)?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => break,
-            }
-        }
+        let items = self.query_items(query).await?;
         let mut hours = BTreeMap::new();
         for item in items {
             let Some(AttributeValue::S(at)) = item.get("hour_at") else {

@@ -142,6 +142,14 @@ impl Store {
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<T>> {
+        self.query_items(query).await?.into_iter().map(de).collect()
+    }
+
+    /// The same, as DynamoDB's own items.
+    async fn query_items(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -151,9 +159,7 @@ impl Store {
                 .send()
                 .await
                 .map_err(db_err)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(de(item)?);
-            }
+            out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) => start = Some(key),
                 None => return Ok(out),
