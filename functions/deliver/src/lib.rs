@@ -25,32 +25,33 @@
 //! A notification already `delivered` or `failed` is never sent again by the
 //! queue, so a duplicate message is harmless.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use serde_json::json;
 use tracing::Instrument;
 
-use inc_shared::domain::alerts::{ALERTS_ENDPOINT_ID, Alert};
+mod alerts;
+mod attempt;
+mod health;
+mod rate;
+mod stats;
+
+use stats::BatchStats;
+
+use inc_shared::domain::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::delivery::decide;
-use inc_shared::domain::endpoint_stats::{Counts, hour_of};
 use inc_shared::domain::rate_limit;
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::{
-    Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, Outcome, Payload,
-    RetrySchedule, Status,
+    Attempt, DEFAULT_ENDPOINT_ID, Decision, Notification, RetrySchedule, Status,
 };
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
-use inc_shared::store::Account;
 use inc_shared::store::{AccountCache, BatchRead, Store};
-use inc_shared::webhook::failed_before_sending;
-use inc_shared::webhook::{WebhookClient, WebhookRequest};
+use inc_shared::webhook::WebhookClient;
 use inc_shared::{Config, Result};
 
 pub struct Deliver {
@@ -68,11 +69,8 @@ pub struct Deliver {
     disable_after: Duration,
 }
 
-/// How late a rate-limited send may still go at its instant.
-const RATE_SLACK_MS: i64 = 20;
-
 /// How the reason of a notification failed with its disabled endpoint begins.
-const DISABLED: &str = "the endpoint was disabled";
+pub(crate) const DISABLED: &str = "the endpoint was disabled";
 
 /// How early a message may come back and still be sent: SQS's timers are
 /// not exact to the millisecond.
@@ -88,25 +86,6 @@ enum Disposition {
     Done,
     /// SQS must hand it back (after the visibility we set, if any).
     Again,
-}
-
-/// What a batch's webhooks did, by account, endpoint and hour: added to
-/// the endpoints' statistics once per batch.
-#[derive(Default)]
-struct BatchStats(Mutex<HashMap<HourOf, Counts>>);
-
-/// An account, one of its endpoints, and an hour.
-type HourOf = (String, String, chrono::DateTime<Utc>);
-
-impl BatchStats {
-    fn count(&self, n: &Notification, at: chrono::DateTime<Utc>, change: impl FnOnce(&mut Counts)) {
-        let Some(endpoint) = n.endpoint().filter(|_| !n.is_alert()) else {
-            return;
-        };
-        let key = (n.account_id.clone(), endpoint.to_owned(), hour_of(at));
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        change(all.entry(key).or_default());
-    }
 }
 
 impl Deliver {
@@ -382,228 +361,12 @@ impl Deliver {
                 // An alert never alerts about itself, and a disabled
                 // endpoint's own alert covers its notifications.
                 if !notification.is_alert() && !reason.starts_with(DISABLED) {
-                    let data = json!({
-                        "endpoint_id": notification.endpoint(),
-                        "notification_id": notification.notification_id,
-                        "event_id": notification.event_id,
-                        "event_type": notification.event_type,
-                        "channel": notification.channel.as_str(),
-                        "reason": reason,
-                    });
-                    self.alert(account, "notification.failed", data).await;
+                    self.notification_failed(account, &notification, &reason)
+                        .await;
                 }
                 Ok(done)
             }
         }
-    }
-
-    /// A place for this send in the endpoint's rate windows (module
-    /// `rate_limit`): its instant (Unix milliseconds), or `None` if the
-    /// next windows are full. A place whose instant has already passed is
-    /// left unused: sending late would crowd the next window.
-    async fn rate_place(&self, n: &Notification, e: &Endpoint, limit: u64) -> Result<Option<i64>> {
-        let first = rate_limit::window_of(Utc::now().timestamp_millis());
-        for window in first..first + rate_limit::LOOKAHEAD {
-            let place = self
-                .store
-                .take_rate_place(&n.account_id, &e.endpoint_id, window)
-                .await?;
-            let now = Utc::now().timestamp_millis();
-            match rate_limit::send_at(window, place, limit) {
-                Some(at) if at + RATE_SLACK_MS >= now => return Ok(Some(at)),
-                _ => continue,
-            }
-        }
-        Ok(None)
-    }
-
-    /// Sleeps until the send's instant `at`, after the lease, so only the
-    /// request lies between the instant and the endpoint. Woken later than
-    /// the slack allows (a busy runtime), it takes a new place rather than
-    /// crowd the next one; false if none is to be had.
-    async fn wait_for_instant(
-        &self,
-        n: &Notification,
-        e: &Endpoint,
-        limit: u64,
-        mut at: i64,
-    ) -> Result<bool> {
-        for _ in 0..rate_limit::LOOKAHEAD {
-            tokio::time::sleep(rate_limit::wait(Utc::now().timestamp_millis(), at)).await;
-            if Utc::now().timestamp_millis() <= at + RATE_SLACK_MS {
-                return Ok(true);
-            }
-            match self.rate_place(n, e, limit).await? {
-                Some(next) => at = next,
-                None => return Ok(false),
-            }
-        }
-        Ok(false)
-    }
-
-    /// Keeps the endpoint's health after an attempt (module `health`): a
-    /// 2xx ends a failure streak, a failure starts one, alerts at a fifth of
-    /// the disable delay, and disables the endpoint at the whole of it —
-    /// which gives this notification up. A failed health write is logged:
-    /// the attempt's outcome stands.
-    async fn health(
-        &self,
-        account: &Account,
-        e: &Endpoint,
-        attempt: &Attempt,
-        decision: Decision,
-    ) -> Decision {
-        match self.health_change(account, e, attempt, &decision).await {
-            Ok(Some(reason)) => Decision::GiveUp(reason),
-            Ok(None) => decision,
-            Err(err) => {
-                tracing::warn!(endpoint_id = %e.endpoint_id, %err, "could not keep the endpoint's health");
-                decision
-            }
-        }
-    }
-
-    async fn health_change(
-        &self,
-        account: &Account,
-        e: &Endpoint,
-        attempt: &Attempt,
-        decision: &Decision,
-    ) -> Result<Option<String>> {
-        let (account_id, id) = (&e.account_id, &e.endpoint_id);
-        let ok = matches!(decision, Decision::Delivered);
-        let Some(since) = e.failing_since else {
-            if !ok {
-                self.store
-                    .endpoint_failing(account_id, id, attempt.at)
-                    .await?;
-            }
-            return Ok(None);
-        };
-        let data = |extra: serde_json::Value| {
-            let mut data = json!({"endpoint_id": id, "url": e.url, "failing_since": since});
-            if let (Some(d), Some(x)) = (data.as_object_mut(), extra.as_object()) {
-                d.extend(x.clone());
-            }
-            data
-        };
-        if ok {
-            let alerts = self.alerts(account, "endpoint.recovered", data(json!({})));
-            if self
-                .store
-                .endpoint_recovered(account_id, id, since, &alerts)
-                .await?
-            {
-                tracing::info!(endpoint_id = %id, %since, "endpoint recovered");
-                self.enqueue_alerts(&alerts).await;
-            }
-            return Ok(None);
-        }
-        let streak = (attempt.at - since).to_std().unwrap_or_default();
-        let last_error = attempt.error.clone().unwrap_or_else(|| {
-            attempt
-                .status_code
-                .map_or_else(String::new, |c| format!("HTTP {c}"))
-        });
-        if streak >= self.disable_after {
-            let reason = format!(
-                "no attempt answered 2xx since {} (more than {} s); the last: {last_error}",
-                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                self.disable_after.as_secs()
-            );
-            let alerts = self.alerts(
-                account,
-                "endpoint.disabled",
-                data(json!({"reason": reason})),
-            );
-            if self
-                .store
-                .disable_endpoint(account_id, id, since, &reason, &alerts)
-                .await?
-            {
-                tracing::warn!(endpoint_id = %id, reason, "endpoint disabled");
-                self.enqueue_alerts(&alerts).await;
-                let failed = self
-                    .store
-                    .fail_pending_of_endpoint(account_id, id, &format!("{DISABLED}: {reason}"))
-                    .await?;
-                tracing::info!(endpoint_id = %id, failed, "pending notifications of the disabled endpoint failed");
-                return Ok(Some(format!("{DISABLED}: {reason}")));
-            }
-            return Ok(None);
-        }
-        if streak >= self.disable_after / 5 && !e.failing_alerted {
-            let alerts = self.alerts(
-                account,
-                "endpoint.failing",
-                data(json!({"last_error": last_error})),
-            );
-            if self
-                .store
-                .endpoint_failing_alerted(account_id, id, since, &alerts)
-                .await?
-            {
-                tracing::warn!(endpoint_id = %id, %since, "endpoint failing");
-                self.enqueue_alerts(&alerts).await;
-            }
-        }
-        Ok(None)
-    }
-
-    /// The notifications carrying an alert to where the account asked.
-    fn alerts(
-        &self,
-        account: &Account,
-        alert_type: &'static str,
-        data: serde_json::Value,
-    ) -> Vec<Notification> {
-        let now = Utc::now();
-        let alert = Alert::new(alert_type, data, now);
-        account
-            .settings
-            .alerts
-            .drafts(&alert)
-            .into_iter()
-            .map(|d| Notification::create(&account.account_id, &alert.id, alert_type, d, None, now))
-            .collect()
-    }
-
-    /// Stores and queues an alert that is not part of a health transition.
-    async fn alert(&self, account: &Account, alert_type: &'static str, data: serde_json::Value) {
-        let alerts = self.alerts(account, alert_type, data);
-        if alerts.is_empty() {
-            return;
-        }
-        if let Err(err) = self.store.put_notifications(&alerts).await {
-            tracing::warn!(%err, alert_type, "could not store an alert");
-            return;
-        }
-        self.enqueue_alerts(&alerts).await;
-    }
-
-    /// Queues stored alerts; if SQS fails, the sweeper queues them later.
-    async fn enqueue_alerts(&self, alerts: &[Notification]) {
-        let messages: Vec<DeliveryMessage> = alerts.iter().map(DeliveryMessage::of).collect();
-        if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
-            tracing::warn!(%err, "alerts stored but not queued; the sweeper will queue them");
-        }
-    }
-
-    /// Adds what the batch's webhooks did to their endpoints' statistics,
-    /// one write per endpoint and hour. Statistics are not worth a
-    /// redelivery: a failed write is logged, the records stand.
-    async fn add_stats(&self, stats: BatchStats) {
-        let all = stats.0.into_inner().unwrap_or_else(|e| e.into_inner());
-        let writes = all.iter().map(|((account_id, endpoint_id, hour), counts)| async move {
-            if let Err(err) = self
-                .store
-                .add_endpoint_counts(account_id, endpoint_id, *hour, counts)
-                .await
-            {
-                tracing::warn!(%account_id, %endpoint_id, %err, "could not add to the endpoint's statistics");
-            }
-        });
-        futures::future::join_all(writes).await;
     }
 
     /// Hides the received message for `wait` and keeps it on the queue.
@@ -614,95 +377,6 @@ impl Deliver {
                 .await?;
         }
         Ok(Disposition::Again)
-    }
-
-    /// One attempt on the notification's channel, with the provider
-    /// settings as they are now.
-    async fn attempt(
-        &self,
-        account: &Account,
-        endpoint: Option<&Endpoint>,
-        n: &Notification,
-        number: u32,
-    ) -> (Attempt, Outcome) {
-        let channels = &account.settings.channels;
-        let missing = |what: &str| {
-            (
-                failed_before_sending(number, "", format!("no {what} is configured")),
-                Outcome::NOT_CONFIGURED,
-            )
-        };
-        match &n.payload {
-            Payload::Webhook(payload) => {
-                // A stored endpoint, or the default one: the settings' URL,
-                // signed with the account's secret.
-                let now = Utc::now();
-                let (url, secrets, headers) = match endpoint {
-                    _ if n.is_alert() => (
-                        account.settings.alerts.url.as_deref(),
-                        account.signing_secrets(now),
-                        None,
-                    ),
-                    Some(e) => (
-                        Some(e.url.as_str()),
-                        e.signing_secrets(now),
-                        Some(&e.headers),
-                    ),
-                    None => (
-                        account.settings.endpoint_url.as_deref(),
-                        account.signing_secrets(now),
-                        None,
-                    ),
-                };
-                let Some(url) = url else {
-                    return missing(if n.is_alert() {
-                        "alerts.url"
-                    } else {
-                        "endpoint_url"
-                    });
-                };
-                let attempt = self
-                    .webhooks
-                    .send(WebhookRequest {
-                        url,
-                        webhook_id: &n.notification_id,
-                        secrets,
-                        payload,
-                        attempt: number,
-                        headers,
-                    })
-                    .await;
-                let outcome = Outcome::of(attempt.status_code);
-                (attempt, outcome)
-            }
-            Payload::Sms { to, text } => match channels.sms.as_ref().filter(|p| p.enabled) {
-                Some(p) => {
-                    self.providers
-                        .sms(p, number, to, text, &n.notification_id)
-                        .await
-                }
-                None => missing("SMS provider"),
-            },
-            Payload::Email { to, subject, text } => {
-                match channels.email.as_ref().filter(|p| p.enabled) {
-                    Some(p) => self.providers.email(p, number, to, subject, text).await,
-                    None => missing("email sender"),
-                }
-            }
-            Payload::Whatsapp {
-                to,
-                template,
-                language,
-                parameters,
-            } => match channels.whatsapp.as_ref().filter(|p| p.enabled) {
-                Some(p) => {
-                    self.providers
-                        .whatsapp(p, number, to, template, language, parameters)
-                        .await
-                }
-                None => missing("WhatsApp provider"),
-            },
-        }
     }
 
     async fn retry_later(
