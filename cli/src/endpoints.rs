@@ -3,7 +3,6 @@
 //! API's `/v1/endpoints`.
 
 use chrono::Utc;
-use inc_shared::domain::endpoint::{DEFAULT_ENDPOINT_ID, default_view};
 use inc_shared::domain::{Endpoint, EndpointPolicy, EndpointSpec};
 use inc_shared::store::Store;
 
@@ -53,14 +52,8 @@ pub async fn run(store: &Store, command: Command) -> Result<()> {
                 .get_account(&account)
                 .await?
                 .ok_or(inc_shared::Error::NotFound("account"))?;
-            if let Some(default) = default_view(&found.settings, found.created_at) {
-                let url = default["url"].as_str().unwrap_or_default();
-                println!(
-                    "{}",
-                    line(DEFAULT_ENDPOINT_ID, url, &default["filter_types"], true)
-                );
-            }
-            for e in store.endpoints_of(&account).await? {
+            let stored = store.endpoints_of(&account).await?;
+            for e in found.default_endpoint().iter().chain(&stored) {
                 let v = e.view();
                 println!(
                     "{}",

@@ -8,6 +8,8 @@
 
 #[path = "endpoints/catalog.rs"]
 mod catalog;
+#[path = "endpoints/default_health.rs"]
+mod default_health;
 #[path = "endpoints/fan_out.rs"]
 mod fan_out;
 #[path = "endpoints/health.rs"]

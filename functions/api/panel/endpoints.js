@@ -63,14 +63,17 @@ function endpointRow(e) {
           say("Event types of " + e.id + " saved.");
           await loadEndpoints();
         })),
-      button(e.enabled ? "Disable" : "Enable", (e.enabled ? "Disable " : "Enable ") + e.id, () =>
-        act("Changing the endpoint", async () => {
-          await api("PATCH", "/v1/endpoints/" + e.id, { enabled: !e.enabled });
-          say(e.id + (e.enabled ? " disabled." : " enabled."));
-          await loadEndpoints();
-        })),
     );
   }
+  // The default endpoint too: its URL is a setting, its state is not.
+  actions.append(
+    button(e.enabled ? "Disable" : "Enable", (e.enabled ? "Disable " : "Enable ") + e.id, () =>
+      act("Changing the endpoint", async () => {
+        await api("PATCH", "/v1/endpoints/" + e.id, { enabled: !e.enabled });
+        say(e.id + (e.enabled ? " disabled." : " enabled."));
+        await loadEndpoints();
+      })),
+  );
   let state = "enabled";
   let stateClass = "ep-enabled";
   if (!e.enabled) {

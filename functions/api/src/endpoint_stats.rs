@@ -10,9 +10,8 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use inc_shared::api::authenticate;
-use inc_shared::domain::endpoint::default_view;
 use inc_shared::domain::endpoint_stats::MAX_RANGE;
-use inc_shared::domain::{DEFAULT_ENDPOINT_ID, parse_time};
+use inc_shared::domain::parse_time;
 use inc_shared::{Error, Result};
 
 use crate::Api;
@@ -56,11 +55,7 @@ pub async fn stats(
             Some("since"),
         ));
     }
-    if id == DEFAULT_ENDPOINT_ID {
-        default_view(&account.settings, account.created_at).ok_or(Error::NotFound("endpoint"))?;
-    } else {
-        find(&app, &account, &id).await?;
-    }
+    find(&app, &account, &id).await?;
     let view = app
         .store
         .endpoint_stats(&account.account_id, &id, since, until)

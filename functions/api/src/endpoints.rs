@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::endpoint::{default_view, deleted_reason};
+use inc_shared::domain::endpoint::deleted_reason;
 use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec};
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};
@@ -29,13 +29,42 @@ fn default_endpoint_is_settings() -> Error {
     Error::Conflict {
         code: "default_endpoint",
         message: "ep_default is the account's endpoint_url: change or remove it with \
-                  PATCH /v1/settings"
+                  PATCH /v1/settings; only its `enabled` is patched here"
             .into(),
     }
 }
 
-/// The endpoint `id` of the account, or `404`.
+/// `PATCH /v1/endpoints/ep_default`: only `enabled` — the rest is the
+/// account's settings.
+async fn patch_default(app: &Api, account: &Account, patch: EndpointPatch) -> Result<Response> {
+    let EndpointPatch {
+        enabled: Some(enabled),
+        url: None,
+        description: None,
+        filter_types: None,
+        format: None,
+        rate_limit: None,
+        headers: None,
+    } = patch
+    else {
+        return Err(default_endpoint_is_settings());
+    };
+    let endpoint = app
+        .store
+        .set_default_enabled(&account.account_id, enabled)
+        .await?
+        .ok_or(Error::NotFound("endpoint"))?;
+    tracing::info!(account_id = %account.account_id, endpoint_id = DEFAULT_ENDPOINT_ID, enabled, "endpoint changed");
+    Ok(axum::Json(endpoint.view()).into_response())
+}
+
+/// The endpoint `id` of the account (its default one too), or `404`.
 pub(crate) async fn find(app: &Api, account: &Account, id: &str) -> Result<Endpoint> {
+    if id == DEFAULT_ENDPOINT_ID {
+        return account
+            .default_endpoint()
+            .ok_or(Error::NotFound("endpoint"));
+    }
     if !id.starts_with("ep_") || id.len() > 64 {
         return Err(Error::NotFound("endpoint"));
     }
@@ -80,9 +109,9 @@ pub async fn list(
     // The default endpoint leads the first page.
     let mut items: Vec<Value> = Vec::new();
     if params.cursor.is_none()
-        && let Some(default) = default_view(&account.settings, account.created_at)
+        && let Some(default) = account.default_endpoint()
     {
-        items.push(default);
+        items.push(default.view());
     }
     let room = limit - i32::try_from(items.len()).unwrap_or(0);
     let (stored, next_cursor) = match room {
@@ -103,11 +132,6 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    if id == DEFAULT_ENDPOINT_ID {
-        let view = default_view(&account.settings, account.created_at)
-            .ok_or(Error::NotFound("endpoint"))?;
-        return Ok(axum::Json(view).into_response());
-    }
     let endpoint = find(&app, &account, &id).await?;
     Ok(axum::Json(endpoint.view()).into_response())
 }
@@ -119,12 +143,12 @@ pub async fn patch(
     body: Body,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    if id == DEFAULT_ENDPOINT_ID {
-        return Err(default_endpoint_is_settings());
-    }
     let mut endpoint = find(&app, &account, &id).await?;
     let bytes = read_json_body(&headers, body).await?;
     let patch = EndpointPatch::from_json(&bytes, &app.policy)?;
+    if id == DEFAULT_ENDPOINT_ID {
+        return patch_default(&app, &account, patch).await;
+    }
     let mut tries = 0;
     loop {
         let read = endpoint.version;
@@ -177,12 +201,7 @@ pub async fn secret(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let secret = match id.as_str() {
-        DEFAULT_ENDPOINT_ID if account.settings.endpoint_url.is_some() => {
-            account.signing_secret.clone()
-        }
-        _ => find(&app, &account, &id).await?.secret,
-    };
+    let secret = find(&app, &account, &id).await?.secret;
     Ok(axum::Json(json!({ "secret": secret })).into_response())
 }
 

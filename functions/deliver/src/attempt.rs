@@ -28,8 +28,8 @@ impl Deliver {
         };
         match &n.payload {
             Payload::Webhook(payload) => {
-                // A stored endpoint, or the default one: the settings' URL,
-                // signed with the account's secret.
+                // An alert, or an endpoint (the default one signs with the
+                // account's secret).
                 let now = Utc::now();
                 let (url, secrets, headers) = match endpoint {
                     _ if n.is_alert() => (
@@ -42,11 +42,7 @@ impl Deliver {
                         e.signing_secrets(now),
                         Some(&e.headers),
                     ),
-                    None => (
-                        account.settings.endpoint_url.as_deref(),
-                        account.signing_secrets(now),
-                        None,
-                    ),
+                    None => (None, Vec::new(), None),
                 };
                 let Some(url) = url else {
                     return missing(if n.is_alert() {

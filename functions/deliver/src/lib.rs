@@ -44,9 +44,7 @@ use inc_shared::domain::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::delivery::decide;
 use inc_shared::domain::rate_limit;
 use inc_shared::domain::retry::wait_on_sqs;
-use inc_shared::domain::{
-    Attempt, DEFAULT_ENDPOINT_ID, Decision, Notification, RetrySchedule, Status,
-};
+use inc_shared::domain::{Attempt, Decision, Notification, RetrySchedule, Status};
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -269,25 +267,23 @@ impl Deliver {
                 .await;
         };
         let endpoint = match notification.endpoint() {
-            Some(id) if id != DEFAULT_ENDPOINT_ID && id != ALERTS_ENDPOINT_ID => {
-                match read.endpoint_of(&notification) {
-                    Some(e) if e.enabled => Some(e),
-                    Some(e) => {
-                        let reason = format!(
-                            "{DISABLED}{}",
-                            e.disabled_reason
-                                .as_deref()
-                                .map_or_else(String::new, |r| format!(": {r}"))
-                        );
-                        stats.count(&notification, now, |c| c.failed += 1);
-                        return self.give_up(body, &notification, None, &reason).await;
-                    }
-                    None => {
-                        let reason = inc_shared::domain::endpoint::deleted_reason(id);
-                        return self.give_up(body, &notification, None, &reason).await;
-                    }
+            Some(id) if id != ALERTS_ENDPOINT_ID => match read.endpoint_of(&notification) {
+                Some(e) if e.enabled => Some(e),
+                Some(e) => {
+                    let reason = format!(
+                        "{DISABLED}{}",
+                        e.disabled_reason
+                            .as_deref()
+                            .map_or_else(String::new, |r| format!(": {r}"))
+                    );
+                    stats.count(&notification, now, |c| c.failed += 1);
+                    return self.give_up(body, &notification, None, &reason).await;
                 }
-            }
+                None => {
+                    let reason = inc_shared::domain::endpoint::deleted_reason(id);
+                    return self.give_up(body, &notification, None, &reason).await;
+                }
+            },
             _ => None,
         };
         if let Some(at) = send_at

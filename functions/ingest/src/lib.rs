@@ -166,10 +166,15 @@ async fn accept(
     event: Event,
 ) -> Result<Response> {
     // Two independent reads: side by side, not one after the other.
-    let ((), endpoints) = tokio::try_join!(
+    let ((), stored) = tokio::try_join!(
         check_schema(app, &account.account_id, &event),
         app.store.endpoints_of(&account.account_id),
     )?;
+    let endpoints: Vec<Endpoint> = account
+        .default_endpoint()
+        .into_iter()
+        .chain(stored)
+        .collect();
     let mut tries = 0;
     let (record, stored, existing) = loop {
         let (record, notifications, transaction) =

@@ -5,9 +5,10 @@
 //!
 //! The account's **default endpoint** is the URL of `PATCH /v1/settings`
 //! (`endpoint_url`), as it always was: no filter, the settings' format, the
-//! account's secret. It is not stored as an endpoint item; it is shown as
-//! one with the fixed id [`DEFAULT_ENDPOINT_ID`], so accounts that existed
-//! before endpoints keep their URL, secret and history unchanged.
+//! account's secret. It is not stored as an endpoint item: the account
+//! builds it (`Account::default_endpoint`), with the fixed id
+//! [`DEFAULT_ENDPOINT_ID`] and the health its item keeps, so accounts that
+//! existed before endpoints keep their URL, secret and history unchanged.
 
 use std::collections::BTreeMap;
 
@@ -111,7 +112,7 @@ impl Endpoint {
             "enabled": self.enabled,
             "rate_limit": self.rate_limit,
             "headers": self.headers,
-            "is_default": false,
+            "is_default": self.endpoint_id == DEFAULT_ENDPOINT_ID,
             "disabled_reason": self.disabled_reason,
             "failing_since": self.failing_since,
             "created_at": self.created_at,
@@ -123,27 +124,6 @@ impl Endpoint {
 /// Why a deleted endpoint's pending notifications failed.
 pub fn deleted_reason(endpoint_id: &str) -> String {
     format!("the endpoint {endpoint_id} was deleted")
-}
-
-/// How the API shows the default endpoint (the settings' `endpoint_url`),
-/// if the account has one.
-pub fn default_view(settings: &Settings, created_at: DateTime<Utc>) -> Option<Value> {
-    let url = settings.endpoint_url.as_ref()?;
-    Some(json!({
-        "id": DEFAULT_ENDPOINT_ID,
-        "url": url,
-        "description": "The account's endpoint_url (PATCH /v1/settings).",
-        "filter_types": null,
-        "format": settings.webhook_format,
-        "enabled": true,
-        "rate_limit": null,
-        "headers": {},
-        "is_default": true,
-        "disabled_reason": null,
-        "failing_since": null,
-        "created_at": created_at,
-        "updated_at": created_at,
-    }))
 }
 
 /// Whether `filter` (absent: everything) lets `event_type` through. An entry
@@ -168,9 +148,9 @@ pub struct Target {
 }
 
 /// The endpoints an event of `event_type` fans out to: none while INC is
-/// off, or for an `sms.*` event whose Genio toggle is off; otherwise the
-/// default endpoint (if set) and every enabled endpoint whose filter
-/// matches.
+/// off, or for an `sms.*` event whose Genio toggle is off; otherwise every
+/// enabled endpoint of `endpoints` (the default one among them, if set)
+/// whose filter matches.
 pub fn targets(settings: &Settings, endpoints: &[Endpoint], event_type: &str) -> Vec<Target> {
     let toggled_off = match event_type {
         "sms.sent" => !settings.sms_out_api_sent,
@@ -180,21 +160,13 @@ pub fn targets(settings: &Settings, endpoints: &[Endpoint], event_type: &str) ->
     if !settings.inc_enabled || toggled_off {
         return Vec::new();
     }
-    let default = settings.endpoint_url.as_ref().map(|_| Target {
-        endpoint_id: DEFAULT_ENDPOINT_ID.to_owned(),
-        format: settings.webhook_format,
-    });
-    default
-        .into_iter()
-        .chain(
-            endpoints
-                .iter()
-                .filter(|e| e.wants(event_type))
-                .map(|e| Target {
-                    endpoint_id: e.endpoint_id.clone(),
-                    format: e.format,
-                }),
-        )
+    endpoints
+        .iter()
+        .filter(|e| e.wants(event_type))
+        .map(|e| Target {
+            endpoint_id: e.endpoint_id.clone(),
+            format: e.format,
+        })
         .collect()
 }
 
@@ -244,12 +216,11 @@ mod tests {
         assert_eq!(
             order,
             [
-                DEFAULT_ENDPOINT_ID,
                 endpoints[0].endpoint_id.as_str(),
                 endpoints[2].endpoint_id.as_str()
             ]
         );
-        assert_eq!(ids(targets(&settings, &endpoints, "iot.alert")).len(), 2);
+        assert_eq!(ids(targets(&settings, &endpoints, "iot.alert")).len(), 1);
         let off = Settings {
             inc_enabled: false,
             ..settings.clone()
@@ -260,6 +231,6 @@ mod tests {
             ..settings.clone()
         };
         assert!(targets(&no_sent, &endpoints, "sms.sent").is_empty());
-        assert_eq!(targets(&no_sent, &endpoints, "sms.delivered").len(), 2);
+        assert_eq!(targets(&no_sent, &endpoints, "sms.delivered").len(), 1);
     }
 }

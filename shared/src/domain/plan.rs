@@ -205,6 +205,26 @@ mod tests {
         Event::from_json(body.as_bytes()).unwrap()
     }
 
+    /// The default endpoint of `settings`, as the account builds it.
+    fn default_of(settings: &Settings) -> Vec<Endpoint> {
+        let Some(url) = settings.endpoint_url.clone() else {
+            return Vec::new();
+        };
+        let spec = crate::domain::endpoint_input::EndpointSpec {
+            url,
+            description: String::new(),
+            filter_types: None,
+            format: settings.webhook_format,
+            enabled: true,
+            rate_limit: None,
+            headers: Default::default(),
+        };
+        vec![Endpoint {
+            endpoint_id: crate::domain::DEFAULT_ENDPOINT_ID.into(),
+            ..Endpoint::create("acc", spec, Utc::now())
+        }]
+    }
+
     fn settings() -> Settings {
         Settings {
             endpoint_url: Some("http://127.0.0.1:9/ipn".into()),
@@ -215,14 +235,24 @@ mod tests {
     #[test]
     fn an_sms_event_causes_one_webhook_when_inc_and_its_toggle_are_on() {
         let now = Utc::now();
-        let sent = plan(&seed("sms.sent"), &settings(), &[], now);
+        let sent = plan(
+            &seed("sms.sent"),
+            &settings(),
+            &default_of(&settings()),
+            now,
+        );
         assert_eq!(sent.len(), 1);
         let Payload::Webhook(w) = &sent[0].payload else {
             panic!("a webhook")
         };
         assert_eq!(w.ipn_type.as_deref(), Some("SENT"));
         assert!(w.body.contains("ipn_type=SENT"));
-        let delivered = plan(&seed("sms.delivered"), &settings(), &[], now);
+        let delivered = plan(
+            &seed("sms.delivered"),
+            &settings(),
+            &default_of(&settings()),
+            now,
+        );
         let Payload::Webhook(w) = &delivered[0].payload else {
             panic!("a webhook")
         };
@@ -268,9 +298,13 @@ mod tests {
             (settings(), 1, 1),
         ];
         for (s, sent, delivered) in cases {
-            assert_eq!(plan(&seed("sms.sent"), &s, &[], now).len(), sent, "{s:?}");
             assert_eq!(
-                plan(&seed("sms.delivered"), &s, &[], now).len(),
+                plan(&seed("sms.sent"), &s, &default_of(&s), now).len(),
+                sent,
+                "{s:?}"
+            );
+            assert_eq!(
+                plan(&seed("sms.delivered"), &s, &default_of(&s), now).len(),
                 delivered,
                 "{s:?}"
             );
@@ -283,7 +317,7 @@ mod tests {
             webhook_format: WebhookFormat::Json,
             ..settings()
         };
-        let draft = plan(&seed("sms.delivered"), &s, &[], Utc::now()).remove(0);
+        let draft = plan(&seed("sms.delivered"), &s, &default_of(&s), Utc::now()).remove(0);
         let Payload::Webhook(w) = draft.payload else {
             panic!("a webhook")
         };

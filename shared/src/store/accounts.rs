@@ -7,7 +7,7 @@ use serde_dynamo::{from_items, to_attribute_value};
 
 use super::{Store, applied, db_err, s, ser, ts};
 use crate::domain::signing::{self, SECRET_OVERLAP};
-use crate::domain::{Settings, keys};
+use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Settings, keys};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,9 +26,53 @@ pub struct Account {
     /// read: two patches at once never lose each other's change.
     #[serde(default)]
     pub settings_version: u64,
+    /// The default endpoint's health (contract section 8), kept here as a
+    /// stored endpoint keeps its own on its item; each change bumps
+    /// `settings_version`, so a warm deliver instance sees it at once.
+    #[serde(default = "enabled", skip_serializing_if = "Clone::clone")]
+    pub default_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_disabled_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_failing_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_failing_alerted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_updated_at: Option<DateTime<Utc>>,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 impl Account {
+    /// The default endpoint (the settings' `endpoint_url`) as an endpoint
+    /// like the stored ones: no filter, `webhook_format`, signed with the
+    /// account's secret, with its health.
+    pub fn default_endpoint(&self) -> Option<Endpoint> {
+        let url = self.settings.endpoint_url.clone()?;
+        Some(Endpoint {
+            account_id: self.account_id.clone(),
+            endpoint_id: DEFAULT_ENDPOINT_ID.to_owned(),
+            url,
+            description: "The account's endpoint_url (PATCH /v1/settings).".to_owned(),
+            filter_types: None,
+            format: self.settings.webhook_format,
+            enabled: self.default_enabled,
+            rate_limit: None,
+            headers: Default::default(),
+            disabled_reason: self.default_disabled_reason.clone(),
+            failing_since: self.default_failing_since,
+            failing_alerted: self.default_failing_alerted,
+            created_at: self.created_at,
+            updated_at: self.default_updated_at.unwrap_or(self.created_at),
+            secret: self.signing_secret.clone(),
+            previous_secret: self.previous_secret.clone(),
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            version: self.settings_version,
+        })
+    }
+
     /// The secrets that sign a webhook now: the current one, and the
     /// previous one while its overlap lasts (see [`signing::active_secrets`]).
     pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
@@ -72,6 +116,11 @@ impl Store {
             previous_secret: None,
             previous_secret_expires_at: None,
             settings_version: 0,
+            default_enabled: true,
+            default_disabled_reason: None,
+            default_failing_since: None,
+            default_failing_alerted: false,
+            default_updated_at: None,
         };
         let api_key = keys::new_api_key();
         let key_item = ApiKeyItem {
@@ -222,7 +271,16 @@ impl Store {
             .update_item()
             .table_name(&self.tables.accounts)
             .key("account_id", s(&account.account_id))
-            .update_expression("SET settings = :s, settings_version = :next")
+            .update_expression(
+                match account.settings.endpoint_url == settings.endpoint_url {
+                    true => "SET settings = :s, settings_version = :next".to_owned(),
+                    // A new URL is a new default endpoint: its health starts afresh.
+                    false => format!(
+                        "SET settings = :s, settings_version = :next REMOVE {}",
+                        super::endpoint_health::DEFAULT_HEALTH
+                    ),
+                },
+            )
             .expression_attribute_values(":s", value)
             .expression_attribute_values(":next", AttributeValue::N((read + 1).to_string()))
             // Accounts stored before versions existed have none: version 0.

@@ -28,7 +28,7 @@ const UNPROCESSED_TRIES: u32 = 5;
 pub struct BatchRead {
     pub notifications: HashMap<String, Notification>,
     pub accounts: HashMap<String, Arc<Account>>,
-    /// By `(account_id, endpoint_id)`.
+    /// By `(account_id, endpoint_id)`; each account's default endpoint too.
     pub endpoints: HashMap<(String, String), Endpoint>,
     /// The stored `settings_version` of accounts asked for by version only.
     versions: HashMap<String, u64>,
@@ -43,7 +43,7 @@ struct AccountVersion {
 }
 
 impl BatchRead {
-    /// The stored endpoint a webhook goes to (`None` for the default one,
+    /// The endpoint a webhook goes to, the default one included (`None` for
     /// a customer message, or an endpoint that no longer exists).
     pub fn endpoint_of(&self, n: &Notification) -> Option<&Endpoint> {
         let id = n.endpoint()?;
@@ -147,6 +147,10 @@ impl Store {
             self.batch_get(wanted, false, &mut read).await?;
         }
         for account in read.accounts.values() {
+            if let Some(e) = account.default_endpoint() {
+                read.endpoints
+                    .insert((e.account_id.clone(), e.endpoint_id.clone()), e);
+            }
             if !cached.contains_key(account.account_id.as_str())
                 || stale.contains(&account.account_id.as_str())
             {

@@ -8,13 +8,20 @@
 //! The alert a transition causes is written with it, in one transaction:
 //! a transition is never made without its alert stored (and, being a
 //! queued notification, due for the sweeper should its message be lost).
+//!
+//! The default endpoint (`ep_default`, the settings' `endpoint_url`) keeps
+//! the same state on its account item, under `default_*` names, and bumps
+//! `settings_version`: the same expressions reach either item through
+//! attribute-name placeholders.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::endpoints::condition_failed;
-use super::{Store, applied, db_err, s, ts};
-use crate::domain::Notification;
+use super::{Account, Store, applied, db_err, de, s, ts};
+use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Notification};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -27,8 +34,8 @@ impl Store {
     ) -> Result<bool> {
         self.health_update(
             (account_id, endpoint_id, &[]),
-            "SET failing_since = :at ADD version :one",
-            "attribute_exists(endpoint_id) AND attribute_not_exists(failing_since)",
+            "SET #since = :at ADD #version :one",
+            "attribute_exists(#id) AND attribute_not_exists(#since)",
             &[(":at", ts(at))],
         )
         .await
@@ -44,8 +51,8 @@ impl Store {
     ) -> Result<bool> {
         self.health_update(
             (account_id, endpoint_id, alerts),
-            "SET failing_alerted = :yes ADD version :one",
-            "failing_since = :since AND attribute_not_exists(failing_alerted)",
+            "SET #alerted = :yes ADD #version :one",
+            "#since = :since AND attribute_not_exists(#alerted)",
             &[(":since", ts(since)), (":yes", AttributeValue::Bool(true))],
         )
         .await
@@ -61,8 +68,8 @@ impl Store {
     ) -> Result<bool> {
         self.health_update(
             (account_id, endpoint_id, alerts),
-            "REMOVE failing_since, failing_alerted ADD version :one",
-            "failing_since = :since",
+            "REMOVE #since, #alerted ADD #version :one",
+            "#since = :since",
             &[(":since", ts(since))],
         )
         .await
@@ -79,8 +86,8 @@ impl Store {
     ) -> Result<bool> {
         self.health_update(
             (account_id, endpoint_id, alerts),
-            "SET enabled = :no, disabled_reason = :why, updated_at = :now ADD version :one",
-            "failing_since = :since AND enabled = :yes",
+            "SET #enabled = :no, #why = :why, #updated = :now ADD #version :one",
+            "#since = :since AND (attribute_not_exists(#enabled) OR #enabled = :yes)",
             &[
                 (":since", ts(since)),
                 (":why", s(reason)),
@@ -92,6 +99,50 @@ impl Store {
         .await
     }
 
+    /// Enables or disables the default endpoint by hand (`PATCH
+    /// /v1/endpoints/ep_default {"enabled"}`): enabled, it starts afresh,
+    /// its streak and reason forgotten, as a stored endpoint does. A blind
+    /// write: it reads nothing it could lose. Answers the endpoint as it is now.
+    pub async fn set_default_enabled(
+        &self,
+        account_id: &str,
+        enabled: bool,
+    ) -> Result<Option<Endpoint>> {
+        let update = match enabled {
+            true => format!(
+                "SET default_updated_at = :now REMOVE {DEFAULT_HEALTH} ADD settings_version :one"
+            ),
+            false => {
+                "SET default_enabled = :no, default_updated_at = :now ADD settings_version :one"
+                    .to_owned()
+            }
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(account_id))
+            .update_expression(update)
+            .condition_expression("attribute_exists(account_id)")
+            .expression_attribute_values(":now", ts(Utc::now()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if !enabled {
+            request = request.expression_attribute_values(":no", AttributeValue::Bool(false));
+        }
+        match request.send().await {
+            Ok(out) => {
+                let account: Account = de(out.attributes.unwrap_or_default())?;
+                Ok(account.default_endpoint())
+            }
+            Err(e) => {
+                // A failed condition: the account is gone.
+                applied::<(), _>(Err(e))?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Applies `update` to the endpoint if `condition` holds, with the
     /// alert notifications in the same transaction; false when it did not.
     async fn health_update(
@@ -101,33 +152,52 @@ impl Store {
         condition: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<bool> {
-        let mut all: std::collections::HashMap<String, AttributeValue> = values
+        let mut all: HashMap<String, AttributeValue> = values
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
         all.insert(":one".into(), AttributeValue::N("1".into()));
-        let key = std::collections::HashMap::from([
-            ("account_id".to_owned(), s(account_id)),
-            ("endpoint_id".to_owned(), s(endpoint_id)),
-        ]);
+        let item = HealthItem::of(endpoint_id);
+        let (table, key) = match item {
+            HealthItem::Default => (
+                &self.tables.accounts,
+                HashMap::from([("account_id".to_owned(), s(account_id))]),
+            ),
+            HealthItem::Stored => (
+                &self.tables.endpoints,
+                HashMap::from([
+                    ("account_id".to_owned(), s(account_id)),
+                    ("endpoint_id".to_owned(), s(endpoint_id)),
+                ]),
+            ),
+        };
+        // Only the placeholders this expression uses: DynamoDB refuses others.
+        let names: HashMap<String, String> = item
+            .names()
+            .iter()
+            .filter(|(p, _)| update.contains(p) || condition.contains(p))
+            .map(|(p, n)| ((*p).to_owned(), (*n).to_owned()))
+            .collect();
         if alerts.is_empty() {
             let result = self
                 .client
                 .update_item()
-                .table_name(&self.tables.endpoints)
+                .table_name(table)
                 .set_key(Some(key))
                 .update_expression(update)
                 .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(all))
                 .send()
                 .await;
             return applied(result);
         }
         let change = Update::builder()
-            .table_name(&self.tables.endpoints)
+            .table_name(table)
             .set_key(Some(key))
             .update_expression(update)
             .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(all))
             .build()
             .map_err(Error::dependency)?;
@@ -142,6 +212,53 @@ impl Store {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(db_err(e)),
+        }
+    }
+}
+
+/// The attributes the default endpoint's health takes on its account item,
+/// removed when its URL changes or it is enabled again.
+pub(super) const DEFAULT_HEALTH: &str =
+    "default_enabled, default_disabled_reason, default_failing_since, default_failing_alerted";
+
+/// Which item holds an endpoint's health.
+#[derive(Clone, Copy)]
+enum HealthItem {
+    /// A stored endpoint's own item.
+    Stored,
+    /// The account's item, for `ep_default`.
+    Default,
+}
+
+impl HealthItem {
+    fn of(endpoint_id: &str) -> HealthItem {
+        match endpoint_id == DEFAULT_ENDPOINT_ID {
+            true => HealthItem::Default,
+            false => HealthItem::Stored,
+        }
+    }
+
+    /// What each placeholder of the health expressions names on the item.
+    fn names(self) -> [(&'static str, &'static str); 7] {
+        match self {
+            HealthItem::Stored => [
+                ("#id", "endpoint_id"),
+                ("#since", "failing_since"),
+                ("#alerted", "failing_alerted"),
+                ("#enabled", "enabled"),
+                ("#why", "disabled_reason"),
+                ("#updated", "updated_at"),
+                ("#version", "version"),
+            ],
+            HealthItem::Default => [
+                ("#id", "account_id"),
+                ("#since", "default_failing_since"),
+                ("#alerted", "default_failing_alerted"),
+                ("#enabled", "default_enabled"),
+                ("#why", "default_disabled_reason"),
+                ("#updated", "default_updated_at"),
+                ("#version", "settings_version"),
+            ],
         }
     }
 }

@@ -131,7 +131,7 @@ async fn concurrent_batches_add_to_one_hour_without_losing_a_count() {
 }
 
 /// The alerts `sink` received, as (type, endpoint_id) in order of arrival.
-fn alerts_of(sink: &Sink) -> Vec<(String, String)> {
+pub(crate) fn alerts_of(sink: &Sink) -> Vec<(String, String)> {
     sink.received()
         .iter()
         .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
@@ -150,7 +150,7 @@ fn alerts_of(sink: &Sink) -> Vec<(String, String)> {
 /// A stack whose endpoints are disabled after `disable_after` seconds of
 /// failures (alerted at a fifth of it), retrying every second, and an
 /// account whose alerts go to a sink.
-async fn health_stack(disable_after: &str) -> (TestStack, inc_tests::Account, Sink) {
+pub(crate) async fn health_stack(disable_after: &str) -> (TestStack, inc_tests::Account, Sink) {
     let t = TestStack::with_parameters(&[
         ("RetrySchedule", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1"),
         ("EndpointDisableAfterSeconds", disable_after),
@@ -173,7 +173,7 @@ async fn health_stack(disable_after: &str) -> (TestStack, inc_tests::Account, Si
     (t, acct, alerts)
 }
 
-async fn endpoint_to(t: &TestStack, key: &str, url: &str) -> String {
+pub(crate) async fn endpoint_to(t: &TestStack, key: &str, url: &str) -> String {
     let (status, endpoint) = t
         .call(
             Method::POST,
@@ -186,7 +186,7 @@ async fn endpoint_to(t: &TestStack, key: &str, url: &str) -> String {
     endpoint["id"].as_str().expect("id").to_owned()
 }
 
-async fn post_order(t: &TestStack, key: &str, id: &str) -> String {
+pub(crate) async fn post_order(t: &TestStack, key: &str, id: &str) -> String {
     let event = json!({"id": id, "type": "order.completed", "data": {"order_no": id}});
     let (status, body) = t.post_event(key, &event).await;
     assert_eq!(status, 202, "{body}");
