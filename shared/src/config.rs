@@ -29,6 +29,8 @@ pub struct Tables {
     pub event_types: String,
     /// Endpoint statistics by hour (`endpoint_key`, `hour`; TTL `expires_at`).
     pub endpoint_stats: String,
+    /// Opt-outs (`account_id`, `recipient` = `channel#to`).
+    pub suppressions: String,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ impl Tables {
             endpoints: required(get, "INC_ENDPOINTS_TABLE")?,
             event_types: required(get, "INC_EVENT_TYPES_TABLE")?,
             endpoint_stats: required(get, "INC_ENDPOINT_STATS_TABLE")?,
+            suppressions: required(get, "INC_SUPPRESSIONS_TABLE")?,
         })
     }
 
@@ -170,7 +173,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 8] = [
+    const TABLES: [(&str, &str); 9] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -179,6 +182,7 @@ mod tests {
         ("INC_ENDPOINTS_TABLE", "ep"),
         ("INC_EVENT_TYPES_TABLE", "et"),
         ("INC_ENDPOINT_STATS_TABLE", "es"),
+        ("INC_SUPPRESSIONS_TABLE", "su"),
     ];
 
     #[test]

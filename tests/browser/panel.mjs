@@ -133,6 +133,25 @@ try {
   // The catalog lists the built-in types.
   await page.locator("#event-types-table").getByText("payment.state_changed").waitFor();
 
+  // Opt-outs: a bad number is refused with the API's reason; two added,
+  // one removed; the one left is listed, and checked from the Rust side.
+  const optOuts = page.locator("#suppressions-table tbody");
+  const optOutForm = page.locator("#suppression-form");
+  await optOutForm.getByLabel("Recipient").fill("99999999");
+  await page.getByRole("button", { name: "Add opt-out" }).click();
+  await page.locator("#status.error").getByText("to: must be an E.164 number").waitFor();
+  await optOutForm.getByLabel("Recipient").fill("+96511112222");
+  await optOutForm.getByLabel("Reason").fill("replied STOP");
+  await page.getByRole("button", { name: "Add opt-out" }).click();
+  await optOuts.locator('tr[data-recipient="sms:+96511112222"]').waitFor();
+  await optOutForm.getByLabel("Channel").selectOption("email");
+  await optOutForm.getByLabel("Recipient").fill("Gone@Example.com");
+  await page.getByRole("button", { name: "Add opt-out" }).click();
+  await optOuts.locator('tr[data-recipient="email:gone@example.com"]').waitFor();
+  await page.getByRole("button", { name: "Remove sms +96511112222" }).click();
+  await optOuts.locator('tr[data-recipient="sms:+96511112222"]').waitFor({ state: "detached" });
+  summary.opt_outs = await optOuts.locator("tr").count();
+
   // An integrated system reports an SMS as sent.
   const eventId = "evt-panel-" + Date.now();
   const response = await fetch(base + "/v1/events", {

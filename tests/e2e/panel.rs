@@ -74,6 +74,17 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     assert_eq!(list["items"].as_array().expect("items").len(), 2, "{list}");
     assert_eq!(summary["endpoints"], 2);
 
+    // The opt-outs it left: the email it added, the SMS it removed.
+    let (_, opt_outs) = t.get(&acct.key, "/v1/suppressions").await;
+    let listed: Vec<(&str, &str)> = opt_outs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|s| Some((s["channel"].as_str()?, s["to"].as_str()?)))
+        .collect();
+    assert_eq!(listed, [("email", "gone@example.com")], "{opt_outs}");
+    assert_eq!(summary["opt_outs"], 1);
+
     // The endpoint got the webhook twice, signed JSON, one webhook-id.
     let received = sink.wait_for(2).await;
     assert_eq!(received.len(), 2);

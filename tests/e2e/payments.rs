@@ -7,6 +7,9 @@ use inc_shared::domain::PaymentState;
 use inc_tests::{Account, PATIENCE, Sink, TestStack, eventually, json};
 use serde_json::Value;
 
+#[path = "payments/suppressions.rs"]
+mod suppressions;
+
 const SENDER: &str = "noreply@shop.example";
 
 /// The three providers and the merchant's endpoint, each a loopback sink.

@@ -65,7 +65,7 @@ async function signIn(key) {
   $("signed-in").hidden = false;
   $("sign-out").hidden = false;
   say("Signed in.");
-  await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes()]);
+  await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes(), loadSuppressions(true)]);
 }
 
 function signOut() {

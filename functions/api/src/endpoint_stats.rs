@@ -14,8 +14,8 @@ use inc_shared::domain::endpoint_stats::MAX_RANGE;
 use inc_shared::domain::parse_time;
 use inc_shared::{Error, Result};
 
-use crate::Api;
 use crate::endpoints::find;
+use crate::{Api, query_params};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,8 +31,7 @@ pub async fn stats(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let params: StatsParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
-        .map_err(|e| Error::bad_request("invalid_parameter", e.to_string(), None))?;
+    let params: StatsParams = query_params(raw.as_deref())?;
     let until = match params.until.as_deref() {
         Some(u) => parse_time("invalid_parameter", "until", u)?,
         None => Utc::now(),

@@ -20,7 +20,7 @@ use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointS
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};
 
-use crate::{Api, page_limit};
+use crate::{Api, page_limit, query_params};
 
 /// How many times a patch is re-applied over a concurrent one.
 const MAX_PATCH_TRIES: u32 = 10;
@@ -103,8 +103,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let params: ListParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
-        .map_err(|e| Error::bad_request("invalid_parameter", e.to_string(), None))?;
+    let params: ListParams = query_params(raw.as_deref())?;
     let limit = page_limit(params.limit.as_deref())?;
     // The default endpoint leads the first page.
     let mut items: Vec<Value> = Vec::new();

@@ -26,6 +26,7 @@ mod endpoint_stats;
 mod endpoints;
 mod event_types;
 mod panel;
+mod suppressions;
 
 /// Most notifications one page of the history returns.
 pub const MAX_PAGE: i32 = 100;
@@ -70,6 +71,14 @@ pub fn router(app: Arc<Api>) -> Router {
             get(event_types::get)
                 .put(event_types::put)
                 .delete(event_types::delete),
+        )
+        .route(
+            "/v1/suppressions",
+            get(suppressions::list).post(suppressions::add),
+        )
+        .route(
+            "/v1/suppressions/{channel}/{to}",
+            axum::routing::delete(suppressions::remove),
         )
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
@@ -265,6 +274,12 @@ pub(crate) fn page_limit(raw: Option<&str>) -> Result<i32> {
             .filter(|l| (1..=MAX_PAGE).contains(l))
             .ok_or_else(|| invalid("limit", "must be a whole number from 1 to 100")),
     }
+}
+
+/// A route's query string as `T`, or a `400` saying what is wrong with it.
+pub(crate) fn query_params<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T> {
+    serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|e| Error::bad_request("invalid_parameter", e.to_string(), None))
 }
 
 fn invalid(field: &'static str, why: &str) -> Error {

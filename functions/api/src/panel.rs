@@ -11,6 +11,7 @@ use inc_shared::Error;
 const INDEX: &str = include_str!("../panel/index.html");
 const SCRIPT: &str = include_str!("../panel/panel.js");
 const ENDPOINTS: &str = include_str!("../panel/endpoints.js");
+const SUPPRESSIONS: &str = include_str!("../panel/suppressions.js");
 const STYLE: &str = include_str!("../panel/panel.css");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
@@ -48,6 +49,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
     match name.as_str() {
         "panel.js" => Ok(page("text/javascript; charset=utf-8", SCRIPT)),
         "endpoints.js" => Ok(page("text/javascript; charset=utf-8", ENDPOINTS)),
+        "suppressions.js" => Ok(page("text/javascript; charset=utf-8", SUPPRESSIONS)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
         _ => Err(Error::NotFound("asset")),
     }

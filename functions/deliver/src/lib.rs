@@ -44,6 +44,7 @@ use inc_shared::domain::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::delivery::decide;
 use inc_shared::domain::rate_limit;
 use inc_shared::domain::retry::wait_on_sqs;
+use inc_shared::domain::suppression;
 use inc_shared::domain::{Attempt, Decision, Notification, RetrySchedule, Status};
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
@@ -286,6 +287,15 @@ impl Deliver {
             },
             _ => None,
         };
+        // An opted-out recipient (contract 9), checked at the last moment:
+        // a suppression added after the message was planned still holds.
+        if let Some(recipient) = suppression::key_of(&notification.payload)
+            && self.store.is_suppressed(account_id, &recipient).await?
+        {
+            return self
+                .give_up(body, &notification, None, suppression::SUPPRESSED)
+                .await;
+        }
         if let Some(at) = send_at
             && let (Some(e), Some(limit)) = (endpoint, endpoint.and_then(|e| e.rate_limit))
             && !self.wait_for_instant(&notification, e, limit, at).await?

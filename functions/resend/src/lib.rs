@@ -32,8 +32,10 @@ use inc_shared::api::{authenticate, media_type, not_found, read_body};
 use inc_shared::domain::outbox::Staged;
 use inc_shared::domain::payment::check_reference;
 use inc_shared::domain::plan::customer_message;
+use inc_shared::domain::suppression;
 use inc_shared::domain::{
-    Channel, CustomerChannel, Notification, NotificationDraft, Status, Transaction, parse_time,
+    Channel, CustomerChannel, Notification, NotificationDraft, Payload, Status, Transaction,
+    parse_time,
 };
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::{Account, LogQuery, Store};
@@ -307,6 +309,7 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
     let mut outcomes = Vec::new();
     for &channel in &request.channels {
         let result = match customer_message(&transaction, channel, &account.settings)? {
+            Ok(payload) if opted_out(app, account, &payload).await? => Err(suppression::SUPPRESSED),
             Ok(payload) => {
                 let mut n = Notification::create(
                     &account.account_id,
@@ -336,6 +339,18 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
     app.queue_staged(&notifications).await?;
     tracing::info!(account_id = %account.account_id, session_id = %transaction.session_id, queued = notifications.len(), "resend queued");
     Ok(outcomes)
+}
+
+/// Whether the recipient of `payload` is on the account's opt-out list.
+async fn opted_out(app: &Resend, account: &Account, payload: &Payload) -> Result<bool> {
+    match suppression::key_of(payload) {
+        Some(recipient) => {
+            app.store
+                .is_suppressed(&account.account_id, &recipient)
+                .await
+        }
+        None => Ok(false),
+    }
 }
 
 async fn explained(

@@ -22,6 +22,7 @@ pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod signing;
+pub mod suppression;
 pub mod timeline;
 
 pub use channel::{Channel, CustomerChannel};

@@ -10,6 +10,7 @@
 //! - [`batch`]: a deliver batch's notifications and accounts in one read;
 //! - [`history`]: pages of the log through its indexes;
 //! - [`transactions`]: payments as ingest keeps them;
+//! - [`suppressions`]: the opt-out list;
 //! - [`sweep`]: the due index the sweeper reads.
 //!
 //! Every read and write names the account in its key, so one account can
@@ -36,6 +37,7 @@ pub mod event_types;
 pub mod events;
 pub mod history;
 pub mod notifications;
+pub mod suppressions;
 pub mod sweep;
 pub mod transactions;
 
