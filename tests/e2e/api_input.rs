@@ -175,7 +175,7 @@ async fn settings_refuse_bad_values_and_keep_the_old_ones() {
         defaults,
         json!({"inc_enabled": true, "endpoint_url": null, "sms_out_api_sent": true,
                "sms_out_api_delivery": true, "webhook_format": "form", "channels": {},
-               "alerts": {}})
+               "alerts": {}, "quiet_hours": null})
     );
     for (patch, status, field) in [
         (json!({"endpoint_url": "not a url"}), 422, "endpoint_url"),

@@ -7,6 +7,8 @@ use inc_shared::domain::PaymentState;
 use inc_tests::{Account, PATIENCE, Sink, TestStack, eventually, json};
 use serde_json::Value;
 
+#[path = "payments/quiet_hours.rs"]
+mod quiet_hours;
 #[path = "payments/suppressions.rs"]
 mod suppressions;
 
@@ -64,6 +66,14 @@ async fn notifications_of(t: &TestStack, key: &str, session: &str) -> Vec<Value>
         .get(key, &format!("/v1/notifications?session_id={session}"))
         .await;
     body["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The notification on `channel` among `items`.
+fn of<'a>(items: &'a [Value], channel: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i["channel"] == channel)
+        .unwrap_or_else(|| panic!("no {channel} notification in {items:?}"))
 }
 
 async fn all_delivered(t: &TestStack, key: &str, session: &str, n: usize) -> Vec<Value> {

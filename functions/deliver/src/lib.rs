@@ -42,6 +42,7 @@ use stats::BatchStats;
 
 use inc_shared::domain::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::delivery::decide;
+use inc_shared::domain::quiet_hours;
 use inc_shared::domain::rate_limit;
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::suppression;
@@ -227,6 +228,24 @@ impl Deliver {
         {
             tracing::info!(notification_id = %id, %due, "not due yet; waiting again");
             return self.hide(record, wait_on_sqs(remaining)).await;
+        }
+        // Quiet hours (contract 9): an SMS or WhatsApp message inside the
+        // account's window is due at its end instead.
+        if quiet_hours::applies_to(notification.channel)
+            && let Some(until) = read
+                .accounts
+                .get(account_id)
+                .and_then(|a| a.settings.quiet_hours.as_ref())
+                .and_then(|q| q.window_end(now))
+        {
+            tracing::info!(notification_id = %id, %until, "quiet hours: waiting for the window's end");
+            self.store.defer(&notification, until, now).await?;
+            // Whole seconds, rounded up: SQS hides for no less.
+            let remaining = (until - now).to_std().unwrap_or_default();
+            let seconds = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+            return self
+                .hide(record, wait_on_sqs(Duration::from_secs(seconds)))
+                .await;
         }
         // A rate-limited endpoint: wait for this send's instant, or, if the
         // next windows are full, on the queue — neither is an attempt.

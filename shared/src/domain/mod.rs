@@ -17,6 +17,7 @@ pub mod notification;
 pub mod outbox;
 pub mod payment;
 pub mod plan;
+pub mod quiet_hours;
 pub mod rate_limit;
 pub mod retry;
 pub mod rules;

@@ -80,8 +80,8 @@ pub fn sweep_at(
     grace: Duration,
 ) -> Option<i64> {
     let due = match status {
-        Status::Queued => now,
-        Status::Retrying => next_attempt_at.unwrap_or(now).max(now),
+        // A queued notification may wait for a time of its own (quiet hours).
+        Status::Queued | Status::Retrying => next_attempt_at.unwrap_or(now).max(now),
         Status::Delivered => return None,
         Status::Failed if dead_letter_owed => now,
         Status::Failed => return None,

@@ -41,6 +41,9 @@ pub struct Settings {
     /// Where INC tells the merchant about its endpoints' health.
     #[serde(default)]
     pub alerts: super::alerts::Alerts,
+    /// When SMS and WhatsApp messages wait (contract section 9).
+    #[serde(default)]
+    pub quiet_hours: Option<super::quiet_hours::QuietHours>,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             webhook_format: WebhookFormat::Form,
             channels: Channels::default(),
             alerts: super::alerts::Alerts::default(),
+            quiet_hours: None,
         }
     }
 }
@@ -88,6 +92,9 @@ pub struct SettingsPatch {
     /// `{"url"?, "email"?}`: each given field replaces, `null` removes.
     #[serde(default, deserialize_with = "not_null")]
     pub alerts: Option<serde_json::Value>,
+    /// `{"start", "end", "timezone"}` replaces the window; `null` removes it.
+    #[serde(default, deserialize_with = "not_null")]
+    pub quiet_hours: Option<serde_json::Value>,
 }
 
 /// A field that may be left out but not set to `null`: only the endpoint
@@ -150,6 +157,12 @@ impl SettingsPatch {
         }
         if let Some(patch) = &self.alerts {
             settings.alerts = settings.alerts.patched(patch, policy)?;
+        }
+        if let Some(window) = &self.quiet_hours {
+            settings.quiet_hours = match window {
+                serde_json::Value::Null => None,
+                window => Some(super::quiet_hours::QuietHours::from_value(window)?),
+            };
         }
         Ok(settings)
     }
@@ -383,6 +396,29 @@ mod tests {
             .apply(s, &DEPLOYED)
             .unwrap();
         assert_eq!(cleared.endpoint_url, None);
+    }
+
+    #[test]
+    fn quiet_hours_are_set_kept_and_removed() {
+        let patch = |body: &str| SettingsPatch::from_json(body.as_bytes()).unwrap();
+        let set = patch(
+            r#"{"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Rome"}}"#,
+        )
+        .apply(Settings::default(), &LOCAL)
+        .unwrap();
+        let window = set.quiet_hours.clone().expect("a window");
+        assert_eq!(
+            (window.start.as_str(), window.end.as_str()),
+            ("21:00", "08:00")
+        );
+        let kept = patch(r#"{"inc_enabled": false}"#)
+            .apply(set.clone(), &LOCAL)
+            .unwrap();
+        assert_eq!(kept.quiet_hours, set.quiet_hours);
+        let removed = patch(r#"{"quiet_hours": null}"#)
+            .apply(set, &LOCAL)
+            .unwrap();
+        assert_eq!(removed.quiet_hours, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   causes and the transaction it changes, in one transaction;
 //! - [`notifications`]: the notification log and its lease, staged writes
 //!   and their undo, the dead-letter flag;
+//! - [`deferrals`]: a pending notification made to wait (quiet hours);
 //! - [`batch`]: a deliver batch's notifications and accounts in one read;
 //! - [`history`]: pages of the log through its indexes;
 //! - [`transactions`]: payments as ingest keeps them;
@@ -30,6 +31,7 @@ use crate::error::{Error, Result};
 pub mod account_cache;
 pub mod accounts;
 pub mod batch;
+pub mod deferrals;
 pub mod endpoint_health;
 pub mod endpoint_stats;
 pub mod endpoints;

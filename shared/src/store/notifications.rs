@@ -15,7 +15,7 @@ use crate::domain::outbox::{self, Restore, Staged};
 use crate::domain::{Attempt, Notification, Status};
 use crate::error::{Error, Result};
 
-fn millis(t: DateTime<Utc>) -> AttributeValue {
+pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(t.timestamp_millis().to_string())
 }
 

@@ -7,7 +7,7 @@ use inc_tests::{PATIENCE, TestStack, eventually, json};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{notifications_of, payment, shop};
+use super::{notifications_of, of, payment, shop};
 
 const PHONE: &str = "+96588880001";
 const EMAIL: &str = "optout@example.com";
@@ -28,13 +28,6 @@ async fn settled(t: &TestStack, key: &str, session: &str, n: usize) -> Vec<Value
 /// `POST /v1/suppressions` with `body`.
 async fn suppress(t: &TestStack, key: &str, body: Value) -> (u16, Value) {
     t.send_json("/v1/suppressions", key, body).await
-}
-
-fn of<'a>(items: &'a [Value], channel: &str) -> &'a Value {
-    items
-        .iter()
-        .find(|i| i["channel"] == channel)
-        .unwrap_or_else(|| panic!("no {channel} notification in {items:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
