@@ -31,6 +31,8 @@ pub struct Tables {
     pub endpoint_stats: String,
     /// Opt-outs (`account_id`, `recipient` = `channel#to`).
     pub suppressions: String,
+    /// Message templates (`account_id`, `template_key` = `channel#name`).
+    pub templates: String,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +68,7 @@ impl Tables {
             event_types: required(get, "INC_EVENT_TYPES_TABLE")?,
             endpoint_stats: required(get, "INC_ENDPOINT_STATS_TABLE")?,
             suppressions: required(get, "INC_SUPPRESSIONS_TABLE")?,
+            templates: required(get, "INC_TEMPLATES_TABLE")?,
         })
     }
 
@@ -173,7 +176,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 9] = [
+    const TABLES: [(&str, &str); 10] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -183,6 +186,7 @@ mod tests {
         ("INC_EVENT_TYPES_TABLE", "et"),
         ("INC_ENDPOINT_STATS_TABLE", "es"),
         ("INC_SUPPRESSIONS_TABLE", "su"),
+        ("INC_TEMPLATES_TABLE", "tp"),
     ];
 
     #[test]

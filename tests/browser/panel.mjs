@@ -152,6 +152,20 @@ try {
   await optOuts.locator('tr[data-recipient="sms:+96511112222"]').waitFor({ state: "detached" });
   summary.opt_outs = await optOuts.locator("tr").count();
 
+  // Templates: save an Italian reminder, preview it as the sample data is
+  // typed; a variable the data lacks is named, not left blank.
+  await page.getByLabel("Template name").fill("service_reminder");
+  await page.getByLabel("Language").fill("it");
+  await page.getByLabel("Text", { exact: true }).fill("Ciao {{ name }}, la tua auto è attesa il {{ date }}.");
+  await page.getByRole("button", { name: "Save template" }).click();
+  await page.getByText("Template service_reminder saved.").waitFor();
+  await page.locator('#templates-table tr[data-template="sms:service_reminder"]').waitFor();
+  await page.getByLabel("Sample data (JSON)").fill('{"name": "Marco", "date": "3 dicembre"}');
+  await page.locator("#template-preview").getByText("[it] Ciao Marco, la tua auto è attesa il 3 dicembre.").waitFor();
+  await page.getByLabel("Sample data (JSON)").fill('{"name": "Marco"}');
+  await page.locator("#template-preview").getByText("data.date", { exact: false }).waitFor();
+  summary.template_preview = "ok";
+
   // An integrated system reports an SMS as sent.
   const eventId = "evt-panel-" + Date.now();
   const response = await fetch(base + "/v1/events", {

@@ -4,6 +4,9 @@
 use inc_tests::{Sink, TestStack, json, seed_event};
 use serde_json::Value;
 
+#[path = "api_input/templates.rs"]
+mod templates;
+
 /// Nothing was stored or queued, and nothing reached the endpoint.
 async fn assert_untouched(t: &TestStack, sink: &Sink) {
     assert_eq!(t.scan("INC_EVENTS_TABLE").await, 0, "an event was stored");

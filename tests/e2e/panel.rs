@@ -74,6 +74,15 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     assert_eq!(list["items"].as_array().expect("items").len(), 2, "{list}");
     assert_eq!(summary["endpoints"], 2);
 
+    // The template it saved, in Italian.
+    let (status, template) = t.get(&acct.key, "/v1/templates/sms/service_reminder").await;
+    assert_eq!(status, 200, "{template}");
+    assert_eq!(
+        template["languages"]["it"]["body"],
+        "Ciao {{ name }}, la tua auto è attesa il {{ date }}."
+    );
+    assert_eq!(summary["template_preview"], "ok");
+
     // The opt-outs it left: the email it added, the SMS it removed.
     let (_, opt_outs) = t.get(&acct.key, "/v1/suppressions").await;
     let listed: Vec<(&str, &str)> = opt_outs["items"]

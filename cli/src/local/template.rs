@@ -321,7 +321,7 @@ mod tests {
         let sweeper = t.functions.iter().find(|f| f.binary == "sweeper").unwrap();
         let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
         assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
-        assert_eq!(t.tables.len(), 9);
+        assert_eq!(t.tables.len(), 10);
         assert_eq!(t.queues.len(), 2);
         assert_eq!(
             t.parameters.get("MaxReceiveCount").map(String::as_str),

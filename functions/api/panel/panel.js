@@ -65,7 +65,8 @@ async function signIn(key) {
   $("signed-in").hidden = false;
   $("sign-out").hidden = false;
   say("Signed in.");
-  await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes(), loadSuppressions(true)]);
+  await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes(), loadSuppressions(true),
+    loadTemplates()]);
 }
 
 function signOut() {

@@ -27,6 +27,7 @@ mod endpoints;
 mod event_types;
 mod panel;
 mod suppressions;
+mod templates;
 
 /// Most notifications one page of the history returns.
 pub const MAX_PAGE: i32 = 100;
@@ -71,6 +72,17 @@ pub fn router(app: Arc<Api>) -> Router {
             get(event_types::get)
                 .put(event_types::put)
                 .delete(event_types::delete),
+        )
+        .route("/v1/templates", get(templates::list))
+        .route(
+            "/v1/templates/{channel}/{name}",
+            get(templates::get)
+                .put(templates::put)
+                .delete(templates::delete),
+        )
+        .route(
+            "/v1/templates/{channel}/{name}/preview",
+            post(templates::preview),
         )
         .route(
             "/v1/suppressions",
@@ -274,6 +286,41 @@ pub(crate) fn page_limit(raw: Option<&str>) -> Result<i32> {
             .filter(|l| (1..=MAX_PAGE).contains(l))
             .ok_or_else(|| invalid("limit", "must be a whole number from 1 to 100")),
     }
+}
+
+/// The query of a listing by channel (templates, opt-outs): `channel`,
+/// `limit` and `cursor`, checked.
+pub(crate) struct ChannelPage {
+    pub channel: Option<inc_shared::domain::CustomerChannel>,
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+impl ChannelPage {
+    pub(crate) fn parse(raw: Option<&str>) -> Result<ChannelPage> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            channel: Option<String>,
+            limit: Option<String>,
+            cursor: Option<String>,
+        }
+        let params: Params = query_params(raw)?;
+        Ok(ChannelPage {
+            channel: params
+                .channel
+                .as_deref()
+                .map(|c| inc_shared::domain::CustomerChannel::from_field("channel", c))
+                .transpose()?,
+            limit: page_limit(params.limit.as_deref())?,
+            cursor: params.cursor,
+        })
+    }
+}
+
+/// `{"items", "next_cursor"}`: one page of a listing.
+pub(crate) fn page_of(items: Vec<Value>, next_cursor: Option<String>) -> Response {
+    axum::Json(json!({ "items": items, "next_cursor": next_cursor })).into_response()
 }
 
 /// A route's query string as `T`, or a `400` saying what is wrong with it.

@@ -12,6 +12,7 @@ const INDEX: &str = include_str!("../panel/index.html");
 const SCRIPT: &str = include_str!("../panel/panel.js");
 const ENDPOINTS: &str = include_str!("../panel/endpoints.js");
 const SUPPRESSIONS: &str = include_str!("../panel/suppressions.js");
+const TEMPLATES: &str = include_str!("../panel/templates.js");
 const STYLE: &str = include_str!("../panel/panel.css");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
@@ -50,6 +51,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
         "panel.js" => Ok(page("text/javascript; charset=utf-8", SCRIPT)),
         "endpoints.js" => Ok(page("text/javascript; charset=utf-8", ENDPOINTS)),
         "suppressions.js" => Ok(page("text/javascript; charset=utf-8", SUPPRESSIONS)),
+        "templates.js" => Ok(page("text/javascript; charset=utf-8", TEMPLATES)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
         _ => Err(Error::NotFound("asset")),
     }

@@ -9,16 +9,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::suppression::{
-    Suppression, SuppressionSpec, check_recipient, key, parse_channel,
-};
+use inc_shared::domain::CustomerChannel;
+use inc_shared::domain::suppression::{Suppression, SuppressionSpec, check_recipient, key};
 use inc_shared::{Error, Result};
 
-use crate::{Api, page_limit, query_params};
+use crate::{Api, ChannelPage, page_of};
 
 pub async fn add(State(app): State<Arc<Api>>, headers: HeaderMap, body: Body) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
@@ -45,33 +42,21 @@ pub async fn add(State(app): State<Arc<Api>>, headers: HeaderMap, body: Body) ->
     Ok((status, axum::Json(stored.view())).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListParams {
-    channel: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     State(app): State<Arc<Api>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let params: ListParams = query_params(raw.as_deref())?;
-    let limit = page_limit(params.limit.as_deref())?;
-    let channel = params
-        .channel
-        .as_deref()
-        .map(|c| parse_channel("channel", c))
-        .transpose()?;
+    let page = ChannelPage::parse(raw.as_deref())?;
     let (items, next_cursor) = app
         .store
-        .list_suppressions(&account.account_id, channel, limit, params.cursor)
+        .list_suppressions(&account.account_id, page.channel, page.limit, page.cursor)
         .await?;
-    let items: Vec<Value> = items.iter().map(Suppression::view).collect();
-    Ok(axum::Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+    Ok(page_of(
+        items.iter().map(Suppression::view).collect(),
+        next_cursor,
+    ))
 }
 
 pub async fn remove(
@@ -81,7 +66,8 @@ pub async fn remove(
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
     // A path that names no channel or recipient names no suppression.
-    let channel = parse_channel("channel", &channel).map_err(|_| Error::NotFound("suppression"))?;
+    let channel = CustomerChannel::from_field("channel", &channel)
+        .map_err(|_| Error::NotFound("suppression"))?;
     let to = check_recipient(channel, "to", &to).map_err(|_| Error::NotFound("suppression"))?;
     if !app
         .store

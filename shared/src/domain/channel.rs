@@ -57,6 +57,20 @@ pub enum CustomerChannel {
 }
 
 impl CustomerChannel {
+    /// The channel named `value`, or a `400` naming `field`.
+    pub fn from_field(field: &str, value: &str) -> crate::error::Result<CustomerChannel> {
+        CustomerChannel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == value)
+            .ok_or_else(|| {
+                crate::error::Error::bad_request(
+                    "invalid_field",
+                    format!("{field}: must be sms, email or whatsapp"),
+                    Some(field),
+                )
+            })
+    }
+
     pub const ALL: [CustomerChannel; 3] = [
         CustomerChannel::Email,
         CustomerChannel::Sms,

@@ -24,6 +24,7 @@ pub mod rules;
 pub mod settings;
 pub mod signing;
 pub mod suppression;
+pub mod templates;
 pub mod timeline;
 
 pub use channel::{Channel, CustomerChannel};

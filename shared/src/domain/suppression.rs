@@ -89,14 +89,6 @@ pub fn check_recipient(channel: CustomerChannel, field: &str, to: &str) -> Resul
     Ok(to)
 }
 
-/// The channel named `value`, or a `400` naming `field`.
-pub fn parse_channel(field: &str, value: &str) -> Result<CustomerChannel> {
-    CustomerChannel::ALL
-        .into_iter()
-        .find(|c| c.as_str() == value)
-        .ok_or_else(|| invalid(field, "must be sms, email or whatsapp"))
-}
-
 fn invalid(field: &str, why: &str) -> Error {
     Error::bad_request("invalid_field", format!("{field}: {why}"), Some(field))
 }
@@ -130,7 +122,7 @@ impl SuppressionSpec {
         let channel = string("channel")?.ok_or_else(|| invalid("channel", "is required"))?;
         let to = string("to")?.ok_or_else(|| invalid("to", "is required"))?;
         let reason = string("reason")?;
-        let channel = parse_channel("channel", &channel)?;
+        let channel = CustomerChannel::from_field("channel", &channel)?;
         let to = check_recipient(channel, "to", &to)?;
         if let Some(r) = &reason
             && (r.chars().count() > MAX_REASON_LEN || r.chars().any(char::is_control))

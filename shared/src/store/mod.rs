@@ -12,7 +12,8 @@
 //! - [`history`]: pages of the log through its indexes;
 //! - [`transactions`]: payments as ingest keeps them;
 //! - [`suppressions`]: the opt-out list;
-//! - [`sweep`]: the due index the sweeper reads.
+//! - [`sweep`]: the due index the sweeper reads;
+//! - [`templates`]: message templates.
 //!
 //! Every read and write names the account in its key, so one account can
 //! never reach another's items.
@@ -41,6 +42,7 @@ pub mod history;
 pub mod notifications;
 pub mod suppressions;
 pub mod sweep;
+pub mod templates;
 pub mod transactions;
 
 pub use account_cache::AccountCache;
@@ -103,7 +105,89 @@ fn de<'a, T: Deserialize<'a>>(item: HashMap<String, AttributeValue>) -> Result<T
     from_item(item).map_err(|e| Error::Dependency(format!("cannot decode stored item: {e}")))
 }
 
+/// A listing of one account's items by their sort key: all of them, or
+/// those starting with `prefix`.
+pub(crate) struct KeyPage<'a> {
+    pub table: &'a str,
+    pub sort_key: &'static str,
+    pub prefix: Option<String>,
+}
+
+/// The opaque cursor that resumes a [`KeyPage`] after the sort key `after`.
+fn encode_cursor(after: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(after)
+}
+
+/// The sort key a cursor resumes after, if this API could have returned it
+/// for `page`; otherwise a `400` naming `cursor`.
+fn decode_cursor(cursor: &str, page: &KeyPage) -> Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|k| {
+            k.len() <= 300
+                && k.contains('#')
+                && page.prefix.as_deref().is_none_or(|p| k.starts_with(p))
+        })
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_cursor",
+                "cursor: not a cursor this API returned",
+                Some("cursor"),
+            )
+        })
+}
+
 impl Store {
+    /// One page of a [`KeyPage`] listing, in sort-key order, after
+    /// `cursor`, and the cursor of the next page (`sort_key_of` an item).
+    pub(crate) async fn key_page<T: serde::de::DeserializeOwned>(
+        &self,
+        account_id: &str,
+        page: &KeyPage<'_>,
+        limit: i32,
+        cursor: Option<String>,
+        sort_key_of: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<T>, Option<String>)> {
+        let start = match cursor {
+            Some(c) => Some(HashMap::from([
+                ("account_id".to_owned(), s(account_id)),
+                (page.sort_key.to_owned(), s(&decode_cursor(&c, page)?)),
+            ])),
+            None => None,
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(page.table)
+            .expression_attribute_values(":a", s(account_id))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .limit(limit.max(1));
+        query = match &page.prefix {
+            Some(prefix) => query
+                .key_condition_expression("account_id = :a AND begins_with(#k, :p)")
+                .expression_attribute_names("#k", page.sort_key)
+                .expression_attribute_values(":p", s(prefix)),
+            None => query.key_condition_expression("account_id = :a"),
+        };
+        let out = query.send().await.map_err(db_err)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(de)
+            .collect::<Result<Vec<T>>>()?;
+        let next = match (out.last_evaluated_key, items.last()) {
+            (Some(_), Some(last)) => Some(encode_cursor(sort_key_of(last))),
+            _ => None,
+        };
+        Ok((items, next))
+    }
+
     pub fn new(client: Client, tables: Tables) -> Store {
         Store {
             client,

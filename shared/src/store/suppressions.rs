@@ -3,11 +3,8 @@
 //! reason and time stand however many times a recipient is added at once.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_dynamo::from_items;
 
-use super::{Store, applied, db_err, s, ser};
+use super::{KeyPage, Store, applied, db_err, s, ser};
 use crate::domain::CustomerChannel;
 use crate::domain::suppression::{Suppression, key};
 use crate::error::{Error, Result};
@@ -72,41 +69,15 @@ impl Store {
         limit: i32,
         cursor: Option<String>,
     ) -> Result<(Vec<Suppression>, Option<String>)> {
-        let start = match cursor {
-            Some(c) => {
-                let after = decode_cursor(&c, channel)?;
-                Some(
-                    [
-                        ("account_id".to_owned(), s(account_id)),
-                        ("recipient".to_owned(), s(&after)),
-                    ]
-                    .into(),
-                )
-            }
-            None => None,
+        let page = KeyPage {
+            table: &self.tables.suppressions,
+            sort_key: "recipient",
+            prefix: channel.map(|c| format!("{}#", c.as_str())),
         };
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.tables.suppressions)
-            .expression_attribute_values(":a", s(account_id))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .limit(limit.max(1));
-        query = match channel {
-            Some(c) => query
-                .key_condition_expression("account_id = :a AND begins_with(recipient, :c)")
-                .expression_attribute_values(":c", s(&format!("{}#", c.as_str()))),
-            None => query.key_condition_expression("account_id = :a"),
-        };
-        let page = query.send().await.map_err(db_err)?;
-        let items: Vec<Suppression> = from_items(page.items.unwrap_or_default())
-            .map_err(|e| Error::Dependency(format!("cannot decode stored suppression: {e}")))?;
-        let next = match (page.last_evaluated_key, items.last()) {
-            (Some(_), Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.recipient)),
-            _ => None,
-        };
-        Ok((items, next))
+        self.key_page(account_id, &page, limit, cursor, |s: &Suppression| {
+            &s.recipient
+        })
+        .await
     }
 
     /// Removes `to` from the list of `channel`; false if it was not there.
@@ -128,28 +99,4 @@ impl Store {
             .map_err(db_err)?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
-}
-
-/// The recipient a cursor names, if this API could have returned it for
-/// this listing.
-fn decode_cursor(cursor: &str, channel: Option<CustomerChannel>) -> Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|r| {
-            r.len() <= 300
-                && r.split_once('#').is_some_and(|(c, _)| {
-                    channel.map_or(CustomerChannel::ALL.iter().any(|a| a.as_str() == c), |w| {
-                        w.as_str() == c
-                    })
-                })
-        })
-        .ok_or_else(|| {
-            Error::bad_request(
-                "invalid_cursor",
-                "cursor: not a cursor this API returned",
-                Some("cursor"),
-            )
-        })
 }
