@@ -157,6 +157,41 @@ async fn endpoints_refuse_bad_input_change_nothing_and_stay_in_their_account() {
     assert_eq!(status, 404);
 }
 
+/// One endpoint a page: the default one first, then every stored one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_one_reach_every_endpoint_after_the_default() {
+    let t = TestStack::start().await;
+    let acct = t.account(Some("http://127.0.0.1:9/ipn")).await;
+    for i in 0..2 {
+        let (status, _) = t
+            .call(
+                Method::POST,
+                "/v1/endpoints",
+                &acct.key,
+                Some(json!({"url": format!("http://127.0.0.1:9/{i}")})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "/v1/endpoints?limit=1".to_owned();
+    loop {
+        let (status, page) = t.get(&acct.key, &path).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{page}");
+        seen.push(items[0]["id"].as_str().expect("id").to_owned());
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/endpoints?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0], "ep_default");
+    assert!(seen[1..].iter().all(|id| id != "ep_default"), "{seen:?}");
+    assert_ne!(seen[1], seen[2]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_never_pass_the_limit_of_fifty() {
     let t = TestStack::start().await;

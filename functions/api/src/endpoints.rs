@@ -90,6 +90,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
+/// The cursor after a first page that held only the default endpoint.
+const STORED_FROM_START: &str = "stored";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
@@ -105,19 +108,30 @@ pub async fn list(
     let account = authenticate(&app.store, &headers).await?;
     let params: ListParams = query_params(raw.as_deref())?;
     let limit = page_limit(params.limit.as_deref())?;
-    // The default endpoint leads the first page.
+    // The default endpoint leads the first page; a first page it fills
+    // (limit=1) goes on with a cursor that starts the stored ones.
+    let from_start = params.cursor.as_deref() == Some(STORED_FROM_START);
+    let cursor = params.cursor.filter(|_| !from_start);
     let mut items: Vec<Value> = Vec::new();
-    if params.cursor.is_none()
+    if cursor.is_none()
+        && !from_start
         && let Some(default) = account.default_endpoint()
     {
         items.push(default.view());
     }
     let room = limit - i32::try_from(items.len()).unwrap_or(0);
     let (stored, next_cursor) = match room {
-        0 => (Vec::new(), None),
+        0 => {
+            let (first, _) = app
+                .store
+                .list_endpoints(&account.account_id, 1, None)
+                .await?;
+            let next = (!first.is_empty()).then(|| STORED_FROM_START.to_owned());
+            (Vec::new(), next)
+        }
         _ => {
             app.store
-                .list_endpoints(&account.account_id, room, params.cursor)
+                .list_endpoints(&account.account_id, room, cursor)
                 .await?
         }
     };
