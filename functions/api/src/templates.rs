@@ -30,6 +30,19 @@ fn named(channel: &str, name: &str) -> Result<CustomerChannel> {
     Ok(channel)
 }
 
+/// The account's template `name` on `channel`, or `404`.
+async fn find(
+    app: &Api,
+    account_id: &str,
+    channel: CustomerChannel,
+    name: &str,
+) -> Result<Template> {
+    app.store
+        .get_template(account_id, channel, name)
+        .await?
+        .ok_or(Error::NotFound("template"))
+}
+
 pub async fn list(
     State(app): State<Arc<Api>>,
     headers: HeaderMap,
@@ -54,11 +67,7 @@ pub async fn get(
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
     let channel = named(&channel, &name)?;
-    let template = app
-        .store
-        .get_template(&account.account_id, channel, &name)
-        .await?
-        .ok_or(Error::NotFound("template"))?;
+    let template = find(&app, &account.account_id, channel, &name).await?;
     Ok(axum::Json(template.view()).into_response())
 }
 
@@ -156,11 +165,7 @@ pub async fn preview(
             ));
         }
     };
-    let template = app
-        .store
-        .get_template(&account.account_id, channel, &name)
-        .await?
-        .ok_or(Error::NotFound("template"))?;
+    let template = find(&app, &account.account_id, channel, &name).await?;
     let rendered = template.render(language.as_deref(), &data)?;
     Ok(axum::Json(rendered).into_response())
 }

@@ -5,7 +5,7 @@
 use inc_tests::{Sink, TestStack, json};
 use reqwest::Method;
 
-use crate::health::{alerts_of, health_stack, post_order};
+use crate::health::{alerts_of, health_stack, post_order, recover_to_fixed};
 
 const DEFAULT: &str = "ep_default";
 
@@ -91,20 +91,7 @@ async fn the_default_endpoint_is_disabled_like_any_other_and_a_new_url_starts_it
     assert_eq!(endpoint["enabled"], true, "{endpoint}");
     assert_eq!(endpoint["disabled_reason"], json!(null), "{endpoint}");
     assert_eq!(endpoint["failing_since"], json!(null), "{endpoint}");
-    let (status, body) = t
-        .send_json(
-            "/v1/notifications/recover",
-            &acct.key,
-            json!({"since": started.to_rfc3339(), "endpoint_id": DEFAULT}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(body["recovered"], 2, "{body}");
-    fixed.wait_for(2).await;
-    for n in [&first, &second] {
-        t.notification_when(&acct.key, n, |b| b["status"] == "delivered")
-            .await;
-    }
+    recover_to_fixed(&t, &acct.key, started, DEFAULT, &fixed, [&first, &second]).await;
     assert_eq!(
         dead.received().len(),
         calls,

@@ -333,25 +333,38 @@ async fn an_endpoint_failing_past_the_delay_is_disabled_its_pending_fail_and_rec
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["disabled_reason"], serde_json::Value::Null);
-    let (status, body) = t
-        .send_json(
-            "/v1/notifications/recover",
-            &acct.key,
-            json!({"since": started.to_rfc3339(), "endpoint_id": id}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(body["recovered"], 2, "{body}");
-    fixed.wait_for(2).await;
-    for n in [&first, &second] {
-        t.notification_when(&acct.key, n, |b| b["status"] == "delivered")
-            .await;
-    }
+    recover_to_fixed(&t, &acct.key, started, &id, &fixed, [&first, &second]).await;
     assert_eq!(
         dead.received().len(),
         calls,
         "the dead URL is not called again"
     );
+}
+
+/// Recovers the endpoint's failed notifications since `started` and waits
+/// for both to reach `fixed`, delivered.
+pub(crate) async fn recover_to_fixed(
+    t: &TestStack,
+    key: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    endpoint_id: &str,
+    fixed: &Sink,
+    notifications: [&str; 2],
+) {
+    let (status, body) = t
+        .send_json(
+            "/v1/notifications/recover",
+            key,
+            json!({"since": started.to_rfc3339(), "endpoint_id": endpoint_id}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["recovered"], 2, "{body}");
+    fixed.wait_for(2).await;
+    for n in notifications {
+        t.notification_when(key, n, |b| b["status"] == "delivered")
+            .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
