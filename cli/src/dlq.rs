@@ -137,7 +137,11 @@ async fn redrive_one(
                 .await?;
             Outcome::Redriven(id)
         }
-        Some(Status::Delivered) | None => Outcome::Dropped(id),
+        // A scheduled message's own sweep releases it again; a canceled
+        // one is never sent.
+        Some(Status::Delivered | Status::Scheduled | Status::Canceled) | None => {
+            Outcome::Dropped(id)
+        }
     };
     queue.delete(dlq, &message.receipt_handle).await?;
     Ok(outcome)

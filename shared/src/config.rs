@@ -33,6 +33,8 @@ pub struct Tables {
     pub suppressions: String,
     /// Message templates (`account_id`, `template_key` = `channel#name`).
     pub templates: String,
+    /// Direct messages by their idempotency id (`account_id`, `message_id`).
+    pub messages: String,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +53,10 @@ pub struct Config {
     /// How long past its due time a pending notification waits before the
     /// sweeper takes its message for lost (`INC_SWEEP_GRACE_SECS`).
     pub sweep_grace: Duration,
+    /// How long before its `send_at` a scheduled message goes on the queue
+    /// with an SQS delay (`INC_SCHEDULE_LEAD_SECS`, 1 to 840: SQS delays
+    /// 900 s at most, and the sweeper needs a period of margin).
+    pub schedule_lead: Duration,
     /// How long an endpoint may fail with no 2xx before it is disabled
     /// (`INC_ENDPOINT_DISABLE_AFTER_SECS`, 5 days by default).
     pub endpoint_disable_after: Duration,
@@ -69,6 +75,7 @@ impl Tables {
             endpoint_stats: required(get, "INC_ENDPOINT_STATS_TABLE")?,
             suppressions: required(get, "INC_SUPPRESSIONS_TABLE")?,
             templates: required(get, "INC_TEMPLATES_TABLE")?,
+            messages: required(get, "INC_MESSAGES_TABLE")?,
         })
     }
 
@@ -115,6 +122,12 @@ impl Config {
                 "INC_WEBHOOK_TIMEOUT_SECS must be 1 to 60".into(),
             ));
         }
+        let lead = number(&get, "INC_SCHEDULE_LEAD_SECS", 600)?;
+        if !(1..=840).contains(&lead) {
+            return Err(Error::Config(
+                "INC_SCHEDULE_LEAD_SECS must be 1 to 840".into(),
+            ));
+        }
         Ok(Config {
             tables: Tables::from_lookup(&get)?,
             delivery_queue_url: get("INC_DELIVERY_QUEUE_URL"),
@@ -124,6 +137,7 @@ impl Config {
             endpoint_policy: EndpointPolicy { allow_private },
             webhook_timeout: Duration::from_secs(timeout.into()),
             sweep_grace: Duration::from_secs(number(&get, "INC_SWEEP_GRACE_SECS", 360)?.into()),
+            schedule_lead: Duration::from_secs(lead.into()),
             endpoint_disable_after: Duration::from_secs(
                 number(&get, "INC_ENDPOINT_DISABLE_AFTER_SECS", 432_000)?
                     .max(1)
@@ -176,7 +190,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 10] = [
+    const TABLES: [(&str, &str); 11] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -187,6 +201,7 @@ mod tests {
         ("INC_ENDPOINT_STATS_TABLE", "es"),
         ("INC_SUPPRESSIONS_TABLE", "su"),
         ("INC_TEMPLATES_TABLE", "tp"),
+        ("INC_MESSAGES_TABLE", "ms"),
     ];
 
     #[test]
@@ -216,6 +231,7 @@ mod tests {
             ("INC_ALLOW_PRIVATE_ENDPOINTS", "maybe"),
             ("INC_WEBHOOK_TIMEOUT_SECS", "900"),
             ("INC_SWEEP_GRACE_SECS", "soon"),
+            ("INC_SCHEDULE_LEAD_SECS", "900"),
         ] {
             let mut pairs = TABLES.to_vec();
             pairs.push((k, v));

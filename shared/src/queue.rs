@@ -70,6 +70,18 @@ impl Queue {
     /// row); any message SQS refuses fails the whole call, so the caller
     /// answers 503 and the outbox keeps the rest.
     pub async fn enqueue(&self, queue_url: &str, messages: &[DeliveryMessage]) -> Result<()> {
+        let undelayed: Vec<(DeliveryMessage, u32)> =
+            messages.iter().map(|m| (m.clone(), 0)).collect();
+        self.enqueue_delayed(queue_url, &undelayed).await
+    }
+
+    /// [`enqueue`](Self::enqueue), each message hidden by SQS for its
+    /// number of seconds first (at most 900): a scheduled send.
+    pub async fn enqueue_delayed(
+        &self,
+        queue_url: &str,
+        messages: &[(DeliveryMessage, u32)],
+    ) -> Result<()> {
         let batches = messages
             .chunks(10)
             .map(|chunk| self.send_batch(queue_url, chunk));
@@ -77,15 +89,18 @@ impl Queue {
         Ok(())
     }
 
-    async fn send_batch(&self, queue_url: &str, chunk: &[DeliveryMessage]) -> Result<()> {
+    async fn send_batch(&self, queue_url: &str, chunk: &[(DeliveryMessage, u32)]) -> Result<()> {
         let entries = chunk
             .iter()
             .enumerate()
-            .map(|(i, m)| {
+            .map(|(i, (m, delay))| {
                 let body = serde_json::to_string(m).map_err(Error::dependency)?;
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
+                    .set_delay_seconds(
+                        (*delay > 0).then(|| i32::try_from(*delay).unwrap_or(900).min(900)),
+                    )
                     .build()
                     .map_err(Error::dependency)
             })

@@ -16,6 +16,10 @@ pub struct Ledger {
     pub failed: usize,
     /// Queued or retrying.
     pub pending: usize,
+    /// Scheduled messages not yet sent.
+    pub scheduled: usize,
+    /// Scheduled messages canceled (never sent).
+    pub canceled: usize,
     /// Accepted ids with no record at all: lost.
     pub missing: usize,
     /// Records of the account that no 202 announced.
@@ -28,12 +32,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Accepted = delivered + failed + pending, nothing missing or extra,
-    /// nothing delivered twice.
+    /// Accepted = delivered + failed + pending + scheduled + canceled,
+    /// nothing missing or extra, nothing delivered twice.
     pub fn assert_balanced(&self) {
         assert_eq!(
             self.accepted,
-            self.delivered + self.failed + self.pending,
+            self.delivered + self.failed + self.pending + self.scheduled + self.canceled,
             "{self}"
         );
         assert_eq!(
@@ -48,11 +52,13 @@ impl fmt::Display for Ledger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ledger: accepted={} delivered={} failed={} pending={} missing={} unannounced={} delivered_twice={} attempts={}",
+            "ledger: accepted={} delivered={} failed={} pending={} scheduled={} canceled={} missing={} unannounced={} delivered_twice={} attempts={}",
             self.accepted,
             self.delivered,
             self.failed,
             self.pending,
+            self.scheduled,
+            self.canceled,
             self.missing,
             self.unannounced,
             self.delivered_twice,
@@ -116,6 +122,8 @@ impl TestStack {
                 Status::Delivered => ledger.delivered += 1,
                 Status::Failed => ledger.failed += 1,
                 Status::Queued | Status::Retrying => ledger.pending += 1,
+                Status::Scheduled => ledger.scheduled += 1,
+                Status::Canceled => ledger.canceled += 1,
             }
         }
         let stored = aws_sdk_dynamodb::Client::new(&self.sdk)
@@ -147,7 +155,7 @@ impl TestStack {
         let deadline = std::time::Instant::now() + PATIENCE;
         let ledger = loop {
             let l = self.ledger(account_id, accepted).await;
-            if l.pending == 0 {
+            if l.pending + l.scheduled == 0 {
                 break l;
             }
             if std::time::Instant::now() > deadline {

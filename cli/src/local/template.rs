@@ -309,10 +309,24 @@ mod tests {
         let ingest = t.functions.iter().find(|f| f.binary == "ingest").unwrap();
         assert_eq!(
             ingest.routes,
-            vec![Route {
-                method: "POST".into(),
-                path: "/v1/events".into()
-            }]
+            vec![
+                Route {
+                    method: "DELETE".into(),
+                    path: "/v1/messages/{id}".into()
+                },
+                Route {
+                    method: "GET".into(),
+                    path: "/v1/messages/{id}".into()
+                },
+                Route {
+                    method: "POST".into(),
+                    path: "/v1/events".into()
+                },
+                Route {
+                    method: "POST".into(),
+                    path: "/v1/messages".into()
+                },
+            ]
         );
         assert!(ingest.environment.contains_key("INC_EVENTS_TABLE"));
         let deliver = t.functions.iter().find(|f| f.binary == "deliver").unwrap();
@@ -321,7 +335,7 @@ mod tests {
         let sweeper = t.functions.iter().find(|f| f.binary == "sweeper").unwrap();
         let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
         assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
-        assert_eq!(t.tables.len(), 10);
+        assert_eq!(t.tables.len(), 11);
         assert_eq!(t.queues.len(), 2);
         assert_eq!(
             t.parameters.get("MaxReceiveCount").map(String::as_str),

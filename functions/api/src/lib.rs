@@ -428,6 +428,7 @@ fn view(n: Notification) -> Value {
         "last_error": n.last_error,
         "session_id": n.session_id,
         "order_no": n.order_no,
+        "reference": n.reference,
         "request": match &n.payload {
             Payload::Webhook(w) => json!({ "content_type": w.content_type, "body": w.body }),
             other => serde_json::to_value(other).unwrap_or_default(),

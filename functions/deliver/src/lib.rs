@@ -218,16 +218,21 @@ impl Deliver {
             tracing::info!(notification_id = %id, status = notification.status.as_str(), "already final; duplicate message dropped");
             return Ok(Disposition::Done);
         }
-        let now = Utc::now();
+        let mut now = Utc::now();
         // Not due yet: a wait longer than SQS can hide a message, or a
         // duplicate copy. Hide it again for what remains (module doc of
-        // `inc_shared::domain::retry`).
+        // `inc_shared::domain::retry`); a moment early (SQS counts whole
+        // seconds), wait that moment here: nothing goes before it is due
+        // (a scheduled message never before its `send_at`).
         if let Some(due) = notification.next_attempt_at
             && let Ok(remaining) = (due - now).to_std()
-            && remaining > EARLY_TOLERANCE
         {
-            tracing::info!(notification_id = %id, %due, "not due yet; waiting again");
-            return self.hide(record, wait_on_sqs(remaining)).await;
+            if remaining > EARLY_TOLERANCE {
+                tracing::info!(notification_id = %id, %due, "not due yet; waiting again");
+                return self.hide(record, wait_on_sqs(remaining)).await;
+            }
+            tokio::time::sleep(remaining).await;
+            now = Utc::now();
         }
         // Quiet hours (contract 9): an SMS or WhatsApp message inside the
         // account's window is due at its end instead.

@@ -1,4 +1,5 @@
-//! Ingest: `POST /v1/events`.
+//! Ingest: `POST /v1/events`, and the direct messages of `/v1/messages`
+//! (module [`messages`]).
 //!
 //! Authenticates the account, validates the event (JSON or Genio's form),
 //! decides from the account's settings (and, for a payment, from the
@@ -40,6 +41,8 @@ use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, Store};
 use inc_shared::{Config, Error, Result};
+
+mod messages;
 
 pub struct Ingest {
     store: Store,
@@ -107,6 +110,11 @@ const MAX_CONTENDED_TRIES: u32 = 25;
 pub fn router(app: Arc<Ingest>) -> Router {
     Router::new()
         .route("/v1/events", post(post_event))
+        .route("/v1/messages", post(messages::send))
+        .route(
+            "/v1/messages/{id}",
+            axum::routing::get(messages::get).delete(messages::cancel),
+        )
         .fallback(not_found)
         .with_state(app)
 }

@@ -2,6 +2,9 @@
 //! `inc_shared::domain::outbox`). Run on a schedule, it reads the due index
 //! and, for each notification past its `sweep_at`:
 //!
+//! - scheduled, its send within the lead (`INC_SCHEDULE_LEAD_SECS`), or
+//!   released but not taken up by just after its send: moves `sweep_at`
+//!   past the send, then queues it with an SQS delay that ends at the send;
 //! - pending with no live message (never queued, or redriven to the
 //!   dead-letter queue by SQS): moves `sweep_at` on, then queues it again;
 //! - staged by a resend whose request failed and could not undo: undoes it;
@@ -19,7 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use inc_shared::domain::Notification;
-use inc_shared::domain::outbox::{SweepAction, sweep_action};
+use inc_shared::domain::outbox::{SweepAction, release_delay, sweep_action};
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::Store;
 use inc_shared::{Config, Result};
@@ -42,6 +45,8 @@ pub struct Sweeper {
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// Scheduled messages put on the queue, delayed until their send.
+    pub released: usize,
     pub requeued: usize,
     pub undone: usize,
     pub given_up: usize,
@@ -78,8 +83,17 @@ impl Sweeper {
                 break;
             }
             let mut requeue = Vec::new();
+            let mut release = Vec::new();
             for n in &due {
                 match sweep_action(n, now, self.max_age) {
+                    SweepAction::Release => {
+                        if self.store.claim_release(n, now).await? {
+                            let send_at = n.next_attempt_at.unwrap_or(now);
+                            release.push((DeliveryMessage::of(n), release_delay(send_at, now)));
+                        } else {
+                            report.skipped += 1;
+                        }
+                    }
                     SweepAction::Requeue => {
                         if self.store.claim_requeue(n, now).await? {
                             requeue.push(DeliveryMessage::of(n));
@@ -112,6 +126,10 @@ impl Sweeper {
             // next run after the grace period tries again.
             self.queue.enqueue(&self.queue_url, &requeue).await?;
             report.requeued += requeue.len();
+            self.queue
+                .enqueue_delayed(&self.queue_url, &release)
+                .await?;
+            report.released += release.len();
         }
         if report != Report::default() {
             tracing::info!(?report, "swept");

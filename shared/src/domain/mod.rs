@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod channel;
 pub mod channels;
 pub mod delivery;
+pub mod direct_message;
 pub mod endpoint;
 pub mod endpoint_input;
 pub mod endpoint_stats;

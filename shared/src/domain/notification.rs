@@ -20,6 +20,11 @@ pub enum Status {
     Delivered,
     /// Given up: the schedule ran out, or the endpoint answered 410.
     Failed,
+    /// A message waiting for its `send_at` (`next_attempt_at`); it becomes
+    /// `queued` when deliver takes it up.
+    Scheduled,
+    /// A scheduled message canceled before it was sent: never sent.
+    Canceled,
 }
 
 impl Status {
@@ -29,6 +34,8 @@ impl Status {
             Status::Retrying => "retrying",
             Status::Delivered => "delivered",
             Status::Failed => "failed",
+            Status::Scheduled => "scheduled",
+            Status::Canceled => "canceled",
         }
     }
 
@@ -38,14 +45,16 @@ impl Status {
             "retrying" => Some(Status::Retrying),
             "delivered" => Some(Status::Delivered),
             "failed" => Some(Status::Failed),
+            "scheduled" => Some(Status::Scheduled),
+            "canceled" => Some(Status::Canceled),
             _ => None,
         }
     }
 
-    /// Delivered and failed notifications are never attempted again by the
-    /// queue; only an explicit resend starts a new chain.
+    /// Delivered, failed and canceled notifications are never attempted
+    /// again by the queue; only an explicit resend starts a new chain.
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Delivered | Status::Failed)
+        matches!(self, Status::Delivered | Status::Failed | Status::Canceled)
     }
 }
 
@@ -147,6 +156,10 @@ pub struct Notification {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_no: Option<String>,
+    /// A direct message's free-text `reference` (an order number, a
+    /// campaign): the history and the order timeline find it by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     /// How many of `attempts` came before the current chain: a manual
@@ -227,6 +240,7 @@ impl Notification {
             event_type: event_type.to_owned(),
             session_id,
             order_no,
+            reference: None,
             channel: draft.channel,
             endpoint_id: draft.endpoint_id,
             status: Status::Queued,

@@ -37,6 +37,51 @@ pub const SWEEP_SHARDS: u32 = 8;
 /// duplicated needlessly.
 pub const DEFAULT_GRACE: Duration = Duration::minutes(6);
 
+/// How long past its `send_at` a released scheduled message may wait for
+/// deliver to take it up before the sweeper releases it again (its delayed
+/// message was lost): short, since a scheduled message is late after 60 s.
+pub const RELEASE_GRACE: Duration = Duration::seconds(30);
+
+/// The longest SQS can delay a message.
+pub const MAX_DELAY_SECS: i64 = 900;
+
+/// The sweeper's clocks: the grace past a due time before a message counts
+/// as lost, and how long before its `send_at` a scheduled message is put on
+/// the queue, delayed by SQS for the rest (at most [`MAX_DELAY_SECS`], less
+/// a sweep period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub grace: Duration,
+    pub lead: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            grace: DEFAULT_GRACE,
+            lead: DEFAULT_LEAD,
+        }
+    }
+}
+
+/// The default lead: ten minutes, well inside SQS's fifteen.
+pub const DEFAULT_LEAD: Duration = Duration::minutes(10);
+
+/// Whether a message scheduled for `send_at` goes on the queue now (its
+/// send is within the lead), rather than when the sweeper reaches it.
+pub fn release_now(send_at: DateTime<Utc>, now: DateTime<Utc>, timing: Timing) -> bool {
+    send_at - timing.lead <= now
+}
+
+/// How long SQS should delay the message of a scheduled send released at
+/// `now`: whole seconds, rounded up so it never comes early, within what
+/// SQS allows.
+pub fn release_delay(send_at: DateTime<Utc>, now: DateTime<Utc>) -> u32 {
+    let millis = (send_at - now).num_milliseconds().max(0);
+    let secs = (millis + 999) / 1000;
+    u32::try_from(secs.min(MAX_DELAY_SECS)).unwrap_or(0)
+}
+
 /// A write whose message the request has not yet confirmed on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Staged {
@@ -72,21 +117,32 @@ impl Restore {
 
 /// When the sweeper should look at a notification in this state, in epoch
 /// milliseconds; `None` when it needs nothing more.
+///
+/// A scheduled message is looked at `lead` before its send, to be put on
+/// the queue with a delay; once released (its send within the lead), just
+/// after its send, in case that delayed message was lost.
 pub fn sweep_at(
     status: Status,
     next_attempt_at: Option<DateTime<Utc>>,
     dead_letter_owed: bool,
     now: DateTime<Utc>,
-    grace: Duration,
+    timing: Timing,
 ) -> Option<i64> {
     let due = match status {
         // A queued notification may wait for a time of its own (quiet hours).
-        Status::Queued | Status::Retrying => next_attempt_at.unwrap_or(now).max(now),
-        Status::Delivered => return None,
-        Status::Failed if dead_letter_owed => now,
+        Status::Queued | Status::Retrying => next_attempt_at.unwrap_or(now).max(now) + timing.grace,
+        Status::Scheduled => {
+            let send_at = next_attempt_at.unwrap_or(now);
+            match release_now(send_at, now, timing) {
+                true => send_at.max(now) + RELEASE_GRACE,
+                false => send_at - timing.lead,
+            }
+        }
+        Status::Delivered | Status::Canceled => return None,
+        Status::Failed if dead_letter_owed => now + timing.grace,
         Status::Failed => return None,
     };
-    Some((due + grace).timestamp_millis())
+    Some(due.timestamp_millis())
 }
 
 /// Which partition of the due index a notification goes to.
@@ -111,6 +167,8 @@ pub enum SweepAction {
     GiveUp(String),
     /// Put a message on the delivery queue again.
     Requeue,
+    /// Put a scheduled message on the queue, delayed until its send.
+    Release,
 }
 
 /// Decides what a notification past its `sweep_at` needs; `max_age` is
@@ -125,6 +183,7 @@ pub fn sweep_action(n: &Notification, now: DateTime<Utc>, max_age: Duration) -> 
     if n.staged.is_some() {
         return SweepAction::Undo;
     }
+    // A scheduled message's chain starts at its send.
     let started = n.chain_started_at.unwrap_or(n.created_at);
     if now - started > max_age {
         return SweepAction::GiveUp(format!(
@@ -132,7 +191,10 @@ pub fn sweep_action(n: &Notification, now: DateTime<Utc>, max_age: Duration) -> 
             max_age.num_hours()
         ));
     }
-    SweepAction::Requeue
+    match n.status {
+        Status::Scheduled => SweepAction::Release,
+        _ => SweepAction::Requeue,
+    }
 }
 
 #[cfg(test)]
@@ -160,16 +222,59 @@ mod tests {
     fn only_what_still_needs_something_is_due() {
         let now = Utc::now();
         let grace = Duration::seconds(60);
+        let timing = Timing {
+            grace,
+            lead: Duration::minutes(10),
+        };
         let next = now + Duration::hours(2);
         let ms = |t: DateTime<Utc>| Some((t + grace).timestamp_millis());
-        assert_eq!(sweep_at(Status::Queued, None, false, now, grace), ms(now));
+        assert_eq!(sweep_at(Status::Queued, None, false, now, timing), ms(now));
         assert_eq!(
-            sweep_at(Status::Retrying, Some(next), false, now, grace),
+            sweep_at(Status::Retrying, Some(next), false, now, timing),
             ms(next)
         );
-        assert_eq!(sweep_at(Status::Delivered, None, false, now, grace), None);
-        assert_eq!(sweep_at(Status::Failed, None, false, now, grace), None);
-        assert_eq!(sweep_at(Status::Failed, None, true, now, grace), ms(now));
+        assert_eq!(sweep_at(Status::Delivered, None, false, now, timing), None);
+        assert_eq!(sweep_at(Status::Canceled, None, false, now, timing), None);
+        assert_eq!(sweep_at(Status::Failed, None, false, now, timing), None);
+        assert_eq!(sweep_at(Status::Failed, None, true, now, timing), ms(now));
+    }
+
+    #[test]
+    fn a_scheduled_message_is_released_a_lead_before_its_send_and_watched_after() {
+        let now = Utc::now();
+        let timing = Timing {
+            grace: Duration::minutes(6),
+            lead: Duration::minutes(10),
+        };
+        let far = now + Duration::hours(3);
+        assert_eq!(
+            sweep_at(Status::Scheduled, Some(far), false, now, timing),
+            Some((far - timing.lead).timestamp_millis())
+        );
+        assert!(!release_now(far, now, timing));
+        let near = now + Duration::minutes(4);
+        assert!(release_now(near, now, timing));
+        assert_eq!(
+            sweep_at(Status::Scheduled, Some(near), false, now, timing),
+            Some((near + RELEASE_GRACE).timestamp_millis())
+        );
+        // Found again after its send (the delayed message was lost): due
+        // again a grace after now.
+        let past = now - Duration::minutes(1);
+        assert_eq!(
+            sweep_at(Status::Scheduled, Some(past), false, now, timing),
+            Some((now + RELEASE_GRACE).timestamp_millis())
+        );
+    }
+
+    #[test]
+    fn a_release_delay_never_comes_early_and_stays_within_sqs() {
+        let now = Utc::now();
+        assert_eq!(release_delay(now - Duration::seconds(5), now), 0);
+        assert_eq!(release_delay(now, now), 0);
+        assert_eq!(release_delay(now + Duration::milliseconds(1), now), 1);
+        assert_eq!(release_delay(now + Duration::milliseconds(4001), now), 5);
+        assert_eq!(release_delay(now + Duration::hours(1), now), 900);
     }
 
     #[test]
@@ -190,6 +295,11 @@ mod tests {
             restore: None,
         });
         assert_eq!(sweep_action(&n, now, day), SweepAction::Undo);
+        let mut n = pending(Status::Scheduled);
+        n.chain_started_at = Some(now + Duration::days(30));
+        assert_eq!(sweep_action(&n, now, day), SweepAction::Release);
+        n.status = Status::Canceled;
+        assert_eq!(sweep_action(&n, now, day), SweepAction::Nothing);
         let mut n = pending(Status::Retrying);
         assert!(matches!(
             sweep_action(&n, now, Duration::minutes(5)),

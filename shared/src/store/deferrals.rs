@@ -26,18 +26,19 @@ impl Store {
             .set("next_attempt_at = :next", ":next", ts(until))
             .sweep(
                 &seen.notification_id,
-                outbox::sweep_at(seen.status, Some(until), false, now, self.sweep_grace),
+                outbox::sweep_at(seen.status, Some(until), false, now, self.timing),
             )
             // Its message was received: it is no longer staged.
             .remove("staged")
             .value(":queued", s(Status::Queued.as_str()))
             .value(":retrying", s(Status::Retrying.as_str()))
+            .value(":scheduled", s(Status::Scheduled.as_str()))
             .value(":seen", number(seen.attempts.len()))
             .value(":now", millis(now));
         self.update_if(
             &seen.account_id,
             &seen.notification_id,
-            "#st IN (:queued, :retrying) AND size(attempts) = :seen \
+            "#st IN (:queued, :retrying, :scheduled) AND size(attempts) = :seen \
              AND (attribute_not_exists(lease_until) OR lease_until < :now)",
             c,
         )

@@ -10,6 +10,8 @@
 //! - [`deferrals`]: a pending notification made to wait (quiet hours);
 //! - [`batch`]: a deliver batch's notifications and accounts in one read;
 //! - [`history`]: pages of the log through its indexes;
+//! - [`messages`]: direct messages by id, claimed with their notification,
+//!   and their cancel;
 //! - [`transactions`]: payments as ingest keeps them;
 //! - [`suppressions`]: the opt-out list;
 //! - [`sweep`]: the due index the sweeper reads;
@@ -39,6 +41,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod events;
 pub mod history;
+pub mod messages;
 pub mod notifications;
 pub mod suppressions;
 pub mod sweep;
@@ -50,14 +53,15 @@ pub use accounts::{Account, KeyInfo};
 pub use batch::BatchRead;
 pub use events::{Claim, EVENT_RETENTION, EventRecord, EventStatus};
 pub use history::{Backfill, LogQuery};
+pub use messages::MessageClaim;
 
 #[derive(Clone, Debug)]
 pub struct Store {
     client: Client,
     tables: Tables,
-    /// How long past its due time a pending notification waits before the
-    /// sweeper takes its message for lost (see `domain::outbox`).
-    sweep_grace: chrono::Duration,
+    /// The sweeper's clocks (see `domain::outbox`): the grace past a due
+    /// time before a message counts as lost, and a schedule's lead.
+    timing: crate::domain::outbox::Timing,
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -192,19 +196,24 @@ impl Store {
         Store {
             client,
             tables,
-            sweep_grace: crate::domain::outbox::DEFAULT_GRACE,
+            timing: crate::domain::outbox::Timing::default(),
         }
     }
 
     /// The store a function's configuration names.
     pub fn for_config(client: Client, config: &crate::Config) -> Store {
-        Store::new(client, config.tables.clone()).with_sweep_grace(config.sweep_grace)
+        let mut store = Store::new(client, config.tables.clone());
+        let default = store.timing;
+        store.timing = crate::domain::outbox::Timing {
+            grace: chrono::Duration::from_std(config.sweep_grace).unwrap_or(default.grace),
+            lead: chrono::Duration::from_std(config.schedule_lead).unwrap_or(default.lead),
+        };
+        store
     }
 
-    /// The same, with this sweep grace (`INC_SWEEP_GRACE_SECS`).
-    pub fn with_sweep_grace(mut self, grace: std::time::Duration) -> Store {
-        self.sweep_grace = chrono::Duration::from_std(grace).unwrap_or(self.sweep_grace);
-        self
+    /// The sweeper's clocks this store writes by.
+    pub fn timing(&self) -> crate::domain::outbox::Timing {
+        self.timing
     }
 
     /// A strongly consistent read of one item by its whole key.

@@ -166,7 +166,7 @@ impl Store {
             n.next_attempt_at,
             n.dead_letter_pending.is_some(),
             now,
-            self.sweep_grace,
+            self.timing,
         )
     }
 
@@ -236,13 +236,7 @@ impl Store {
             (true, Some(reason)) => c.set("dead_letter_pending = :dlq", ":dlq", s(reason)),
             _ => c.remove("dead_letter_pending"),
         };
-        let due = outbox::sweep_at(
-            status,
-            next_attempt_at,
-            dead_letter_owed,
-            now,
-            self.sweep_grace,
-        );
+        let due = outbox::sweep_at(status, next_attempt_at, dead_letter_owed, now, self.timing);
         c.sweep(&n.notification_id, due);
         self.update_existing(&n.account_id, &n.notification_id, c)
             .await
@@ -271,6 +265,12 @@ impl Store {
                 "this notification is still queued or retrying; it will be sent without a resend"
                     .into(),
         };
+        if current.status == Status::Canceled {
+            return Err(Error::Conflict {
+                code: "message_canceled",
+                message: "this message was canceled before it was sent; send a new one".into(),
+            });
+        }
         if !current.status.is_final() || current.staged.is_some() {
             return Err(pending);
         }
@@ -384,7 +384,7 @@ impl Store {
         let owed = n.dead_letter_pending.is_some();
         c.sweep(
             &n.notification_id,
-            outbox::sweep_at(restore.status, None, owed, now, self.sweep_grace),
+            outbox::sweep_at(restore.status, None, owed, now, self.timing),
         );
         self.update_if(&n.account_id, &n.notification_id, condition, c)
             .await
@@ -396,32 +396,45 @@ impl Store {
     /// unexpired lease, and no attempt was logged since `seen` was read.
     /// Recording the attempt releases the lease; a crashed holder's lapses.
     /// Its message has reached deliver, so a staged mark is cleared too.
+    ///
+    /// A scheduled message becomes `queued` with its lease (so it can no
+    /// longer be canceled), on the condition that it is still scheduled: a
+    /// cancel and the send never both happen.
     pub async fn lease_attempt(
         &self,
         seen: &Notification,
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("account_id", s(&seen.account_id))
-            .key("notification_id", s(&seen.notification_id))
-            .condition_expression(
-                "#st IN (:queued, :retrying) AND size(attempts) = :seen \
-                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
-            .update_expression("SET lease_until = :until REMOVE staged")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":queued", s(Status::Queued.as_str()))
-            .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
-            .expression_attribute_values(":seen", number(seen.attempts.len()))
-            .expression_attribute_values(":now", millis(now))
-            .expression_attribute_values(":until", millis(now + lease))
-            .send()
-            .await;
-        applied(result)
+        let mut c = Changes::default();
+        c.name("#st", "status")
+            .set("lease_until = :until", ":until", millis(now + lease))
+            .remove("staged")
+            .value(":seen", number(seen.attempts.len()))
+            .value(":now", millis(now));
+        let statuses = match seen.status {
+            Status::Scheduled => {
+                c.status(&seen.account_id, Status::Queued)
+                    .set("updated_at = :updated", ":updated", ts(now))
+                    .sweep(
+                        &seen.notification_id,
+                        outbox::sweep_at(Status::Queued, None, false, now, self.timing),
+                    )
+                    .value(":scheduled", s(Status::Scheduled.as_str()));
+                "#st = :scheduled"
+            }
+            _ => {
+                c.value(":queued", s(Status::Queued.as_str()))
+                    .value(":retrying", s(Status::Retrying.as_str()));
+                "#st IN (:queued, :retrying)"
+            }
+        };
+        let condition = format!(
+            "{statuses} AND size(attempts) = :seen \
+             AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+        );
+        self.update_if(&seen.account_id, &seen.notification_id, &condition, c)
+            .await
     }
 
     /// Gives a notification up without a new attempt (its account is
@@ -448,7 +461,7 @@ impl Store {
             .set("updated_at = :now", ":now", ts(now))
             .sweep(
                 notification_id,
-                outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
+                outbox::sweep_at(Status::Failed, None, true, now, self.timing),
             )
             .remove("next_attempt_at")
             .remove("staged");
@@ -537,7 +550,8 @@ fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>
     if let Some(session_id) = &n.session_id {
         key("by_session", session_id);
     }
-    if let Some(order_no) = &n.order_no {
+    // A direct message's reference is found as an order number is.
+    if let Some(order_no) = n.order_no.as_ref().or(n.reference.as_ref()) {
         key("by_order", order_no);
     }
     if n.sweep_at.is_some() {

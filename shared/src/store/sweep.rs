@@ -53,13 +53,41 @@ impl Store {
         c.set(
             "sweep_at = :next",
             ":next",
-            number((now + self.sweep_grace).timestamp_millis()),
+            number((now + self.timing.grace).timestamp_millis()),
         )
         .name("#st", "status")
         .value(":seen", number(seen))
         .value(":queued", s(Status::Queued.as_str()))
         .value(":retrying", s(Status::Retrying.as_str()));
         let condition = "sweep_at = :seen AND #st IN (:queued, :retrying)";
+        self.update_if(&n.account_id, &n.notification_id, condition, c)
+            .await
+    }
+
+    /// The sweeper is about to put scheduled `n` on the queue, delayed until
+    /// its send: moves its `sweep_at` to just after the send (in case that
+    /// message is lost), if it is still scheduled as seen. False if
+    /// anything changed it meanwhile (canceled, taken up, released by
+    /// another sweeper).
+    pub async fn claim_release(&self, n: &Notification, now: DateTime<Utc>) -> Result<bool> {
+        let Some(seen) = n.sweep_at else {
+            return Ok(false);
+        };
+        let mut c = Changes::default();
+        c.sweep(
+            &n.notification_id,
+            outbox::sweep_at(
+                Status::Scheduled,
+                n.next_attempt_at,
+                false,
+                now,
+                self.timing,
+            ),
+        )
+        .name("#st", "status")
+        .value(":seen", number(seen))
+        .value(":scheduled", s(Status::Scheduled.as_str()));
+        let condition = "sweep_at = :seen AND #st = :scheduled";
         self.update_if(&n.account_id, &n.notification_id, condition, c)
             .await
     }
@@ -83,14 +111,15 @@ impl Store {
             .set("updated_at = :now_t", ":now_t", ts(now))
             .sweep(
                 &n.notification_id,
-                outbox::sweep_at(Status::Failed, None, true, now, self.sweep_grace),
+                outbox::sweep_at(Status::Failed, None, true, now, self.timing),
             )
             .remove("next_attempt_at")
             .value(":seen", number(seen))
             .value(":queued", s(Status::Queued.as_str()))
             .value(":retrying", s(Status::Retrying.as_str()))
+            .value(":scheduled", s(Status::Scheduled.as_str()))
             .value(":now", number(now.timestamp_millis()));
-        let condition = "sweep_at = :seen AND #st IN (:queued, :retrying) \
+        let condition = "sweep_at = :seen AND #st IN (:queued, :retrying, :scheduled) \
                          AND (attribute_not_exists(lease_until) OR lease_until < :now)";
         self.update_if(&n.account_id, &n.notification_id, condition, c)
             .await

@@ -1,0 +1,285 @@
+//! `/v1/messages`: a customer message a merchant sends directly, now or at
+//! `send_at` (contract section 9; rules in
+//! `inc_shared::domain::direct_message`).
+//!
+//! A message is one notification like any other (history, timeline by its
+//! `reference`, retries, resend, recover). Its id is claimed with its
+//! notification in one DynamoDB transaction; then its message goes on the
+//! delivery queue — at once, or, for a scheduled one whose send is within
+//! the lead, with an SQS delay that ends at `send_at`. A send further
+//! ahead is put on the queue by the sweeper when its lead begins. If the
+//! queue fails after the write, the answer is a 503 whose retry (same id)
+//! queues again, and the sweeper queues it meanwhile; deliver's lease lets
+//! only one copy send, and never before `send_at`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use inc_shared::api::{authenticate, read_json_body};
+use inc_shared::domain::direct_message::{MESSAGE_EVENT_TYPE, MessageRecord, MessageRequest};
+use inc_shared::domain::event::MAX_ID_LEN;
+use inc_shared::domain::outbox::{release_delay, release_now};
+use inc_shared::domain::{Notification, NotificationDraft, Status, suppression};
+use inc_shared::queue::DeliveryMessage;
+use inc_shared::store::MessageClaim;
+use inc_shared::{Error, Result};
+
+use crate::Ingest;
+
+/// `POST /v1/messages`.
+pub async fn send(
+    State(app): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let bytes = read_json_body(&headers, body).await?;
+    let now = Utc::now();
+    let request = MessageRequest::from_json(&bytes, now)?;
+    let fingerprint =
+        MessageRequest::fingerprint(&serde_json::from_slice::<Value>(&bytes).unwrap_or_default());
+    let account_id = account.account_id.as_str();
+    // A retry needs no template or list read: answer it at once.
+    if let Some(existing) = app.store.get_message(account_id, &request.id).await? {
+        return replay(&app, existing, &fingerprint).await;
+    }
+    let template = match request.template_name() {
+        Some(name) => Some(
+            app.store
+                .get_template(account_id, request.channel, name)
+                .await?
+                .ok_or_else(|| {
+                    Error::unprocessable(
+                        "template_not_found",
+                        format!(
+                            "template: there is no {} template `{name}`; create it with PUT /v1/templates/{}/{name}",
+                            request.channel.as_str(),
+                            request.channel.as_str()
+                        ),
+                        Some("template"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let recipient = suppression::key(request.channel, &request.to);
+    // Planned for an opted-out recipient, or a template the data does not
+    // fill: stored as a failed message (the history says why), not sent.
+    let (payload, failure) = match request.draft(template.as_ref()) {
+        Ok(payload) => {
+            let opted_out = app.store.is_suppressed(account_id, &recipient).await?;
+            (
+                payload,
+                opted_out.then(|| suppression::SUPPRESSED.to_owned()),
+            )
+        }
+        Err(reason) => (placeholder(&request), Some(reason)),
+    };
+    let mut n = Notification::create(
+        account_id,
+        &request.id,
+        MESSAGE_EVENT_TYPE,
+        NotificationDraft::new(payload),
+        None,
+        now,
+    );
+    n.reference = request.reference.clone();
+    n.status = request.initial_status();
+    if let Some(send_at) = request.send_at {
+        // Its chain (and the retry schedule's clock) starts at its send.
+        n.next_attempt_at = Some(send_at);
+        n.chain_started_at = Some(send_at);
+    }
+    if let Some(reason) = failure {
+        tracing::info!(account_id, message_id = %request.id, reason, "message not sent");
+        n.status = Status::Failed;
+        n.next_attempt_at = None;
+        n.last_error = Some(reason);
+    }
+    let record = MessageRecord {
+        account_id: account_id.to_owned(),
+        message_id: request.id.clone(),
+        notification_id: n.notification_id.clone(),
+        fingerprint,
+        status: n.status,
+        send_at: request.send_at,
+        created_at: now,
+    };
+    match app.store.claim_message(&record, &n).await? {
+        MessageClaim::Taken(existing) => replay(&app, existing, &record.fingerprint).await,
+        MessageClaim::Claimed => {
+            publish(&app, &n, now).await?;
+            tracing::info!(account_id, message_id = %record.message_id, status = n.status.as_str(),
+                channel = n.channel.as_str(), "message accepted");
+            Ok(answer(StatusCode::ACCEPTED, &record))
+        }
+    }
+}
+
+/// A failed message still records where it was going.
+fn placeholder(request: &MessageRequest) -> inc_shared::domain::Payload {
+    use inc_shared::domain::{CustomerChannel, Payload};
+    let to = request.to.clone();
+    match request.channel {
+        CustomerChannel::Sms => Payload::Sms {
+            to,
+            text: String::new(),
+        },
+        CustomerChannel::Email => Payload::Email {
+            to,
+            subject: String::new(),
+            text: String::new(),
+        },
+        CustomerChannel::Whatsapp => Payload::Whatsapp {
+            to,
+            template: request.template_name().unwrap_or_default().to_owned(),
+            language: String::new(),
+            parameters: Vec::new(),
+        },
+    }
+}
+
+/// Puts `n` on the queue if it is due within the lead: at once if queued,
+/// delayed until its send if scheduled. Nothing for a failed one, or one
+/// the sweeper releases later.
+async fn publish(app: &Ingest, n: &Notification, now: DateTime<Utc>) -> Result<()> {
+    let delay = match (n.status, n.next_attempt_at) {
+        (Status::Queued, _) if n.attempts.is_empty() => 0,
+        (Status::Scheduled, Some(send_at)) if release_now(send_at, now, app.store.timing()) => {
+            release_delay(send_at, now)
+        }
+        _ => return Ok(()),
+    };
+    let message = [(DeliveryMessage::of(n), delay)];
+    if let Err(err) = app.queue.enqueue_delayed(&app.queue_url, &message).await {
+        tracing::warn!(notification_id = %n.notification_id, %err,
+            "stored, but its message could not be queued; the sweeper will queue it");
+        return Err(Error::NotYetQueued(
+            "the message was stored, but could not be queued yet; it will be sent, \
+             and retrying with the same id is safe",
+        ));
+    }
+    Ok(())
+}
+
+/// The same id again: the first answer if the body is the same (queuing
+/// again what may not be queued yet — a duplicate is harmless), `409` if
+/// not.
+async fn replay(app: &Ingest, existing: MessageRecord, fingerprint: &str) -> Result<Response> {
+    if existing.fingerprint != fingerprint {
+        return Err(Error::Conflict {
+            code: "message_id_conflict",
+            message: "a message with this id but a different body was already accepted".into(),
+        });
+    }
+    if let Some(n) = app
+        .store
+        .get_notification(&existing.account_id, &existing.notification_id)
+        .await?
+    {
+        publish(app, &n, Utc::now()).await?;
+    }
+    Ok(answer(StatusCode::OK, &existing))
+}
+
+fn answer(status: StatusCode, record: &MessageRecord) -> Response {
+    let mut body = json!({
+        "id": record.message_id,
+        "notification_id": record.notification_id,
+        "status": record.status,
+    });
+    if let Some(at) = record.send_at {
+        body["send_at"] = json!(at);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// The message under `id`, and its notification.
+async fn find(app: &Ingest, account_id: &str, id: &str) -> Result<(MessageRecord, Notification)> {
+    if id.is_empty() || id.chars().count() > MAX_ID_LEN {
+        return Err(Error::NotFound("message"));
+    }
+    let record = app
+        .store
+        .get_message(account_id, id)
+        .await?
+        .ok_or(Error::NotFound("message"))?;
+    let n = app
+        .store
+        .get_notification(account_id, &record.notification_id)
+        .await?
+        .ok_or(Error::NotFound("message"))?;
+    Ok((record, n))
+}
+
+fn view(record: &MessageRecord, n: &Notification) -> Value {
+    json!({
+        "id": record.message_id,
+        "notification_id": n.notification_id,
+        "status": n.status,
+        "send_at": record.send_at,
+        "channel": n.channel,
+        "reference": n.reference,
+        "created_at": record.created_at,
+        "updated_at": n.updated_at,
+        "last_error": n.last_error,
+        "attempts": n.attempts.len(),
+    })
+}
+
+/// `GET /v1/messages/{id}`: where the message stands now.
+pub async fn get(
+    State(app): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let (record, n) = find(&app, &account.account_id, &id).await?;
+    Ok(axum::Json(view(&record, &n)).into_response())
+}
+
+/// `DELETE /v1/messages/{id}`: cancels a scheduled message; once it is
+/// queued for sending (or sent) it is `409`. Canceling twice is the same.
+pub async fn cancel(
+    State(app): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let account = authenticate(&app.store, &headers).await?;
+    let account_id = account.account_id.as_str();
+    let (record, n) = find(&app, account_id, &id).await?;
+    let canceled = n.status == Status::Scheduled
+        && app
+            .store
+            .cancel_scheduled(account_id, &n.notification_id, Utc::now())
+            .await?;
+    let n = match canceled {
+        true => {
+            tracing::info!(account_id, message_id = %id, "message canceled");
+            app.store
+                .get_notification(account_id, &n.notification_id)
+                .await?
+                .ok_or(Error::NotFound("message"))?
+        }
+        // Changed since it was read: read it again to say why.
+        false if n.status == Status::Scheduled => find(&app, account_id, &id).await?.1,
+        false => n,
+    };
+    if n.status != Status::Canceled {
+        return Err(Error::Conflict {
+            code: "message_not_scheduled",
+            message: format!(
+                "this message is {} already; only a scheduled message can be canceled",
+                n.status.as_str()
+            )
+            .into(),
+        });
+    }
+    Ok(axum::Json(view(&record, &n)).into_response())
+}
