@@ -226,24 +226,59 @@ async fn find_transaction(
     if params.order_no.is_empty() || params.order_no.chars().count() > 128 {
         return Err(invalid("order_no", "1 to 128 characters"));
     }
-    let transaction = app
-        .store
-        .find_transaction_by_order(&account.account_id, &params.order_no)
-        .await?;
-    timeline_of(&app, transaction).await
+    // The payment, and the direct messages whose reference is this order
+    // number (section 9), side by side.
+    let (transaction, messages) = tokio::try_join!(
+        app.store
+            .find_transaction_by_order(&account.account_id, &params.order_no),
+        app.store
+            .notifications_of_order(&account.account_id, &params.order_no),
+    )?;
+    let messages = messages
+        .into_iter()
+        .filter(|n| n.reference.is_some())
+        .collect();
+    order_timeline(&app, transaction, messages).await
 }
 
 async fn timeline_of(app: &Api, transaction: Option<Transaction>) -> Result<Response> {
-    let Some(t) = transaction else {
-        return Err(Error::NotFound("transaction"));
+    let messages = match &transaction {
+        Some(t) => match &t.order_no {
+            Some(order_no) => app
+                .store
+                .notifications_of_order(&t.account_id, order_no)
+                .await?
+                .into_iter()
+                .filter(|n| n.reference.is_some())
+                .collect(),
+            None => Vec::new(),
+        },
+        None => Vec::new(),
     };
-    let notifications = app
-        .store
-        .notifications_of_session(&t.account_id, &t.session_id)
-        .await?;
-    let entries = timeline(&t, &notifications);
+    order_timeline(app, transaction, messages).await
+}
+
+/// The timeline of a payment and of the direct messages about its order;
+/// `404` when there is neither.
+async fn order_timeline(
+    app: &Api,
+    transaction: Option<Transaction>,
+    messages: Vec<Notification>,
+) -> Result<Response> {
+    let mut notifications = match &transaction {
+        Some(t) => {
+            app.store
+                .notifications_of_session(&t.account_id, &t.session_id)
+                .await?
+        }
+        None if messages.is_empty() => return Err(Error::NotFound("transaction")),
+        None => Vec::new(),
+    };
+    notifications.extend(messages);
+    notifications.sort_by(|a, b| a.notification_id.cmp(&b.notification_id));
+    let entries = timeline(transaction.as_ref(), &notifications);
     Ok(axum::Json(json!({
-        "transaction": {
+        "transaction": transaction.map(|t| json!({
             "session_id": t.session_id,
             "order_no": t.order_no,
             "state": t.state,
@@ -252,7 +287,7 @@ async fn timeline_of(app: &Api, transaction: Option<Transaction>) -> Result<Resp
             "currency_code": t.currency_code,
             "created_at": t.created_at,
             "updated_at": t.updated_at,
-        },
+        })),
         "timeline": entries,
         "notifications": notifications.into_iter().map(view).collect::<Vec<_>>(),
     }))

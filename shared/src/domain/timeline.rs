@@ -57,12 +57,14 @@ impl Entry {
 
 /// The order's timeline, oldest first; at equal times a state change comes
 /// before what it caused, and a notification before its attempts.
-pub fn timeline(transaction: &Transaction, notifications: &[Notification]) -> Vec<Entry> {
+///
+/// An order number with no payment (only direct messages that name it as
+/// their `reference`) has no state changes.
+pub fn timeline(transaction: Option<&Transaction>, notifications: &[Notification]) -> Vec<Entry> {
     let mut entries: Vec<(u8, Entry)> = transaction
-        .history
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
+        .into_iter()
+        .flat_map(|t| t.history.iter().enumerate().map(move |(i, c)| (t, i, c)))
+        .map(|(transaction, i, c)| {
             (
                 0,
                 Entry::StateChanged {
@@ -156,7 +158,7 @@ mod tests {
                 stale: false,
             },
         ];
-        let kinds: Vec<(String, i64)> = timeline(&t, &[n])
+        let kinds: Vec<(String, i64)> = timeline(Some(&t), &[n])
             .iter()
             .map(|e| {
                 let v = serde_json::to_value(e).unwrap();

@@ -174,6 +174,23 @@ impl Store {
             .expression_attribute_values(":s", s(&index_key(account_id, session_id)));
         self.query_all(query).await
     }
+
+    /// Every notification of an order number: a payment's (when it has
+    /// one) and the direct messages whose `reference` it is.
+    pub async fn notifications_of_order(
+        &self,
+        account_id: &str,
+        order_no: &str,
+    ) -> Result<Vec<Notification>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tables.notifications)
+            .index_name("ByOrder")
+            .key_condition_expression("by_order = :o")
+            .expression_attribute_values(":o", s(&index_key(account_id, order_no)));
+        self.query_all(query).await
+    }
 }
 
 /// Which key serves a history query: the most selective filter it has.

@@ -158,6 +158,42 @@ async fn a_message_goes_now_on_each_channel_once_whatever_the_retries() {
     assert_eq!(history["items"][0]["id"], nid.as_str(), "{history}");
     assert_eq!(history["items"][0]["event_type"], "message");
 
+    // The order's timeline: no payment, the message and its attempt.
+    let (status, order) = t.get(key, "/v1/transactions?order_no=1001").await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["transaction"], Value::Null);
+    let kinds: Vec<&str> = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["notification", "attempt"], "{order}");
+    // A payment's timeline shows the messages that name its order too.
+    let (status, _) = t
+        .post_event(key, &super::payment("pay-9", "s_9", "created", json!({})))
+        .await;
+    assert_eq!(status, 202);
+    let (status, body) = t
+        .send_json(
+            "/v1/messages",
+            key,
+            json!({"id": "m-9", "channel": "sms", "to": "+393331234567",
+                   "text": "Your order ships tomorrow.", "reference": "order-s_9"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (_, order) = t.get(key, "/v1/transactions/s_9").await;
+    assert_eq!(order["transaction"]["order_no"], "order-s_9");
+    assert!(
+        order["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == body["notification_id"]),
+        "{order}"
+    );
+
     // Email from literal text, through SES.
     let (status, body) = t
         .send_json(
@@ -240,11 +276,18 @@ async fn a_message_goes_now_on_each_channel_once_whatever_the_retries() {
     );
     let (status, _) = t.call(Method::DELETE, "/v1/messages/nope", key, None).await;
     assert_eq!(status, 404);
-    assert_eq!(
-        sms_by_notification(&s.sms.received()).len(),
-        1,
-        "only m-1 reached the gateway"
-    );
+    let mut reached: Vec<String> = sms_by_notification(&s.sms.received()).into_keys().collect();
+    reached.sort();
+    let mut expected = vec![nid, body_id(&t, key, "m-9").await];
+    expected.sort();
+    assert_eq!(reached, expected, "only m-1 and m-9 reached the gateway");
+}
+
+async fn body_id(t: &TestStack, key: &str, id: &str) -> String {
+    message_when(t, key, id, "delivered").await["notification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
 }
 
 trait Tap {
