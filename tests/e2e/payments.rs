@@ -9,6 +9,8 @@ use serde_json::Value;
 
 #[path = "payments/messages.rs"]
 mod messages;
+#[path = "payments/payment_templates.rs"]
+mod payment_templates;
 #[path = "payments/quiet_hours.rs"]
 mod quiet_hours;
 #[path = "payments/suppressions.rs"]

@@ -35,7 +35,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::plan::{plan, plan_payment};
+use inc_shared::domain::plan::{channels_notified, plan, plan_payment};
 use inc_shared::domain::{Endpoint, Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -74,7 +74,12 @@ impl Ingest {
     /// messages then name their endpoints); a retry knows only their ids.
     async fn publish(&self, record: &EventRecord, notifications: &[Notification]) -> Result<()> {
         let messages: Vec<DeliveryMessage> = match notifications.is_empty() {
-            false => notifications.iter().map(DeliveryMessage::of).collect(),
+            // One that failed before sending (its template) needs no message.
+            false => notifications
+                .iter()
+                .filter(|n| !n.status.is_final())
+                .map(DeliveryMessage::of)
+                .collect(),
             true => record
                 .notification_ids
                 .iter()
@@ -285,7 +290,13 @@ async fn prepare(
         .payment()
         .map(|change| Transaction::apply(previous, &account.account_id, &event.id, change, now));
     let drafts = match &transaction {
-        Some(t) => plan_payment(event, t, &account.settings, endpoints, now)?,
+        Some(t) => {
+            let stored = app
+                .store
+                .payment_templates(&account.account_id, t.state, &channels_notified(t))
+                .await?;
+            plan_payment(event, t, &account.settings, endpoints, &stored, now)?
+        }
         None => plan(event, &account.settings, endpoints, now),
     };
     let notifications: Vec<Notification> = drafts

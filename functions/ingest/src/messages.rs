@@ -68,39 +68,42 @@ pub async fn send(
         ),
         None => None,
     };
-    let recipient = suppression::key(request.channel, &request.to);
-    // Planned for an opted-out recipient, or a template the data does not
-    // fill: stored as a failed message (the history says why), not sent.
-    let (payload, failure) = match request.draft(template.as_ref()) {
-        Ok(payload) => {
-            let opted_out = app.store.is_suppressed(account_id, &recipient).await?;
-            (
-                payload,
-                opted_out.then(|| suppression::SUPPRESSED.to_owned()),
-            )
-        }
-        Err(reason) => (placeholder(&request), Some(reason)),
-    };
+    // A template the data does not fill, or a recipient who opted out:
+    // stored as a failed message (the history says why), never sent.
+    let mut draft = NotificationDraft::rendered(
+        request.channel,
+        &request.to,
+        request.draft(template.as_ref()),
+    );
+    if draft.failure.is_none()
+        && app
+            .store
+            .is_suppressed(account_id, &suppression::key(request.channel, &request.to))
+            .await?
+    {
+        draft.failure = Some(suppression::SUPPRESSED.to_owned());
+    }
     let mut n = Notification::create(
         account_id,
         &request.id,
         MESSAGE_EVENT_TYPE,
-        NotificationDraft::new(payload),
+        draft,
         None,
         now,
     );
     n.reference = request.reference.clone();
-    n.status = request.initial_status();
-    if let Some(send_at) = request.send_at {
-        // Its chain (and the retry schedule's clock) starts at its send.
-        n.next_attempt_at = Some(send_at);
-        n.chain_started_at = Some(send_at);
-    }
-    if let Some(reason) = failure {
-        tracing::info!(account_id, message_id = %request.id, reason, "message not sent");
-        n.status = Status::Failed;
-        n.next_attempt_at = None;
-        n.last_error = Some(reason);
+    match &n.last_error {
+        Some(reason) => {
+            tracing::info!(account_id, message_id = %request.id, reason, "message not sent");
+        }
+        None => {
+            n.status = request.initial_status();
+            if let Some(send_at) = request.send_at {
+                // Its chain (and the retry schedule's clock) starts at its send.
+                n.next_attempt_at = Some(send_at);
+                n.chain_started_at = Some(send_at);
+            }
+        }
     }
     let record = MessageRecord {
         account_id: account_id.to_owned(),
@@ -119,29 +122,6 @@ pub async fn send(
                 channel = n.channel.as_str(), "message accepted");
             Ok(answer(StatusCode::ACCEPTED, &record))
         }
-    }
-}
-
-/// A failed message still records where it was going.
-fn placeholder(request: &MessageRequest) -> inc_shared::domain::Payload {
-    use inc_shared::domain::{CustomerChannel, Payload};
-    let to = request.to.clone();
-    match request.channel {
-        CustomerChannel::Sms => Payload::Sms {
-            to,
-            text: String::new(),
-        },
-        CustomerChannel::Email => Payload::Email {
-            to,
-            subject: String::new(),
-            text: String::new(),
-        },
-        CustomerChannel::Whatsapp => Payload::Whatsapp {
-            to,
-            template: request.template_name().unwrap_or_default().to_owned(),
-            language: String::new(),
-            parameters: Vec::new(),
-        },
     }
 }
 

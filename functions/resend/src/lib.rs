@@ -34,12 +34,15 @@ use inc_shared::domain::payment::check_reference;
 use inc_shared::domain::plan::customer_message;
 use inc_shared::domain::suppression;
 use inc_shared::domain::{
-    Channel, CustomerChannel, Notification, NotificationDraft, Payload, Status, Transaction,
-    parse_time,
+    Channel, CustomerChannel, Notification, Payload, Status, Transaction, parse_time,
 };
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::{Account, LogQuery, Store};
 use inc_shared::{Config, Error, Result};
+
+/// The explained resend's reason when the account's `payment.<state>`
+/// template cannot be rendered with the transaction's fields.
+const TEMPLATE_ERROR: &str = "template_error";
 
 pub struct Resend {
     store: Store,
@@ -307,15 +310,24 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
     let cause = inc_shared::domain::keys::new_notification_id().replacen("ntf_", "rsd_", 1);
     let mut notifications = Vec::new();
     let mut outcomes = Vec::new();
+    let stored = app
+        .store
+        .payment_templates(&account.account_id, transaction.state, &request.channels)
+        .await?;
     for &channel in &request.channels {
-        let result = match customer_message(&transaction, channel, &account.settings)? {
-            Ok(payload) if opted_out(app, account, &payload).await? => Err(suppression::SUPPRESSED),
-            Ok(payload) => {
+        let result = match customer_message(&transaction, channel, &account.settings, &stored)? {
+            // The account's template does not render for this transaction:
+            // nothing is sent, and the answer says why.
+            Ok(draft) if draft.failure.is_some() => Err(TEMPLATE_ERROR),
+            Ok(draft) if opted_out(app, account, &draft.payload).await? => {
+                Err(suppression::SUPPRESSED)
+            }
+            Ok(draft) => {
                 let mut n = Notification::create(
                     &account.account_id,
                     &cause,
                     "payment.resend",
-                    NotificationDraft::new(payload),
+                    draft,
                     Some((transaction.session_id.clone(), transaction.order_no.clone())),
                     now,
                 );

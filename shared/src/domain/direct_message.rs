@@ -242,29 +242,7 @@ impl MessageRequest {
         let Some(template) = template else {
             return Err(format!("the template `{name}` does not exist"));
         };
-        let rendered = template
-            .render(language.as_deref(), data)
-            .map_err(|e| e.to_string())?;
-        let missing = |what: &str| format!("the template `{name}` has no {what}");
-        Ok(match self.channel {
-            CustomerChannel::Sms => Payload::Sms {
-                to,
-                text: rendered.body.ok_or_else(|| missing("body"))?,
-            },
-            CustomerChannel::Email => Payload::Email {
-                to,
-                subject: rendered.subject.ok_or_else(|| missing("subject"))?,
-                text: rendered.body.ok_or_else(|| missing("body"))?,
-            },
-            CustomerChannel::Whatsapp => Payload::Whatsapp {
-                to,
-                template: rendered
-                    .template
-                    .ok_or_else(|| missing("WhatsApp template"))?,
-                language: rendered.language,
-                parameters: rendered.parameters.unwrap_or_default(),
-            },
-        })
+        template.payload(&to, language.as_deref(), data)
     }
 
     /// The status the message starts in.

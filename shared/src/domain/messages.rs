@@ -1,9 +1,13 @@
-//! The texts customers receive, per channel × state × language, rendered
-//! with minijinja from the transaction's fields. Defaults ship here (English
-//! and Arabic); an account overrides any of them in its channel settings
-//! under the key `state` or `state.language`.
+//! The texts customers receive about a payment, per channel × state ×
+//! language, rendered with minijinja from the transaction's fields
+//! ([`data`]). Defaults ship here (English and Arabic). An account replaces
+//! them with its own `payment.<state>` templates (`domain::templates`);
+//! the older overrides in its channel settings, under the key `state` or
+//! `state.language`, still come first where they exist.
 
-use minijinja::{Environment, context};
+use minijinja::Environment;
+
+use super::channel::CustomerChannel;
 
 use super::channels::{Channels, EmailProvider, EmailTemplate, SmsProvider, WhatsappProvider};
 use super::payment::{PaymentState, Transaction};
@@ -55,25 +59,54 @@ fn default_subject(language: &str) -> &'static str {
     }
 }
 
-fn render(source: &str, t: &Transaction) -> Result<String> {
-    let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+/// The name of the account's own template for a payment state.
+pub fn template_name(state: PaymentState) -> String {
+    format!("payment.{}", state.as_str())
+}
+
+/// The variables a payment's texts are rendered with: the shipped ones,
+/// the settings' overrides and the account's `payment.<state>` templates.
+pub fn data(t: &Transaction) -> serde_json::Value {
     let amount = match (&t.amount, &t.currency_code) {
         (Some(a), Some(c)) => format!("{a} {c}"),
         (Some(a), None) => a.clone(),
         _ => String::new(),
     };
-    let ctx = context! {
-        first_name => t.customer_first_name.clone().unwrap_or_default(),
-        order => t.order_no.clone().unwrap_or_else(|| t.session_id.clone()),
-        order_no => t.order_no.clone().unwrap_or_default(),
-        session_id => t.session_id.clone(),
-        amount => amount,
-        currency_code => t.currency_code.clone().unwrap_or_default(),
-        state => t.state.as_str(),
-        language => t.language.clone(),
-    };
-    env.render_str(source, ctx)
+    serde_json::json!({
+        "first_name": t.customer_first_name.clone().unwrap_or_default(),
+        "order": t.order_no.clone().unwrap_or_else(|| t.session_id.clone()),
+        "order_no": t.order_no.clone().unwrap_or_default(),
+        "session_id": t.session_id.clone(),
+        "amount": amount,
+        "currency_code": t.currency_code.clone().unwrap_or_default(),
+        "state": t.state.as_str(),
+        "language": t.language.clone(),
+    })
+}
+
+/// Whether the account's channel settings override the text of `t`'s
+/// state on `channel` (they win over a stored template).
+pub fn overridden(channels: &Channels, channel: CustomerChannel, t: &Transaction) -> bool {
+    match channel {
+        CustomerChannel::Sms => channels
+            .sms
+            .as_ref()
+            .is_some_and(|p| lookup(&p.templates, t).is_some()),
+        CustomerChannel::Email => channels
+            .email
+            .as_ref()
+            .is_some_and(|p| lookup(&p.templates, t).is_some()),
+        CustomerChannel::Whatsapp => channels
+            .whatsapp
+            .as_ref()
+            .is_some_and(|p| p.templates.contains_key(t.state.as_str())),
+    }
+}
+
+fn render(source: &str, t: &Transaction) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.render_str(source, data(t))
         .map(|s| s.trim().to_owned())
         .map_err(|e| {
             Error::unprocessable(

@@ -97,6 +97,30 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// A customer message that failed before it had content (its template
+    /// could not be rendered): where it was going, nothing to send.
+    pub fn unsent(channel: super::channel::CustomerChannel, to: &str) -> Payload {
+        use super::channel::CustomerChannel;
+        let to = to.to_owned();
+        match channel {
+            CustomerChannel::Sms => Payload::Sms {
+                to,
+                text: String::new(),
+            },
+            CustomerChannel::Email => Payload::Email {
+                to,
+                subject: String::new(),
+                text: String::new(),
+            },
+            CustomerChannel::Whatsapp => Payload::Whatsapp {
+                to,
+                template: String::new(),
+                language: String::new(),
+                parameters: Vec::new(),
+            },
+        }
+    }
+
     pub fn channel(&self) -> Channel {
         match self {
             Payload::Webhook(_) => Channel::Webhook,
@@ -114,6 +138,9 @@ pub struct NotificationDraft {
     pub payload: Payload,
     /// The endpoint a webhook goes to.
     pub endpoint_id: Option<String>,
+    /// Why it failed before it could be sent (a template the data does not
+    /// fill): it is stored `failed` with this as `last_error`, never sent.
+    pub failure: Option<String>,
 }
 
 impl NotificationDraft {
@@ -122,6 +149,31 @@ impl NotificationDraft {
             channel: payload.channel(),
             payload,
             endpoint_id: None,
+            failure: None,
+        }
+    }
+
+    /// A customer message to `to` that failed before it was sent.
+    pub fn failed(
+        channel: super::channel::CustomerChannel,
+        to: &str,
+        reason: String,
+    ) -> NotificationDraft {
+        NotificationDraft {
+            failure: Some(reason),
+            ..NotificationDraft::new(Payload::unsent(channel, to))
+        }
+    }
+
+    /// `payload`, or the failure its rendering met.
+    pub fn rendered(
+        channel: super::channel::CustomerChannel,
+        to: &str,
+        payload: std::result::Result<Payload, String>,
+    ) -> NotificationDraft {
+        match payload {
+            Ok(payload) => NotificationDraft::new(payload),
+            Err(reason) => NotificationDraft::failed(channel, to, reason),
         }
     }
 
@@ -233,6 +285,10 @@ impl Notification {
         now: DateTime<Utc>,
     ) -> Self {
         let (session_id, order_no) = transaction.map_or((None, None), |(s, o)| (Some(s), o));
+        let status = match draft.failure {
+            Some(_) => Status::Failed,
+            None => Status::Queued,
+        };
         Notification {
             account_id: account_id.to_owned(),
             notification_id: super::keys::new_notification_id(),
@@ -243,7 +299,7 @@ impl Notification {
             reference: None,
             channel: draft.channel,
             endpoint_id: draft.endpoint_id,
-            status: Status::Queued,
+            status,
             created_at: now,
             updated_at: now,
             payload: draft.payload,
@@ -251,7 +307,7 @@ impl Notification {
             chain_start: 0,
             chain_started_at: None,
             next_attempt_at: None,
-            last_error: None,
+            last_error: draft.failure,
             staged: None,
             dead_letter_pending: None,
             sweep_at: None,

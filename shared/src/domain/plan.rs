@@ -4,6 +4,8 @@
 //! decided by one function, [`customer_message`], on top of the state ×
 //! channel rules of [`rules::check`].
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::channel::CustomerChannel;
@@ -15,20 +17,39 @@ use super::notification::{NotificationDraft, Payload, WebhookPayload};
 use super::payment::Transaction;
 use super::rules::{self, SkipReason};
 use super::settings::{Settings, WebhookFormat};
+use super::templates::Template;
 use crate::error::Result;
 
+/// The account's own `payment.<state>` templates for the state a
+/// transaction is in, by channel (`messages::template_name`).
+pub type PaymentTemplates = BTreeMap<CustomerChannel, Template>;
+
 /// The customer message for the transaction's current state on `channel`,
-/// or why there is none.
+/// or why there is none. Its text is, first found: the channel settings'
+/// override, the account's `payment.<state>` template (`stored`; one the
+/// transaction's fields do not fill makes a failed message), the shipped
+/// default.
 pub fn customer_message(
     t: &Transaction,
     channel: CustomerChannel,
     settings: &Settings,
-) -> Result<Result<Payload, SkipReason>> {
+    stored: &PaymentTemplates,
+) -> Result<Result<NotificationDraft, SkipReason>> {
     let providers = &settings.channels;
     if let Err(reason) = rules::check(t, channel, providers.configured(channel)) {
         return Ok(Err(reason));
     }
     let phone = t.customer_phone.clone().unwrap_or_default();
+    if let Some(template) = stored.get(&channel)
+        && !messages::overridden(providers, channel, t)
+    {
+        let to = match channel {
+            CustomerChannel::Email => t.customer_email.clone().unwrap_or_default(),
+            _ => phone,
+        };
+        let payload = template.payload(&to, Some(&t.language), &messages::data(t));
+        return Ok(Ok(NotificationDraft::rendered(channel, &to, payload)));
+    }
     let payload = match channel {
         CustomerChannel::Sms => match &providers.sms {
             Some(p) => Payload::Sms {
@@ -61,7 +82,7 @@ pub fn customer_message(
             None => return Ok(Err(SkipReason::ProviderNotConfigured)),
         },
     };
-    Ok(Ok(payload))
+    Ok(Ok(NotificationDraft::new(payload)))
 }
 
 /// The merchant's webhook about the change `t` just recorded (its last
@@ -148,6 +169,16 @@ fn fan_out(
         .collect()
 }
 
+/// The channels a customer message about `t`'s current state may go on:
+/// those whose list in the transaction names it (the templates to read).
+pub fn channels_notified(t: &Transaction) -> Vec<CustomerChannel> {
+    t.notifications
+        .iter()
+        .filter(|(_, states)| states.contains(&t.state))
+        .map(|(channel, _)| *channel)
+        .collect()
+}
+
 /// What a payment event causes: the merchant's JSON webhook to every
 /// endpoint that wants it (INC on) and one customer message per channel
 /// whose list names the new state and whose rules, provider and contact
@@ -159,6 +190,7 @@ pub fn plan_payment(
     t: &Transaction,
     settings: &Settings,
     endpoints: &[Endpoint],
+    stored: &PaymentTemplates,
     now: DateTime<Utc>,
 ) -> Result<Vec<NotificationDraft>> {
     let targets = endpoint::targets(settings, endpoints, event.type_name());
@@ -171,8 +203,8 @@ pub fn plan_payment(
         if !states.contains(&t.state) {
             continue;
         }
-        match customer_message(t, *channel, settings)? {
-            Ok(payload) => drafts.push(NotificationDraft::new(payload)),
+        match customer_message(t, *channel, settings, stored)? {
+            Ok(draft) => drafts.push(draft),
             Err(reason) => {
                 tracing::info!(session_id = %t.session_id, channel = channel.as_str(), reason = reason.as_str(), "customer message skipped");
             }

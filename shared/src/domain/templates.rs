@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::channel::CustomerChannel;
+use super::notification::Payload;
 use crate::error::{Error, Result};
 
 /// The language a template falls back to.
@@ -240,6 +241,39 @@ impl Template {
             "languages": self.languages,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+        })
+    }
+
+    /// The message this template makes for `to`, rendered in `language`
+    /// (or `en`) with `data`; `Err` with the reason a message fails with
+    /// when it cannot be rendered (a variable the data lacks).
+    pub fn payload(
+        &self,
+        to: &str,
+        language: Option<&str>,
+        data: &Value,
+    ) -> std::result::Result<Payload, String> {
+        let rendered = self.render(language, data).map_err(|e| e.to_string())?;
+        let missing = |what: &str| format!("the template `{}` has no {what}", self.name);
+        let to = to.to_owned();
+        Ok(match self.channel {
+            CustomerChannel::Sms => Payload::Sms {
+                to,
+                text: rendered.body.ok_or_else(|| missing("body"))?,
+            },
+            CustomerChannel::Email => Payload::Email {
+                to,
+                subject: rendered.subject.ok_or_else(|| missing("subject"))?,
+                text: rendered.body.ok_or_else(|| missing("body"))?,
+            },
+            CustomerChannel::Whatsapp => Payload::Whatsapp {
+                to,
+                template: rendered
+                    .template
+                    .ok_or_else(|| missing("WhatsApp template"))?,
+                language: rendered.language,
+                parameters: rendered.parameters.unwrap_or_default(),
+            },
         })
     }
 

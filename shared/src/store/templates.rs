@@ -5,11 +5,33 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde_dynamo::to_attribute_value;
 
 use super::{KeyPage, Store, db_err, de, s, ts};
-use crate::domain::CustomerChannel;
+use crate::domain::plan::PaymentTemplates;
 use crate::domain::templates::{Template, key};
+use crate::domain::{CustomerChannel, PaymentState, messages};
 use crate::error::{Error, Result};
 
 impl Store {
+    /// The account's `payment.<state>` templates on `channels`, side by
+    /// side (an event asks for one to three).
+    pub async fn payment_templates(
+        &self,
+        account_id: &str,
+        state: PaymentState,
+        channels: &[CustomerChannel],
+    ) -> Result<PaymentTemplates> {
+        let name = messages::template_name(state);
+        let reads = channels
+            .iter()
+            .map(|channel| self.get_template(account_id, *channel, &name));
+        let found = futures::future::try_join_all(reads).await?;
+        Ok(channels
+            .iter()
+            .copied()
+            .zip(found)
+            .filter_map(|(c, t)| Some((c, t?)))
+            .collect())
+    }
+
     /// Writes (or replaces) a template in one write; a replaced template
     /// keeps its `created_at`, so concurrent writes need no read first —
     /// the last one stands whole.
