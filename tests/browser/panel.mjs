@@ -166,6 +166,25 @@ try {
   await page.locator("#template-preview").getByText("data.date", { exact: false }).waitFor();
   summary.template_preview = "ok";
 
+  // Scheduled messages: two sent through the API for later, listed after a
+  // refresh; one canceled from the panel, gone from the list.
+  for (const [id, hours] of [["panel-later-1", 1], ["panel-later-2", 2]]) {
+    const scheduled = await fetch(base + "/v1/messages", {
+      method: "POST",
+      headers: { Authorization: "Api-Key " + key, "Content-Type": "application/json" },
+      body: JSON.stringify({ id, channel: "sms", to: "+393331234567", text: "See you soon",
+        send_at: new Date(Date.now() + hours * 3600_000).toISOString(), reference: "panel" }),
+    });
+    check(scheduled.status === 202, "the message was not accepted: " + scheduled.status);
+  }
+  const scheduledRows = page.locator("#scheduled-table tbody");
+  await page.locator("#scheduled").getByRole("button", { name: "Refresh" }).click();
+  await scheduledRows.locator('tr[data-message="panel-later-2"]').waitFor();
+  await page.getByRole("button", { name: "Cancel panel-later-1" }).click();
+  await page.getByText("Message panel-later-1 canceled; it will not be sent.").waitFor();
+  await scheduledRows.locator('tr[data-message="panel-later-1"]').waitFor({ state: "detached" });
+  summary.scheduled = await scheduledRows.locator("tr").count();
+
   // An integrated system reports an SMS as sent.
   const eventId = "evt-panel-" + Date.now();
   const response = await fetch(base + "/v1/events", {

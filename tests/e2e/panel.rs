@@ -94,6 +94,13 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     assert_eq!(listed, [("email", "gone@example.com")], "{opt_outs}");
     assert_eq!(summary["opt_outs"], 1);
 
+    // The scheduled message it canceled, and the one it left.
+    let (_, canceled) = t.get(&acct.key, "/v1/messages/panel-later-1").await;
+    assert_eq!(canceled["status"], "canceled", "{canceled}");
+    let (_, left) = t.get(&acct.key, "/v1/messages/panel-later-2").await;
+    assert_eq!(left["status"], "scheduled", "{left}");
+    assert_eq!(summary["scheduled"], 1);
+
     // The endpoint got the webhook twice, signed JSON, one webhook-id.
     let received = sink.wait_for(2).await;
     assert_eq!(received.len(), 2);

@@ -66,7 +66,7 @@ async function signIn(key) {
   $("sign-out").hidden = false;
   say("Signed in.");
   await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes(), loadSuppressions(true),
-    loadTemplates()]);
+    loadTemplates(), loadScheduled(true)]);
 }
 
 function signOut() {

@@ -13,6 +13,7 @@ const SCRIPT: &str = include_str!("../panel/panel.js");
 const ENDPOINTS: &str = include_str!("../panel/endpoints.js");
 const SUPPRESSIONS: &str = include_str!("../panel/suppressions.js");
 const TEMPLATES: &str = include_str!("../panel/templates.js");
+const MESSAGES: &str = include_str!("../panel/messages.js");
 const STYLE: &str = include_str!("../panel/panel.css");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
@@ -52,6 +53,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
         "endpoints.js" => Ok(page("text/javascript; charset=utf-8", ENDPOINTS)),
         "suppressions.js" => Ok(page("text/javascript; charset=utf-8", SUPPRESSIONS)),
         "templates.js" => Ok(page("text/javascript; charset=utf-8", TEMPLATES)),
+        "messages.js" => Ok(page("text/javascript; charset=utf-8", MESSAGES)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
         _ => Err(Error::NotFound("asset")),
     }
@@ -63,7 +65,15 @@ mod tests {
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
-        for text in [INDEX, SCRIPT, ENDPOINTS, STYLE] {
+        for text in [
+            INDEX,
+            SCRIPT,
+            ENDPOINTS,
+            SUPPRESSIONS,
+            TEMPLATES,
+            MESSAGES,
+            STYLE,
+        ] {
             assert!(!text.contains("http://"), "an absolute http URL");
             for line in text.lines().filter(|l| l.contains("https://")) {
                 // Only example placeholders, never something loaded.
