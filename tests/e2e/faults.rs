@@ -2,7 +2,8 @@
 //! worker, SQS or the local AWS endpoint misbehave; each test then prints
 //! and checks its ledger — accepted = delivered + failed + pending, nothing
 //! lost, nothing delivered twice. [`outbox`] fails each write-then-enqueue
-//! path half way; [`concurrency`] runs what contends at once.
+//! path half way, [`messages`] a direct message's; [`concurrency`] runs
+//! what contends at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use inc_tests::{Answer, PATIENCE, Sink, TestStack, eventually, seed_event};
 
 #[path = "faults/concurrency.rs"]
 mod concurrency;
+#[path = "faults/messages.rs"]
+mod messages;
 #[path = "faults/outbox.rs"]
 mod outbox;
 
