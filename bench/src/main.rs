@@ -14,6 +14,7 @@ mod fan_out;
 mod init;
 mod instant;
 mod runtime_api;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -443,6 +444,10 @@ async fn main() {
     if chosen("fan-out") {
         println!("fan-out to 50 endpoints…");
         fan_out::fan_out(&mut rows).await;
+    }
+    if chosen("schedule") {
+        println!("schedule → send lateness (1,000 messages due at once)…");
+        schedule::lateness(&mut rows).await;
     }
     if chosen("e2e") {
         println!("end to end ({E2E_EVENTS} events)…");
