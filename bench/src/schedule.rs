@@ -18,14 +18,7 @@ const CONCURRENCY: usize = 8;
 pub async fn lateness(rows: &mut Vec<Row>) {
     let t = TestStack::start().await;
     let gateway = Sink::start().await;
-    let acct = t.account(None).await;
-    let (status, body) = t
-        .patch_settings(
-            &acct.key,
-            json!({"channels": {"sms": {"url": format!("http://{}/sms", gateway.addr), "api_key": "bench-1234"}}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let acct = t.account_with_sms(&gateway).await;
 
     // Far enough ahead to schedule them all first.
     let send_at = Utc::now() + chrono::Duration::seconds(90);

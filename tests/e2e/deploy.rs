@@ -320,7 +320,7 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
     .await;
     assert_eq!(
         swept,
-        json!({"requeued": 0, "undone": 0, "given_up": 0, "dead_lettered": 0, "skipped": 0})
+        json!({"released": 0, "requeued": 0, "undone": 0, "given_up": 0, "dead_lettered": 0, "skipped": 0})
     );
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);

@@ -80,6 +80,19 @@ fn of<'a>(items: &'a [Value], channel: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {channel} notification in {items:?}"))
 }
 
+/// The notifications of `session`, once every one of them is final.
+async fn settled(t: &TestStack, key: &str, session: &str, n: usize) -> Vec<Value> {
+    eventually(&format!("{n} final notifications"), PATIENCE, || async {
+        let items = notifications_of(t, key, session).await;
+        (items.len() == n
+            && items
+                .iter()
+                .all(|i| i["status"] == "delivered" || i["status"] == "failed"))
+        .then_some(items)
+    })
+    .await
+}
+
 async fn all_delivered(t: &TestStack, key: &str, session: &str, n: usize) -> Vec<Value> {
     eventually(
         &format!("{n} delivered notifications"),

@@ -313,6 +313,19 @@ impl TestStack {
         account
     }
 
+    /// Creates an account with no endpoint whose SMS gateway is `gateway`.
+    pub async fn account_with_sms(&self, gateway: &Sink) -> Account {
+        let account = self.account(None).await;
+        let (status, body) = self
+            .patch_settings(
+                &account.key,
+                json!({"channels": {"sms": {"url": format!("http://{}/sms", gateway.addr), "api_key": "gateway-1234"}}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        account
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request.send().await.expect("the local stack answers");
         let status = response.status().as_u16();

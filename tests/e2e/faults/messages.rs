@@ -35,14 +35,7 @@ fn sends(gateway: &Sink) -> BTreeMap<String, usize> {
 async fn a_message_whose_queue_or_table_fails_is_sent_once_or_not_stored() {
     let t = TestStack::behind_proxy(&[("ScheduleLeadSeconds", "2")]).await;
     let gateway = Sink::start().await;
-    let acct = t.account(None).await;
-    let (status, body) = t
-        .patch_settings(
-            &acct.key,
-            json!({"channels": {"sms": {"url": format!("http://{}/sms", gateway.addr), "api_key": "k-1234"}}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let acct = t.account_with_sms(&gateway).await;
     let proxy = t.proxy.as_ref().expect("proxy");
     let key = &acct.key;
 
@@ -108,14 +101,7 @@ async fn a_message_whose_queue_or_table_fails_is_sent_once_or_not_stored() {
 async fn one_id_posted_at_once_is_one_message_and_a_cancel_racing_the_send_leaves_one_outcome() {
     let t = TestStack::start().await;
     let gateway = Sink::start().await;
-    let acct = t.account(None).await;
-    let (status, body) = t
-        .patch_settings(
-            &acct.key,
-            json!({"channels": {"sms": {"url": format!("http://{}/sms", gateway.addr), "api_key": "k-1234"}}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let acct = t.account_with_sms(&gateway).await;
     let key = &acct.key;
 
     // Eight copies of one request at once: one message, one notification.

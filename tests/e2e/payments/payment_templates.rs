@@ -5,11 +5,11 @@
 //! is accepted, its other notifications go, the explained resend says
 //! `template_error`.
 
-use inc_tests::{PATIENCE, TestStack, eventually, json};
+use inc_tests::{TestStack, json};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{notifications_of, of, payment, shop};
+use super::{of, payment, settled, shop};
 
 async fn put(t: &TestStack, key: &str, path: &str, languages: Value) {
     let (status, body) = t
@@ -21,18 +21,6 @@ async fn put(t: &TestStack, key: &str, path: &str, languages: Value) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-}
-
-async fn settled(t: &TestStack, key: &str, session: &str, n: usize) -> Vec<Value> {
-    eventually(&format!("{n} settled notifications"), PATIENCE, || async {
-        let items = notifications_of(t, key, session).await;
-        (items.len() == n
-            && items
-                .iter()
-                .all(|i| i["status"] == "delivered" || i["status"] == "failed"))
-        .then_some(items)
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

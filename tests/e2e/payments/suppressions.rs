@@ -3,27 +3,14 @@
 //! with nothing sent, the explained resend skipping them, and removal
 //! letting the next message through.
 
-use inc_tests::{PATIENCE, TestStack, eventually, json};
+use inc_tests::{TestStack, json};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{notifications_of, of, payment, shop};
+use super::{of, payment, settled, shop};
 
 const PHONE: &str = "+96588880001";
 const EMAIL: &str = "optout@example.com";
-
-/// The notifications of `session`, once every one of them is final.
-async fn settled(t: &TestStack, key: &str, session: &str, n: usize) -> Vec<Value> {
-    eventually(&format!("{n} final notifications"), PATIENCE, || async {
-        let items = notifications_of(t, key, session).await;
-        (items.len() == n
-            && items
-                .iter()
-                .all(|i| i["status"] == "delivered" || i["status"] == "failed"))
-        .then_some(items)
-    })
-    .await
-}
 
 /// `POST /v1/suppressions` with `body`.
 async fn suppress(t: &TestStack, key: &str, body: Value) -> (u16, Value) {
