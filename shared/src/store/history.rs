@@ -165,30 +165,34 @@ impl Store {
         account_id: &str,
         session_id: &str,
     ) -> Result<Vec<Notification>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.tables.notifications)
-            .index_name("BySession")
-            .key_condition_expression("by_session = :s")
-            .expression_attribute_values(":s", s(&index_key(account_id, session_id)));
-        self.query_all(query).await
+        self.notifications_by(LogIndex::Session(index_key(account_id, session_id)))
+            .await
     }
 
-    /// Every notification of an order number: a payment's (when it has
-    /// one) and the direct messages whose `reference` it is.
+    /// Every notification of an order number, through the index `ByOrder`:
+    /// a payment's (when it has one) and the direct messages whose
+    /// `reference` it is.
     pub async fn notifications_of_order(
         &self,
         account_id: &str,
         order_no: &str,
     ) -> Result<Vec<Notification>> {
+        self.notifications_by(LogIndex::Order(index_key(account_id, order_no)))
+            .await
+    }
+
+    /// Every notification under one key of a history index.
+    async fn notifications_by(&self, index: LogIndex) -> Result<Vec<Notification>> {
+        let (Some(name), Some((attribute, value))) = (index.name(), index.partition()) else {
+            return Ok(Vec::new());
+        };
         let query = self
             .client
             .query()
             .table_name(&self.tables.notifications)
-            .index_name("ByOrder")
-            .key_condition_expression("by_order = :o")
-            .expression_attribute_values(":o", s(&index_key(account_id, order_no)));
+            .index_name(name)
+            .key_condition_expression(format!("{attribute} = :k"))
+            .expression_attribute_values(":k", s(value));
         self.query_all(query).await
     }
 }
