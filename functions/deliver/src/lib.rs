@@ -311,6 +311,11 @@ impl Deliver {
             },
             _ => None,
         };
+        // A message whose template its data does not fill (contract 9):
+        // failed at send, naming the variable, never sent blank.
+        if let Some(reason) = &notification.render_error {
+            return self.give_up(body, &notification, None, reason).await;
+        }
         // An opted-out recipient (contract 9), checked at the last moment:
         // a suppression added after the message was planned still holds.
         if let Some(recipient) = suppression::key_of(&notification.payload)

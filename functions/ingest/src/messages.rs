@@ -25,7 +25,7 @@ use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::direct_message::{MESSAGE_EVENT_TYPE, MessageRecord, MessageRequest};
 use inc_shared::domain::event::MAX_ID_LEN;
 use inc_shared::domain::outbox::{release_delay, release_now};
-use inc_shared::domain::{Notification, NotificationDraft, Status, suppression};
+use inc_shared::domain::{Notification, NotificationDraft, Status};
 use inc_shared::queue::DeliveryMessage;
 use inc_shared::store::MessageClaim;
 use inc_shared::{Error, Result};
@@ -68,21 +68,14 @@ pub async fn send(
         ),
         None => None,
     };
-    // A template the data does not fill, or a recipient who opted out:
-    // stored as a failed message (the history says why), never sent.
-    let mut draft = NotificationDraft::rendered(
+    // A template the data does not fill goes its way like any message and
+    // fails when it comes due, naming the variable (deliver also checks
+    // the opt-out list then).
+    let draft = NotificationDraft::rendered(
         request.channel,
         &request.to,
         request.draft(template.as_ref()),
     );
-    if draft.failure.is_none()
-        && app
-            .store
-            .is_suppressed(account_id, &suppression::key(request.channel, &request.to))
-            .await?
-    {
-        draft.failure = Some(suppression::SUPPRESSED.to_owned());
-    }
     let mut n = Notification::create(
         account_id,
         &request.id,
@@ -92,18 +85,11 @@ pub async fn send(
         now,
     );
     n.reference = request.reference.clone();
-    match &n.last_error {
-        Some(reason) => {
-            tracing::info!(account_id, message_id = %request.id, reason, "message not sent");
-        }
-        None => {
-            n.status = request.initial_status();
-            if let Some(send_at) = request.send_at {
-                // Its chain (and the retry schedule's clock) starts at its send.
-                n.next_attempt_at = Some(send_at);
-                n.chain_started_at = Some(send_at);
-            }
-        }
+    n.status = request.initial_status();
+    if let Some(send_at) = request.send_at {
+        // Its chain (and the retry schedule's clock) starts at its send.
+        n.next_attempt_at = Some(send_at);
+        n.chain_started_at = Some(send_at);
     }
     let record = MessageRecord {
         account_id: account_id.to_owned(),

@@ -138,8 +138,8 @@ pub struct NotificationDraft {
     pub payload: Payload,
     /// The endpoint a webhook goes to.
     pub endpoint_id: Option<String>,
-    /// Why it failed before it could be sent (a template the data does not
-    /// fill): it is stored `failed` with this as `last_error`, never sent.
+    /// Why its content could not be made (a template the data does not
+    /// fill): see [`Notification::render_error`].
     pub failure: Option<String>,
 }
 
@@ -225,6 +225,11 @@ pub struct Notification {
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why its content could not be made (a template the data does not
+    /// fill): it goes its way like any message and, when it comes due,
+    /// deliver fails it with this reason, sending nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_error: Option<String>,
     /// A resend's write its request has not confirmed (see
     /// [`outbox`](super::outbox)); deliver clears it when it takes the lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -285,10 +290,6 @@ impl Notification {
         now: DateTime<Utc>,
     ) -> Self {
         let (session_id, order_no) = transaction.map_or((None, None), |(s, o)| (Some(s), o));
-        let status = match draft.failure {
-            Some(_) => Status::Failed,
-            None => Status::Queued,
-        };
         Notification {
             account_id: account_id.to_owned(),
             notification_id: super::keys::new_notification_id(),
@@ -299,7 +300,7 @@ impl Notification {
             reference: None,
             channel: draft.channel,
             endpoint_id: draft.endpoint_id,
-            status,
+            status: Status::Queued,
             created_at: now,
             updated_at: now,
             payload: draft.payload,
@@ -307,7 +308,8 @@ impl Notification {
             chain_start: 0,
             chain_started_at: None,
             next_attempt_at: None,
-            last_error: draft.failure,
+            last_error: None,
+            render_error: draft.failure,
             staged: None,
             dead_letter_pending: None,
             sweep_at: None,

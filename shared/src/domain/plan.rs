@@ -27,8 +27,8 @@ pub type PaymentTemplates = BTreeMap<CustomerChannel, Template>;
 /// The customer message for the transaction's current state on `channel`,
 /// or why there is none. Its text is, first found: the channel settings'
 /// override, the account's `payment.<state>` template (`stored`; one the
-/// transaction's fields do not fill makes a failed message), the shipped
-/// default.
+/// transaction's fields do not fill fails that message when it comes
+/// due), the shipped default.
 pub fn customer_message(
     t: &Transaction,
     channel: CustomerChannel,

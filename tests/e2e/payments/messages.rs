@@ -230,8 +230,8 @@ async fn a_message_goes_now_on_each_channel_once_whatever_the_retries() {
     assert_eq!(wa["template"]["language"]["code"], "it", "{wa}");
     assert!(wa.to_string().contains("Marco"), "{wa}");
 
-    // A template the data does not fill: a failed message naming the
-    // variable, never blank text.
+    // A template the data does not fill: accepted, and failed when it comes
+    // due, naming the variable — never sent blank.
     let (status, body) = t
         .send_json(
             "/v1/messages",
@@ -239,8 +239,8 @@ async fn a_message_goes_now_on_each_channel_once_whatever_the_retries() {
             with("id", json!("m-4")).tap(|b| b["data"] = json!({"name": "Marco"})),
         )
         .await;
-    assert_eq!((status, &body["status"]), (202, &json!("failed")), "{body}");
-    let failed = message(&t, key, "m-4").await;
+    assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
+    let failed = message_when(&t, key, "m-4", "failed").await;
     assert!(
         failed["last_error"]
             .as_str()
@@ -248,7 +248,7 @@ async fn a_message_goes_now_on_each_channel_once_whatever_the_retries() {
         "{failed}"
     );
 
-    // An opted-out recipient: failed, `suppressed`, not sent.
+    // An opted-out recipient: accepted, then failed `suppressed` at send.
     let (status, _) = t
         .send_json(
             "/v1/suppressions",
@@ -264,8 +264,11 @@ async fn a_message_goes_now_on_each_channel_once_whatever_the_retries() {
             json!({"id": "m-5", "channel": "sms", "to": "+393339999999", "text": "Offer!"}),
         )
         .await;
-    assert_eq!((status, &body["status"]), (202, &json!("failed")), "{body}");
-    assert_eq!(message(&t, key, "m-5").await["last_error"], "suppressed");
+    assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
+    assert_eq!(
+        message_when(&t, key, "m-5", "failed").await["last_error"],
+        "suppressed"
+    );
 
     // A message sent is not canceled.
     let (status, body) = t.call(Method::DELETE, "/v1/messages/m-1", key, None).await;
