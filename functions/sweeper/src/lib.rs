@@ -19,6 +19,7 @@ use std::collections::HashSet;
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use inc_shared::domain::Notification;
@@ -40,6 +41,22 @@ pub struct Sweeper {
     dlq_url: String,
     /// How long a chain may stay pending: the retry schedule plus a day.
     max_age: Duration,
+}
+
+/// How many due notifications one run handles at once.
+const CONCURRENCY: usize = 16;
+
+/// What the sweeper did with one due notification.
+enum Handled {
+    /// Claimed: its message goes on the queue with this delay (seconds).
+    Release(DeliveryMessage, u32),
+    /// Claimed: its message goes on the queue again.
+    Requeue(DeliveryMessage),
+    Undone,
+    DeadLettered,
+    GivenUp,
+    /// Changed meanwhile, or needing nothing.
+    Skipped,
 }
 
 /// What one run did.
@@ -82,44 +99,23 @@ impl Sweeper {
             if due.is_empty() {
                 break;
             }
+            // Each item's writes are conditional on it as read, so they run
+            // side by side.
+            let handled: Vec<Handled> = futures::stream::iter(due)
+                .map(|n| async move { self.handle(&n, now).await })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
             let mut requeue = Vec::new();
             let mut release = Vec::new();
-            for n in &due {
-                match sweep_action(n, now, self.max_age) {
-                    SweepAction::Release => {
-                        if self.store.claim_release(n, now).await? {
-                            let send_at = n.next_attempt_at.unwrap_or(now);
-                            release.push((DeliveryMessage::of(n), release_delay(send_at, now)));
-                        } else {
-                            report.skipped += 1;
-                        }
-                    }
-                    SweepAction::Requeue => {
-                        if self.store.claim_requeue(n, now).await? {
-                            requeue.push(DeliveryMessage::of(n));
-                        } else {
-                            report.skipped += 1;
-                        }
-                    }
-                    SweepAction::Undo => match self.store.undo_staged(n).await? {
-                        true => report.undone += 1,
-                        false => report.skipped += 1,
-                    },
-                    SweepAction::DeadLetter(reason) => {
-                        self.dead_letter(n, &reason).await?;
-                        report.dead_lettered += 1;
-                    }
-                    SweepAction::GiveUp(reason) => {
-                        if self.store.sweep_give_up(n, &reason, now).await? {
-                            tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id,
-                                reason, "notification failed");
-                            self.dead_letter(n, &reason).await?;
-                            report.given_up += 1;
-                        } else {
-                            report.skipped += 1;
-                        }
-                    }
-                    SweepAction::Nothing => report.skipped += 1,
+            for h in handled {
+                match h {
+                    Handled::Release(message, delay) => release.push((message, delay)),
+                    Handled::Requeue(message) => requeue.push(message),
+                    Handled::Undone => report.undone += 1,
+                    Handled::DeadLettered => report.dead_lettered += 1,
+                    Handled::GivenUp => report.given_up += 1,
+                    Handled::Skipped => report.skipped += 1,
                 }
             }
             // Their `sweep_at` already moved on: if this send fails, the
@@ -135,6 +131,42 @@ impl Sweeper {
             tracing::info!(?report, "swept");
         }
         Ok(report)
+    }
+
+    /// What one due notification needs, done but for its message: the
+    /// messages of a round are sent together.
+    async fn handle(&self, n: &Notification, now: DateTime<Utc>) -> Result<Handled> {
+        Ok(match sweep_action(n, now, self.max_age) {
+            SweepAction::Release => match self.store.claim_release(n, now).await? {
+                true => {
+                    let send_at = n.next_attempt_at.unwrap_or(now);
+                    Handled::Release(DeliveryMessage::of(n), release_delay(send_at, now))
+                }
+                false => Handled::Skipped,
+            },
+            SweepAction::Requeue => match self.store.claim_requeue(n, now).await? {
+                true => Handled::Requeue(DeliveryMessage::of(n)),
+                false => Handled::Skipped,
+            },
+            SweepAction::Undo => match self.store.undo_staged(n).await? {
+                true => Handled::Undone,
+                false => Handled::Skipped,
+            },
+            SweepAction::DeadLetter(reason) => {
+                self.dead_letter(n, &reason).await?;
+                Handled::DeadLettered
+            }
+            SweepAction::GiveUp(reason) => {
+                if !self.store.sweep_give_up(n, &reason, now).await? {
+                    return Ok(Handled::Skipped);
+                }
+                tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id,
+                    reason, "notification failed");
+                self.dead_letter(n, &reason).await?;
+                Handled::GivenUp
+            }
+            SweepAction::Nothing => Handled::Skipped,
+        })
     }
 
     async fn dead_letter(&self, n: &Notification, reason: &str) -> Result<()> {

@@ -393,6 +393,19 @@ async fn scheduled_messages_go_once_on_time_or_not_at_all_if_canceled() {
         assert_eq!(status, 200, "canceling twice is the same");
         canceled.push(id);
     }
+    // A canceled message is never sent, not even by a resend.
+    let (status, body) = t
+        .send_json(
+            &format!("/v1/notifications/{}/resend", notification["sched-12"]),
+            key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("message_canceled")),
+        "{body}"
+    );
 
     // The twelve others are sent.
     for i in 0..12 {
