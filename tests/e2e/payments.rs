@@ -13,6 +13,8 @@ mod messages;
 mod payment_templates;
 #[path = "payments/quiet_hours.rs"]
 mod quiet_hours;
+#[path = "payments/receipts.rs"]
+mod receipts;
 #[path = "payments/suppressions.rs"]
 mod suppressions;
 

@@ -194,6 +194,8 @@ async function showDetail(id) {
   add("Order no", n.order_no);
   add("Next attempt", when(n.next_attempt_at));
   add("Last error", n.last_error);
+  if (n.receipt) add("Receipt", n.receipt.status + " at " + when(n.receipt.at) +
+    (n.receipt.detail ? " (" + n.receipt.detail + ")" : ""));
   add("Request", n.request && n.request.body !== undefined ? n.request.body : JSON.stringify(n.request));
   const rows = $("attempts-table").tBodies[0];
   rows.replaceChildren();
@@ -250,9 +252,11 @@ async function showTimeline(event) {
     return;
   }
   const t = data.transaction;
-  $("timeline-summary").textContent =
-    "Session " + t.session_id + (t.order_no ? ", order " + t.order_no : "") + ": " + t.state +
-    (t.amount ? ", " + t.amount + " " + (t.currency_code || "") : "");
+  // An order number with direct messages only has no payment.
+  $("timeline-summary").textContent = t
+    ? "Session " + t.session_id + (t.order_no ? ", order " + t.order_no : "") + ": " + t.state +
+      (t.amount ? ", " + t.amount + " " + (t.currency_code || "") : "")
+    : "Messages about " + order + " (no payment)";
   const list = $("timeline-list");
   list.replaceChildren();
   for (const entry of data.timeline) {
@@ -262,6 +266,8 @@ async function showTimeline(event) {
     let text;
     if (entry.kind === "state_changed") text = "payment " + entry.state + " (" + entry.event_id + ")";
     else if (entry.kind === "notification") text = entry.channel + " notification queued";
+    else if (entry.kind === "receipt") text = entry.channel + " receipt: " + entry.status +
+      (entry.detail ? " (" + entry.detail + ")" : "");
     else text = entry.channel + " attempt " + entry.number + ": " +
       (entry.status_code ? "HTTP " + entry.status_code : "") + (entry.error ? " " + entry.error : "");
     item.append(time, document.createTextNode(text));

@@ -26,6 +26,7 @@ mod endpoint_stats;
 mod endpoints;
 mod event_types;
 mod panel;
+mod receipts;
 mod suppressions;
 mod templates;
 
@@ -92,6 +93,7 @@ pub fn router(app: Arc<Api>) -> Router {
             "/v1/suppressions/{channel}/{to}",
             axum::routing::delete(suppressions::remove),
         )
+        .route("/v1/receipts/sms/{token}", post(receipts::sms))
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
         .route("/v1/ipn/verify", post(verify_ipn))
@@ -110,7 +112,20 @@ async fn health(State(app): State<Arc<Api>>) -> Result<Response> {
 
 async fn get_settings(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    Ok(axum::Json(account.settings.masked()).into_response())
+    let token = app.store.receipt_token(&account).await?;
+    settings_view(&headers, &account.settings, &token)
+}
+
+/// The settings as the API shows them: secrets masked, and the account's
+/// receipt URLs (contract section 10) beside them.
+fn settings_view(
+    headers: &HeaderMap,
+    settings: &inc_shared::domain::Settings,
+    token: &str,
+) -> Result<Response> {
+    let mut view = serde_json::to_value(settings.masked()).map_err(Error::dependency)?;
+    view["receipt_urls"] = receipts::urls(headers, token);
+    Ok(axum::Json(view).into_response())
 }
 
 /// How many times a settings patch is re-applied over a concurrent one
@@ -146,7 +161,8 @@ async fn patch_settings(
             .ok_or(Error::Unauthorized)?;
     };
     tracing::info!(account_id = %account.account_id, "settings changed");
-    Ok(axum::Json(settings.masked()).into_response())
+    let token = app.store.receipt_token(&account).await?;
+    settings_view(&headers, &settings, &token)
 }
 
 async fn get_secret(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Response> {
@@ -464,6 +480,7 @@ fn view(n: Notification) -> Value {
         "session_id": n.session_id,
         "order_no": n.order_no,
         "reference": n.reference,
+        "receipt": n.receipt,
         "request": match &n.payload {
             Payload::Webhook(w) => json!({ "content_type": w.content_type, "body": w.body }),
             other => serde_json::to_value(other).unwrap_or_default(),

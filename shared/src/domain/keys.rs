@@ -33,6 +33,27 @@ pub fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", hex::encode(bytes))
 }
 
+/// A new receipt token (contract section 10): it names its account and is
+/// unguessable (32 random bytes), so a receipt route finds the account in
+/// one read and a guess finds nothing.
+pub fn new_receipt_token(account_id: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("rct_{account_id}_{}", hex::encode(bytes))
+}
+
+/// The account a receipt token names, if it is shaped like one.
+pub fn receipt_token_account(token: &str) -> Option<&str> {
+    let (account, secret) = token.strip_prefix("rct_")?.rsplit_once('_')?;
+    (account.starts_with("acc_") && secret.len() == 64).then_some(account)
+}
+
+/// Whether two tokens are the same, in time that does not depend on where
+/// they differ (their digests are compared).
+pub fn same_token(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
 /// What is stored of a key.
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))

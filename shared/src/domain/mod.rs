@@ -20,6 +20,7 @@ pub mod payment;
 pub mod plan;
 pub mod quiet_hours;
 pub mod rate_limit;
+pub mod receipts;
 pub mod retry;
 pub mod rules;
 pub mod settings;

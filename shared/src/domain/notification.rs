@@ -230,6 +230,10 @@ pub struct Notification {
     /// deliver fails it with this reason, sending nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_error: Option<String>,
+    /// The provider's latest receipt of a customer message (contract
+    /// section 10): it reached the customer, or never will.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<super::receipts::Receipt>,
     /// A resend's write its request has not confirmed (see
     /// [`outbox`](super::outbox)); deliver clears it when it takes the lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +314,7 @@ impl Notification {
             next_attempt_at: None,
             last_error: None,
             render_error: draft.failure,
+            receipt: None,
             staged: None,
             dead_letter_pending: None,
             sweep_at: None,

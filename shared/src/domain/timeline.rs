@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::channel::Channel;
 use super::notification::Notification;
 use super::payment::{PaymentState, Transaction};
+use super::receipts::ReceiptStatus;
 
 /// One thing that happened to an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +44,15 @@ pub enum Entry {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A provider's receipt of a customer message (contract section 10).
+    Receipt {
+        at: DateTime<Utc>,
+        notification_id: String,
+        channel: Channel,
+        status: ReceiptStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
 }
 
 impl Entry {
@@ -50,7 +60,8 @@ impl Entry {
         match self {
             Entry::StateChanged { at, .. }
             | Entry::Notification { at, .. }
-            | Entry::Attempt { at, .. } => *at,
+            | Entry::Attempt { at, .. }
+            | Entry::Receipt { at, .. } => *at,
         }
     }
 }
@@ -102,6 +113,18 @@ pub fn timeline(transaction: Option<&Transaction>, notifications: &[Notification
                 },
             )
         }));
+        if let Some(r) = &n.receipt {
+            entries.push((
+                3,
+                Entry::Receipt {
+                    at: r.at,
+                    notification_id: n.notification_id.clone(),
+                    channel: n.channel,
+                    status: r.status,
+                    detail: r.detail.clone(),
+                },
+            ));
+        }
     }
     entries.sort_by_key(|(rank, e)| (e.at(), *rank));
     entries.into_iter().map(|(_, e)| e).collect()

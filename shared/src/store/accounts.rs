@@ -39,6 +39,10 @@ pub struct Account {
     pub default_failing_alerted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_updated_at: Option<DateTime<Utc>>,
+    /// The token of the account's receipt URLs (contract section 10);
+    /// accounts made before receipts get one when they first ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_token: Option<String>,
 }
 
 fn enabled() -> bool {
@@ -107,8 +111,10 @@ impl Store {
     /// API key; returns the key, which is stored only as its hash.
     pub async fn create_account(&self, name: &str) -> Result<(Account, String)> {
         let now = Utc::now();
+        let account_id = keys::new_account_id();
         let account = Account {
-            account_id: keys::new_account_id(),
+            receipt_token: Some(keys::new_receipt_token(&account_id)),
+            account_id,
             name: name.to_owned(),
             created_at: now,
             settings: Settings::default(),
@@ -318,6 +324,48 @@ impl Store {
                 }
             })?;
         Ok(new)
+    }
+
+    /// The account's receipt token, made now (once, whoever asks at the
+    /// same time) for an account older than receipts.
+    pub async fn receipt_token(&self, account: &Account) -> Result<String> {
+        if let Some(token) = &account.receipt_token {
+            return Ok(token.clone());
+        }
+        let token = keys::new_receipt_token(&account.account_id);
+        let set = self
+            .client
+            .update_item()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(&account.account_id))
+            .update_expression("SET receipt_token = :t")
+            .condition_expression(
+                "attribute_exists(account_id) AND attribute_not_exists(receipt_token)",
+            )
+            .expression_attribute_values(":t", s(&token))
+            .send()
+            .await;
+        if applied(set)? {
+            return Ok(token);
+        }
+        // Another request made it first: that one stands.
+        self.get_account(&account.account_id)
+            .await?
+            .and_then(|a| a.receipt_token)
+            .ok_or(Error::NotFound("account"))
+    }
+
+    /// The account whose receipt token this is; `None` for any other
+    /// string, in time that does not tell how close a guess came.
+    pub async fn account_for_receipt_token(&self, token: &str) -> Result<Option<Account>> {
+        let Some(account_id) = keys::receipt_token_account(token) else {
+            return Ok(None);
+        };
+        Ok(self.get_account(account_id).await?.filter(|a| {
+            a.receipt_token
+                .as_deref()
+                .is_some_and(|t| keys::same_token(t, token))
+        }))
     }
 
     /// Answers when DynamoDB does (for `/v1/health`).

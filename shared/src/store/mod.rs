@@ -10,6 +10,7 @@
 //! - [`deferrals`]: a pending notification made to wait (quiet hours);
 //! - [`batch`]: a deliver batch's notifications and accounts in one read;
 //! - [`history`]: pages of the log through its indexes;
+//! - [`receipts`]: providers' receipts on the messages they report;
 //! - [`messages`]: direct messages by id, claimed with their notification,
 //!   and their cancel;
 //! - [`transactions`]: payments as ingest keeps them;
@@ -43,6 +44,7 @@ pub mod events;
 pub mod history;
 pub mod messages;
 pub mod notifications;
+pub mod receipts;
 pub mod suppressions;
 pub mod sweep;
 pub mod templates;
