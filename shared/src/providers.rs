@@ -105,7 +105,15 @@ impl Providers {
             .post(&url)
             .bearer_auth(&p.access_token)
             .json(&body);
-        let attempt = self.http.execute(number, &url, request).await;
+        let mut attempt = self.http.execute(number, &url, request).await;
+        // `{"messages": [{"id": "wamid…"}]}`: the id its receipts will name.
+        if attempt.status_code.is_some_and(|c| (200..300).contains(&c)) {
+            attempt.provider_message_id = attempt
+                .response_excerpt
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .and_then(|v| v["messages"][0]["id"].as_str().map(str::to_owned));
+        }
         let outcome = Outcome::of_provider(attempt.status_code, false);
         (attempt, outcome)
     }

@@ -99,7 +99,8 @@ impl Sink {
                  uri: Uri,
                  headers: HeaderMap,
                  body: Bytes| async move {
-                    let answer = {
+                    let path = uri.path().to_owned();
+                    let (answer, count) = {
                         let mut s = state.lock().expect("sink lock");
                         s.received.push(Received {
                             at: Instant::now(),
@@ -115,7 +116,8 @@ impl Sink {
                                 .collect(),
                             body: String::from_utf8_lossy(&body).into_owned(),
                         });
-                        s.script.pop_front().unwrap_or(Answer::status(200))
+                        let answer = s.script.pop_front().unwrap_or(Answer::status(200));
+                        (answer, s.received.len())
                     };
                     // The endpoint's own slowness, not synchronisation.
                     tokio::time::sleep(answer.delay).await;
@@ -123,9 +125,18 @@ impl Sink {
                     if let Some(secs) = answer.retry_after {
                         headers.insert("retry-after", secs.into());
                     }
+                    // As the WhatsApp Cloud API answers a send: the message's id,
+                    // which its receipts name (`wamid.<n>`, n counting requests).
+                    let body = match path.ends_with("/messages") && answer.status < 300 {
+                        true => format!(
+                            r#"{{"messaging_product":"whatsapp","contacts":[{{"input":"x","wa_id":"x"}}],"messages":[{{"id":"wamid.{count}"}}]}}"#
+                        ),
+                        false => String::new(),
+                    };
                     (
                         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
                         headers,
+                        body,
                     )
                 },
             )

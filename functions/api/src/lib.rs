@@ -94,6 +94,10 @@ pub fn router(app: Arc<Api>) -> Router {
             axum::routing::delete(suppressions::remove),
         )
         .route("/v1/receipts/sms/{token}", post(receipts::sms))
+        .route(
+            "/v1/receipts/whatsapp/{token}",
+            get(receipts::whatsapp_verify).post(receipts::whatsapp),
+        )
         .route("/v1/notifications", get(list_notifications))
         .route("/v1/notifications/{id}", get(get_notification))
         .route("/v1/ipn/verify", post(verify_ipn))

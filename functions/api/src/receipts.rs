@@ -8,14 +8,17 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use inc_shared::api::{media_type, read_body};
-use inc_shared::domain::receipts::{SmsInbound, sms_inbound};
+use inc_shared::domain::keys;
+use inc_shared::domain::receipts::{
+    SmsInbound, sms_inbound, whatsapp_signature_ok, whatsapp_statuses,
+};
 use inc_shared::domain::suppression::{Suppression, key};
 use inc_shared::domain::{Channel, CustomerChannel};
 use inc_shared::store::Account;
@@ -30,7 +33,10 @@ pub fn urls(headers: &HeaderMap, token: &str) -> Value {
         Some(host) => format!("{}://{host}", header("x-forwarded-proto").unwrap_or("http")),
         None => String::new(),
     };
-    json!({ "sms": format!("{base}/v1/receipts/sms/{token}") })
+    json!({
+        "sms": format!("{base}/v1/receipts/sms/{token}"),
+        "whatsapp": format!("{base}/v1/receipts/whatsapp/{token}"),
+    })
 }
 
 async fn account_of(app: &Api, token: &str) -> Result<Account> {
@@ -87,4 +93,107 @@ pub async fn sms(
         SmsInbound::Ignored => "ignored",
     };
     Ok(axum::Json(json!({ "result": outcome })).into_response())
+}
+
+/// `GET /v1/receipts/whatsapp/{token}`: Meta's verification of the URL —
+/// its `hub.challenge` back when `hub.verify_token` is the account's
+/// `channels.whatsapp.verify_token`, `403` otherwise.
+pub async fn whatsapp_verify(
+    State(app): State<Arc<Api>>,
+    Path(token): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let account = account_of(&app, &token).await?;
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
+            .map_err(|_| Error::bad_request("invalid_query", "the query is not a form", None))?;
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| {
+                Error::bad_request("invalid_field", format!("{name}: is required"), Some(name))
+            })
+    };
+    let (mode, sent, challenge) = (
+        param("hub.mode")?,
+        param("hub.verify_token")?,
+        param("hub.challenge")?,
+    );
+    let expected = account
+        .settings
+        .channels
+        .whatsapp
+        .as_ref()
+        .and_then(|w| w.verify_token.as_deref());
+    match expected {
+        Some(expected) if mode == "subscribe" && keys::same_token(expected, sent) => {
+            tracing::info!(account_id = %account.account_id, "WhatsApp receipt URL verified");
+            Ok(([(header::CONTENT_TYPE, "text/plain")], challenge.to_owned()).into_response())
+        }
+        _ => Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "hub.verify_token is not this account's channels.whatsapp.verify_token",
+        )),
+    }
+}
+
+/// An error in the API's shape, for the answers `Error` has no kind for.
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": code, "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// `POST /v1/receipts/whatsapp/{token}`: Meta's status webhooks, signed
+/// with the app's secret (`X-Hub-Signature-256`; a wrong or missing one is
+/// `401`, nothing read), each status recorded on the message INC sent by
+/// the id its send returned.
+pub async fn whatsapp(
+    State(app): State<Arc<Api>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let account = account_of(&app, &token).await?;
+    let bytes = read_body(body).await?;
+    let secret = account
+        .settings
+        .channels
+        .whatsapp
+        .as_ref()
+        .and_then(|w| w.app_secret.as_deref());
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !secret.is_some_and(|s| whatsapp_signature_ok(s, &bytes, signature)) {
+        return Ok(refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "X-Hub-Signature-256 is not the HMAC-SHA256 of the body with channels.whatsapp.app_secret",
+        ));
+    }
+    let account_id = account.account_id.as_str();
+    let (mut recorded, mut ignored) = (0, 0);
+    for (provider_id, receipt) in whatsapp_statuses(&bytes)? {
+        let found = app
+            .store
+            .notification_for_provider_id(account_id, &provider_id)
+            .await?;
+        let done = match found {
+            Some(id) => {
+                app.store
+                    .record_receipt(account_id, &id, Channel::Whatsapp, &receipt)
+                    .await?
+            }
+            None => false,
+        };
+        match done {
+            true => recorded += 1,
+            false => ignored += 1,
+        }
+    }
+    tracing::info!(account_id, recorded, ignored, "WhatsApp receipts");
+    Ok(axum::Json(json!({ "recorded": recorded, "ignored": ignored })).into_response())
 }

@@ -78,6 +78,14 @@ pub struct WhatsappProvider {
     /// The approved template for a state; default `inc_<state>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
+    /// What Meta sends back when it verifies the receipt URL (contract
+    /// section 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<String>,
+    /// The app's secret, with which Meta signs each receipt it posts
+    /// (`X-Hub-Signature-256`); write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_secret: Option<String>,
 }
 
 fn masked(secret: &str) -> String {
@@ -110,6 +118,7 @@ impl Channels {
         }
         if let Some(wa) = &mut c.whatsapp {
             wa.access_token = masked(&wa.access_token);
+            wa.app_secret = wa.app_secret.as_deref().map(masked);
         }
         c
     }
@@ -120,7 +129,11 @@ impl Channels {
     pub fn patched(&self, patch: &Value, policy: &EndpointPolicy) -> Result<Channels> {
         let mut doc = serde_json::to_value(self).map_err(Error::dependency)?;
         merge(&mut doc, patch);
-        for (channel, secret) in [("sms", "api_key"), ("whatsapp", "access_token")] {
+        for (channel, secret) in [
+            ("sms", "api_key"),
+            ("whatsapp", "access_token"),
+            ("whatsapp", "app_secret"),
+        ] {
             let sent = doc
                 .pointer(&format!("/{channel}/{secret}"))
                 .and_then(Value::as_str);
@@ -197,6 +210,17 @@ impl Channels {
             }
             if wa.access_token.is_empty() || wa.access_token.len() > 1024 {
                 return Err(bad("whatsapp.access_token", "must be 1 to 1024 characters"));
+            }
+            for (field, value) in [
+                ("whatsapp.verify_token", &wa.verify_token),
+                ("whatsapp.app_secret", &wa.app_secret),
+            ] {
+                if value
+                    .as_ref()
+                    .is_some_and(|v| v.is_empty() || v.len() > 256)
+                {
+                    return Err(bad(field, "must be 1 to 256 characters"));
+                }
             }
         }
         super::messages::check_overrides(self).map_err(|(field, why)| bad(&field, &why))

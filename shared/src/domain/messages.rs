@@ -313,6 +313,8 @@ mod tests {
             phone_number_id: "1".into(),
             access_token: "t".into(),
             templates: Default::default(),
+            verify_token: None,
+            app_secret: None,
         };
         assert_eq!(whatsapp(&tx("created", "ar"), &p).0, "inc_created");
         p.templates.insert("paid".into(), "payment_paid".into());

@@ -382,6 +382,10 @@ pub struct Attempt {
     /// `POST /v1/ipn/verify` checks a posted-back body against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_sha256: Option<String>,
+    /// The provider's id of the message it took (WhatsApp's `wamid`), by
+    /// which its receipts name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
 }
 
 impl Attempt {
@@ -399,6 +403,7 @@ impl Attempt {
             retry_after_secs: None,
             timed_out: false,
             body_sha256: None,
+            provider_message_id: None,
         }
     }
 }

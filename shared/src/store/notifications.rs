@@ -224,6 +224,10 @@ impl Store {
             Some(at) => c.set("next_attempt_at = :next", ":next", ts(at)),
             None => c.remove("next_attempt_at"),
         };
+        if let Some(id) = &attempt.provider_message_id {
+            // The sparse index ByProviderId finds it from a receipt.
+            c.set("provider_message_id = :provider_id", ":provider_id", s(id));
+        }
         if let Some(hash) = &attempt.body_sha256 {
             // The sparse index ByBodyHash answers `POST /v1/ipn/verify`.
             c.set("body_sha256 = :body", ":body", s(hash));

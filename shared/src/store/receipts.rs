@@ -4,12 +4,40 @@
 //! leave the later standing whichever write lands last.
 
 use super::notifications::{Changes, number};
-use super::{Store, s};
+use super::{Store, db_err, s};
 use crate::domain::Channel;
 use crate::domain::receipts::Receipt;
 use crate::error::{Error, Result};
 
 impl Store {
+    /// The notification a provider knows as `provider_message_id` (the id
+    /// its send returned), through the sparse index `ByProviderId`.
+    pub async fn notification_for_provider_id(
+        &self,
+        account_id: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<String>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.notifications)
+            .index_name("ByProviderId")
+            .key_condition_expression("account_id = :a AND provider_message_id = :p")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":p", s(provider_message_id))
+            .limit(1)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| item.get("notification_id"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
+    }
+
     /// Records `receipt` on the notification `notification_id` of the
     /// account, if it is a message on `channel` and holds no later receipt;
     /// false (nothing changed) otherwise — an unknown id included.

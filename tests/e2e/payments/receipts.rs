@@ -179,3 +179,152 @@ async fn sms_receipts_mark_the_message_and_a_stop_reply_opts_out() {
     assert_eq!(failed["last_error"], "suppressed");
     assert_eq!(s.sms.received().len(), sent_to_gateway);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_receipts_are_verified_signed_and_matched_by_message_id() {
+    use inc_shared::domain::receipts::whatsapp_signature;
+    let t = TestStack::start().await;
+    let s = shop(&t, &[]).await;
+    let key = &s.acct.key;
+    let (status, settings) = t
+        .patch_settings(
+            key,
+            json!({"channels": {"whatsapp": {"verify_token": "meta-verify-1", "app_secret": "app-secret-5678"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(settings["channels"]["whatsapp"]["app_secret"], "****5678");
+    let url = settings["receipt_urls"]["whatsapp"]
+        .as_str()
+        .expect("a WhatsApp receipt URL")
+        .to_owned();
+
+    // Meta's handshake: the challenge back for the right verify token only.
+    let handshake = |token: &str| {
+        format!("{url}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444")
+    };
+    let response = t
+        .http
+        .get(handshake("meta-verify-1"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.expect("text"), "1158201444");
+    let response = t.http.get(handshake("guess")).send().await.expect("answer");
+    assert_eq!(response.status().as_u16(), 403);
+    let response = t
+        .http
+        .get(t.url("/v1/receipts/whatsapp/rct_nope?hub.mode=subscribe&hub.verify_token=meta-verify-1&hub.challenge=1"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 404);
+
+    // A WhatsApp message, sent: the Cloud API's answer named its id.
+    let (status, body) = t
+        .call(
+            reqwest::Method::PUT,
+            "/v1/templates/whatsapp/pickup",
+            key,
+            Some(json!({"languages": {"en": {"template": "car_ready", "parameters": ["{{ name }}"]}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = t
+        .send_json(
+            "/v1/messages",
+            key,
+            json!({"id": "wa-1", "channel": "whatsapp", "to": "+393331234567", "template": "pickup",
+                   "data": {"name": "Marco"}, "reference": "order-wa1"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let nid = body["notification_id"].as_str().unwrap().to_owned();
+    let wamid = eventually("the message sent", PATIENCE, || async {
+        let (_, n) = t.get(key, &format!("/v1/notifications/{nid}")).await;
+        n["attempts"][0]["provider_message_id"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(wamid.starts_with("wamid."), "{wamid}");
+
+    let statuses = |id: &str, status: &str, at: i64| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+            "value": {"messaging_product": "whatsapp", "statuses": [
+                {"id": id, "status": status, "timestamp": at.to_string(), "recipient_id": "393331234567"}]}}]}]})
+        .to_string()
+    };
+    let post = |body: String, signature: Option<String>| {
+        let mut request = t
+            .http
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(sig) = signature {
+            request = request.header("X-Hub-Signature-256", sig);
+        }
+        async move {
+            let response = request.send().await.expect("answer");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    // Hostile posts change nothing.
+    let delivered = statuses(&wamid, "delivered", now);
+    let (status, _) = post(delivered.clone(), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = post(
+        delivered.clone(),
+        Some(whatsapp_signature("wrong-secret", delivered.as_bytes())),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("invalid_signature"))
+    );
+    let (status, _) = post(
+        "[1]".into(),
+        Some(whatsapp_signature("app-secret-5678", b"[1]")),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let unknown = statuses("wamid.unknown", "delivered", now);
+    let signed = whatsapp_signature("app-secret-5678", unknown.as_bytes());
+    let (status, body) = post(unknown, Some(signed)).await;
+    assert_eq!(
+        (status, &body),
+        (200, &json!({"recorded": 0, "ignored": 1}))
+    );
+    assert_eq!(receipt_of(&t, key, &nid).await, Value::Null);
+
+    // Delivered, then read; a delivered report older than the read one
+    // arriving late does not move it back.
+    for (status_name, at, expected) in [
+        ("delivered", now, "delivered"),
+        ("read", now + 30, "read"),
+        ("delivered", now + 10, "read"),
+    ] {
+        let body = statuses(&wamid, status_name, at);
+        let signed = whatsapp_signature("app-secret-5678", body.as_bytes());
+        let (status, answer) = post(body, Some(signed)).await;
+        assert_eq!(status, 200, "{answer}");
+        let receipt = receipt_of(&t, key, &nid).await;
+        assert_eq!(receipt["status"], expected, "{receipt}");
+    }
+    let (_, order) = t.get(key, "/v1/transactions?order_no=order-wa1").await;
+    assert!(
+        order["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "receipt" && e["status"] == "read"),
+        "{order}"
+    );
+}
