@@ -8,7 +8,7 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::channels::{EmailProvider, SmsProvider, WhatsappProvider};
+use crate::domain::channels::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
 use crate::domain::{Attempt, Outcome};
 use crate::webhook::WebhookClient;
 
@@ -37,21 +37,25 @@ impl Providers {
     /// A Genio-style form POST: `api`, `to`, `msg`, `custom` (the
     /// notification id, so the gateway's own IPN can be matched), and `from`
     /// when the account set a sender.
+    /// `gateway` picks the provider's primary or fallback gateway, which
+    /// the attempt names.
     pub async fn sms(
         &self,
         p: &SmsProvider,
+        gateway: Gateway,
         number: u32,
         to: &str,
         text: &str,
         custom: &str,
     ) -> (Attempt, Outcome) {
+        let (url, api_key, sender) = p.gateway(gateway);
         let mut fields = vec![
-            ("api", p.api_key.as_str()),
+            ("api", api_key),
             ("to", to),
             ("msg", text),
             ("custom", custom),
         ];
-        if let Some(sender) = &p.sender {
+        if let Some(sender) = sender {
             fields.push(("from", sender));
         }
         let body = form_urlencoded::Serializer::new(String::new())
@@ -59,13 +63,14 @@ impl Providers {
             .finish();
         let request = self
             .http
-            .post(&p.url)
+            .post(url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
             .body(body);
-        let attempt = self.http.execute(number, &p.url, request).await;
+        let mut attempt = self.http.execute(number, url, request).await;
+        attempt.provider = Some(gateway.as_str().to_owned());
         let outcome = Outcome::of_provider(attempt.status_code, false);
         (attempt, outcome)
     }

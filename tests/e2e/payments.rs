@@ -7,6 +7,8 @@ use inc_shared::domain::PaymentState;
 use inc_tests::{Account, PATIENCE, Sink, TestStack, eventually, json};
 use serde_json::Value;
 
+#[path = "payments/fallback.rs"]
+mod fallback;
 #[path = "payments/messages.rs"]
 mod messages;
 #[path = "payments/payment_templates.rs"]

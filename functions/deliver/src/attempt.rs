@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use inc_shared::domain::delivery::sms_gateway;
 use inc_shared::domain::{Attempt, Endpoint, Notification, Outcome, Payload};
 use inc_shared::store::Account;
 use inc_shared::webhook::{WebhookRequest, failed_before_sending};
@@ -67,8 +68,9 @@ impl Deliver {
             }
             Payload::Sms { to, text } => match channels.sms.as_ref().filter(|p| p.enabled) {
                 Some(p) => {
+                    let gateway = sms_gateway(p.fallback.is_some(), &n.attempts);
                     self.providers
-                        .sms(p, number, to, text, &n.notification_id)
+                        .sms(p, gateway, number, to, text, &n.notification_id)
                         .await
                 }
                 None => missing("SMS provider"),

@@ -45,6 +45,48 @@ pub struct SmsProvider {
     /// Overrides of the message text: key `state` or `state.language`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
+    /// A second gateway, used for an attempt after this one failed twice
+    /// in a row (contract section 10; see `delivery::sms_gateway`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<SmsGateway>,
+}
+
+/// A second SMS gateway: the same form POST, elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsGateway {
+    pub url: String,
+    pub api_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+}
+
+/// Which of an SMS provider's gateways an attempt uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    Primary,
+    Fallback,
+}
+
+impl Gateway {
+    /// How an attempt names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gateway::Primary => "primary",
+            Gateway::Fallback => "fallback",
+        }
+    }
+}
+
+impl SmsProvider {
+    /// The gateway's URL, key and sender (the primary's when there is no
+    /// fallback).
+    pub fn gateway(&self, which: Gateway) -> (&str, &str, Option<&str>) {
+        match (which, &self.fallback) {
+            (Gateway::Fallback, Some(f)) => (&f.url, &f.api_key, f.sender.as_deref()),
+            _ => (&self.url, &self.api_key, self.sender.as_deref()),
+        }
+    }
 }
 
 /// SES v2 `SendEmail` from a verified sender.
@@ -115,6 +157,9 @@ impl Channels {
         let mut c = self.clone();
         if let Some(sms) = &mut c.sms {
             sms.api_key = masked(&sms.api_key);
+            if let Some(f) = &mut sms.fallback {
+                f.api_key = masked(&f.api_key);
+            }
         }
         if let Some(wa) = &mut c.whatsapp {
             wa.access_token = masked(&wa.access_token);
@@ -131,6 +176,7 @@ impl Channels {
         merge(&mut doc, patch);
         for (channel, secret) in [
             ("sms", "api_key"),
+            ("sms", "fallback/api_key"),
             ("whatsapp", "access_token"),
             ("whatsapp", "app_secret"),
         ] {
@@ -180,17 +226,27 @@ impl Channels {
                 .map(|_| ())
                 .map_err(|e| bad(field, &e.to_string().replace("endpoint_url: ", "")))
         };
-        if let Some(sms) = &self.sms {
-            url("sms.url", &sms.url)?;
-            if sms.api_key.is_empty() || sms.api_key.len() > 512 {
-                return Err(bad("sms.api_key", "must be 1 to 512 characters"));
+        // A gateway's URL, key and sender, under `prefix`.
+        let gateway = |prefix: &str, (u, key, sender): (&str, &str, Option<&str>)| {
+            url(&format!("{prefix}.url"), u)?;
+            if key.is_empty() || key.len() > 512 {
+                return Err(bad(
+                    &format!("{prefix}.api_key"),
+                    "must be 1 to 512 characters",
+                ));
             }
-            if sms
-                .sender
-                .as_ref()
-                .is_some_and(|s| s.is_empty() || s.chars().count() > 16)
-            {
-                return Err(bad("sms.sender", "must be 1 to 16 characters"));
+            if sender.is_some_and(|s| s.is_empty() || s.chars().count() > 16) {
+                return Err(bad(
+                    &format!("{prefix}.sender"),
+                    "must be 1 to 16 characters",
+                ));
+            }
+            Ok(())
+        };
+        if let Some(sms) = &self.sms {
+            gateway("sms", sms.gateway(Gateway::Primary))?;
+            if sms.fallback.is_some() {
+                gateway("sms.fallback", sms.gateway(Gateway::Fallback))?;
             }
         }
         if let Some(email) = &self.email

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::channel::Channel;
+use super::channels::Gateway;
 use super::notification::Attempt;
 use super::retry::RetrySchedule;
 
@@ -94,9 +95,63 @@ pub fn decide(
     }
 }
 
+/// Which SMS gateway an attempt uses (contract section 10): the fallback
+/// after the primary failed twice in a row with a 5xx or no answer in time
+/// (a timeout, or no connection at all), then the primary again if the
+/// fallback failed too — so a gateway that is down is passed over, and one
+/// that is back is used again. Without a fallback, always the primary.
+pub fn sms_gateway(has_fallback: bool, attempts: &[Attempt]) -> Gateway {
+    let server_failed =
+        |a: &Attempt| a.timed_out || a.status_code.map_or(a.error.is_some(), |c| c >= 500);
+    let on_primary = |a: &Attempt| a.provider.as_deref() != Some(Gateway::Fallback.as_str());
+    match attempts {
+        [.., before, last]
+            if has_fallback
+                && on_primary(last)
+                && on_primary(before)
+                && server_failed(before)
+                && server_failed(last) =>
+        {
+            Gateway::Fallback
+        }
+        _ => Gateway::Primary,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fallback_gateway_takes_over_after_two_server_failures_in_a_row() {
+        let attempt = |code: Option<u16>, timed_out: bool, via: Gateway| Attempt {
+            status_code: code,
+            timed_out,
+            error: code.is_none().then(|| "no answer".to_owned()),
+            provider: Some(via.as_str().to_owned()),
+            ..Attempt::begin(1, chrono::Utc::now(), "http://gw")
+        };
+        use Gateway::*;
+        let p500 = attempt(Some(500), false, Primary);
+        let p_timeout = attempt(None, true, Primary);
+        let p429 = attempt(Some(429), false, Primary);
+        let f500 = attempt(Some(503), false, Fallback);
+        assert_eq!(sms_gateway(true, &[]), Primary);
+        assert_eq!(sms_gateway(true, std::slice::from_ref(&p500)), Primary);
+        assert_eq!(
+            sms_gateway(true, &[p500.clone(), p_timeout.clone()]),
+            Fallback
+        );
+        assert_eq!(sms_gateway(false, &[p500.clone(), p500.clone()]), Primary);
+        // A 4xx that is retried (429) is not a gateway down.
+        assert_eq!(sms_gateway(true, &[p429, p500.clone()]), Primary);
+        // The fallback failed too: the primary again, then the fallback.
+        let tried = [p500.clone(), p500.clone(), f500];
+        assert_eq!(sms_gateway(true, &tried), Primary);
+        let mut again = tried.to_vec();
+        again.extend([p500.clone(), p500]);
+        assert_eq!(sms_gateway(true, &again), Fallback);
+    }
 
     #[test]
     fn outcomes_follow_the_status_code() {

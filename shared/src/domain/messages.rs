@@ -235,6 +235,7 @@ mod tests {
 
     fn sms() -> SmsProvider {
         SmsProvider {
+            fallback: None,
             enabled: true,
             url: "http://x".into(),
             api_key: "k".into(),

@@ -386,6 +386,10 @@ pub struct Attempt {
     /// which its receipts name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
+    /// Which of the account's SMS gateways took this attempt: `primary` or
+    /// `fallback` (contract section 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 impl Attempt {
@@ -404,6 +408,7 @@ impl Attempt {
             timed_out: false,
             body_sha256: None,
             provider_message_id: None,
+            provider: None,
         }
     }
 }
