@@ -9,6 +9,7 @@
 //! - [`tls`]: the compiled-in roots every connection trusts, and the SDK
 //!   configuration built on them.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`fallback`]: a failed WhatsApp message sent again by SMS.
 //! - [`api`]: what every HTTP function shares: the error shape,
 //!   authentication, body reading.
 
@@ -21,6 +22,8 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "adapters")]
+pub mod fallback;
 pub mod metrics;
 #[cfg(feature = "adapters")]
 pub mod providers;

@@ -19,6 +19,7 @@ use inc_shared::domain::timeline::timeline;
 use inc_shared::domain::{
     Channel, EndpointPolicy, Notification, Payload, SettingsPatch, Status, Transaction,
 };
+use inc_shared::queue::Queue;
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
@@ -37,6 +38,9 @@ const DEFAULT_PAGE: i32 = 50;
 pub struct Api {
     store: Store,
     policy: EndpointPolicy,
+    /// Where a receipt's SMS fallback is queued (contract section 10).
+    queue: Queue,
+    queue_url: String,
 }
 
 impl Api {
@@ -44,6 +48,8 @@ impl Api {
         Api {
             store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             policy: config.endpoint_policy,
+            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            queue_url: config.delivery_queue_url.clone().unwrap_or_default(),
         }
     }
 }
@@ -485,6 +491,8 @@ fn view(n: Notification) -> Value {
         "order_no": n.order_no,
         "reference": n.reference,
         "receipt": n.receipt,
+        "fallback": n.fallback,
+        "fallback_of": n.fallback_of,
         "request": match &n.payload {
             Payload::Webhook(w) => json!({ "content_type": w.content_type, "body": w.body }),
             other => serde_json::to_value(other).unwrap_or_default(),

@@ -17,10 +17,11 @@ use serde_json::{Value, json};
 use inc_shared::api::{media_type, read_body};
 use inc_shared::domain::keys;
 use inc_shared::domain::receipts::{
-    SmsInbound, sms_inbound, whatsapp_signature_ok, whatsapp_statuses,
+    ReceiptStatus, SmsInbound, sms_inbound, whatsapp_signature_ok, whatsapp_statuses,
 };
 use inc_shared::domain::suppression::{Suppression, key};
 use inc_shared::domain::{Channel, CustomerChannel};
+use inc_shared::fallback::send_by_sms;
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};
 
@@ -181,14 +182,22 @@ pub async fn whatsapp(
             .store
             .notification_for_provider_id(account_id, &provider_id)
             .await?;
-        let done = match found {
+        let done = match &found {
             Some(id) => {
                 app.store
-                    .record_receipt(account_id, &id, Channel::Whatsapp, &receipt)
+                    .record_receipt(account_id, id, Channel::Whatsapp, &receipt)
                     .await?
             }
             None => false,
         };
+        // A message that never reached the customer goes by SMS, where the
+        // account asked for it (contract 10).
+        if let (Some(id), ReceiptStatus::Undelivered) = (&found, receipt.status)
+            && let Some(n) = app.store.get_notification(account_id, id).await?
+            && n.fallback_payload.is_some()
+        {
+            send_by_sms(&app.store, &app.queue, &app.queue_url, &n).await?;
+        }
         match done {
             true => recorded += 1,
             false => ignored += 1,

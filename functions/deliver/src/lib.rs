@@ -390,6 +390,19 @@ impl Deliver {
                     .await
             }
             Decision::GiveUp(reason) => {
+                // A WhatsApp message the provider refused for good goes by
+                // SMS instead (contract 10) — written before the give-up, so
+                // a failure in between retries both, and the fallback's own
+                // condition keeps it to one.
+                if notification.falls_back_after(attempt.status_code) {
+                    inc_shared::fallback::send_by_sms(
+                        &self.store,
+                        &self.queue,
+                        &self.queue_url,
+                        &notification,
+                    )
+                    .await?;
+                }
                 let done = self
                     .give_up(body, &notification, Some(&attempt), &reason)
                     .await?;

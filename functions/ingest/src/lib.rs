@@ -35,7 +35,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::plan::{channels_notified, plan, plan_payment};
+use inc_shared::domain::plan::{channels_notified, plan, plan_payment, template_channels};
 use inc_shared::domain::{Endpoint, Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -293,7 +293,11 @@ async fn prepare(
         Some(t) => {
             let stored = app
                 .store
-                .payment_templates(&account.account_id, t.state, &channels_notified(t))
+                .payment_templates(
+                    &account.account_id,
+                    t.state,
+                    &template_channels(&channels_notified(t), &account.settings),
+                )
                 .await?;
             plan_payment(event, t, &account.settings, endpoints, &stored, now)?
         }

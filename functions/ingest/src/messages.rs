@@ -25,7 +25,7 @@ use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::direct_message::{MESSAGE_EVENT_TYPE, MessageRecord, MessageRequest};
 use inc_shared::domain::event::MAX_ID_LEN;
 use inc_shared::domain::outbox::{release_delay, release_now};
-use inc_shared::domain::{Notification, NotificationDraft, Status};
+use inc_shared::domain::{CustomerChannel, Notification, NotificationDraft, Status};
 use inc_shared::queue::DeliveryMessage;
 use inc_shared::store::MessageClaim;
 use inc_shared::{Error, Result};
@@ -71,11 +71,24 @@ pub async fn send(
     // A template the data does not fill goes its way like any message and
     // fails when it comes due, naming the variable (deliver also checks
     // the opt-out list then).
-    let draft = NotificationDraft::rendered(
+    let mut draft = NotificationDraft::rendered(
         request.channel,
         &request.to,
         request.draft(template.as_ref()),
     );
+    // A WhatsApp message that fails for good goes by SMS where the account
+    // asked for it: the SMS template of the same name, with the same data
+    // (contract 10). Without one, it has no fallback.
+    if let Some(name) = request.template_name()
+        && request.channel == CustomerChannel::Whatsapp
+        && account.settings.channels.whatsapp_falls_back_to_sms()
+        && let Some(sms) = app
+            .store
+            .get_template(account_id, CustomerChannel::Sms, name)
+            .await?
+    {
+        draft.fallback = request.fallback_draft(&sms).ok();
+    }
     let mut n = Notification::create(
         account_id,
         &request.id,

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
 use inc_shared::domain::outbox::Staged;
 use inc_shared::domain::payment::check_reference;
-use inc_shared::domain::plan::customer_message;
+use inc_shared::domain::plan::{customer_message, template_channels};
 use inc_shared::domain::suppression;
 use inc_shared::domain::{
     Channel, CustomerChannel, Notification, Payload, Status, Transaction, parse_time,
@@ -312,7 +312,11 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
     let mut outcomes = Vec::new();
     let stored = app
         .store
-        .payment_templates(&account.account_id, transaction.state, &request.channels)
+        .payment_templates(
+            &account.account_id,
+            transaction.state,
+            &template_channels(&request.channels, &account.settings),
+        )
         .await?;
     for &channel in &request.channels {
         let result = match customer_message(&transaction, channel, &account.settings, &stored)? {

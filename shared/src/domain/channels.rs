@@ -128,6 +128,17 @@ pub struct WhatsappProvider {
     /// (`X-Hub-Signature-256`); write-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_secret: Option<String>,
+    /// Where a message that fails for good goes instead (contract section
+    /// 10): `"sms"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<WhatsappFallback>,
+}
+
+/// The channel a failed WhatsApp message is sent again on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhatsappFallback {
+    Sms,
 }
 
 fn masked(secret: &str) -> String {
@@ -143,6 +154,15 @@ fn masked(secret: &str) -> String {
 }
 
 impl Channels {
+    /// Whether a WhatsApp message that fails for good is sent again by
+    /// SMS: the fallback is set and an SMS provider is enabled.
+    pub fn whatsapp_falls_back_to_sms(&self) -> bool {
+        self.whatsapp
+            .as_ref()
+            .is_some_and(|w| w.fallback == Some(WhatsappFallback::Sms))
+            && self.configured(CustomerChannel::Sms)
+    }
+
     /// Whether `channel` has an enabled provider.
     pub fn configured(&self, channel: CustomerChannel) -> bool {
         match channel {

@@ -245,6 +245,17 @@ impl MessageRequest {
         template.payload(&to, language.as_deref(), data)
     }
 
+    /// The SMS this (WhatsApp) message falls back to: `sms`, the SMS
+    /// template of its name, rendered with its data; `Err` if it cannot be.
+    pub fn fallback_draft(&self, sms: &Template) -> std::result::Result<Payload, String> {
+        match &self.content {
+            Content::Template { language, data, .. } => {
+                sms.payload(&self.to, language.as_deref(), data)
+            }
+            Content::Text { .. } => Err("a text has no template to fall back to".into()),
+        }
+    }
+
     /// The status the message starts in.
     pub fn initial_status(&self) -> Status {
         match self.send_at {

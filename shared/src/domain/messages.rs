@@ -316,6 +316,7 @@ mod tests {
             templates: Default::default(),
             verify_token: None,
             app_secret: None,
+            fallback: None,
         };
         assert_eq!(whatsapp(&tx("created", "ar"), &p).0, "inc_created");
         p.templates.insert("paid".into(), "payment_paid".into());

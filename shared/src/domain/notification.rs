@@ -141,6 +141,8 @@ pub struct NotificationDraft {
     /// Why its content could not be made (a template the data does not
     /// fill): see [`Notification::render_error`].
     pub failure: Option<String>,
+    /// What a WhatsApp message sends by SMS if it fails for good.
+    pub fallback: Option<Payload>,
 }
 
 impl NotificationDraft {
@@ -150,6 +152,7 @@ impl NotificationDraft {
             payload,
             endpoint_id: None,
             failure: None,
+            fallback: None,
         }
     }
 
@@ -230,6 +233,17 @@ pub struct Notification {
     /// deliver fails it with this reason, sending nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_error: Option<String>,
+    /// What this WhatsApp message sends by SMS if it fails for good — a
+    /// provider's 4xx, or an `undelivered` receipt (contract section 10):
+    /// fixed with the message, as its own content is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_payload: Option<Payload>,
+    /// The SMS notification this one fell back to: there is one at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// The WhatsApp notification this SMS stands in for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_of: Option<String>,
     /// The provider's latest receipt of a customer message (contract
     /// section 10): it reached the customer, or never will.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -314,11 +328,41 @@ impl Notification {
             next_attempt_at: None,
             last_error: None,
             render_error: draft.failure,
+            fallback_payload: draft.fallback,
+            fallback: None,
+            fallback_of: None,
             receipt: None,
             staged: None,
             dead_letter_pending: None,
             sweep_at: None,
         }
+    }
+
+    /// Whether this message falls back to SMS after `status_code` (its
+    /// provider's answer to the attempt that failed it): a 4xx, which will
+    /// never succeed on WhatsApp, and only once.
+    pub fn falls_back_after(&self, status_code: Option<u16>) -> bool {
+        self.fallback_payload.is_some()
+            && self.fallback.is_none()
+            && status_code.is_some_and(|c| (400..500).contains(&c))
+    }
+
+    /// The SMS that stands in for this message, linked to it, as a new
+    /// notification of the same cause, order and reference.
+    pub fn fallback_message(&self, now: DateTime<Utc>) -> Option<Notification> {
+        let payload = self.fallback_payload.clone()?;
+        let transaction = self.session_id.clone().map(|s| (s, self.order_no.clone()));
+        let mut sms = Notification::create(
+            &self.account_id,
+            &self.event_id,
+            &self.event_type,
+            NotificationDraft::new(payload),
+            transaction,
+            now,
+        );
+        sms.reference = self.reference.clone();
+        sms.fallback_of = Some(self.notification_id.clone());
+        Some(sms)
     }
 
     /// An alert to the merchant (`domain::alerts`), by webhook or email.

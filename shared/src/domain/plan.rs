@@ -39,6 +39,44 @@ pub fn customer_message(
     if let Err(reason) = rules::check(t, channel, providers.configured(channel)) {
         return Ok(Err(reason));
     }
+    let Some(mut draft) = draft_of(t, channel, settings, stored)? else {
+        return Ok(Err(SkipReason::ProviderNotConfigured));
+    };
+    // The SMS this state would send, kept for the day the WhatsApp message
+    // fails for good (contract section 10).
+    if channel == CustomerChannel::Whatsapp && providers.whatsapp_falls_back_to_sms() {
+        draft.fallback = draft_of(t, CustomerChannel::Sms, settings, stored)?
+            .filter(|sms| sms.failure.is_none())
+            .map(|sms| sms.payload);
+    }
+    Ok(Ok(draft))
+}
+
+/// The channels whose `payment.<state>` templates a message about `t` on
+/// `channels` may use: those, and SMS where WhatsApp falls back to it.
+pub fn template_channels(
+    channels: &[CustomerChannel],
+    settings: &Settings,
+) -> Vec<CustomerChannel> {
+    let mut all = channels.to_vec();
+    if all.contains(&CustomerChannel::Whatsapp)
+        && !all.contains(&CustomerChannel::Sms)
+        && settings.channels.whatsapp_falls_back_to_sms()
+    {
+        all.push(CustomerChannel::Sms);
+    }
+    all
+}
+
+/// The message on `channel` for `t`'s state, whatever the rules say; `None`
+/// without a provider.
+fn draft_of(
+    t: &Transaction,
+    channel: CustomerChannel,
+    settings: &Settings,
+    stored: &PaymentTemplates,
+) -> Result<Option<NotificationDraft>> {
+    let providers = &settings.channels;
     let phone = t.customer_phone.clone().unwrap_or_default();
     if let Some(template) = stored.get(&channel)
         && !messages::overridden(providers, channel, t)
@@ -48,7 +86,7 @@ pub fn customer_message(
             _ => phone,
         };
         let payload = template.payload(&to, Some(&t.language), &messages::data(t));
-        return Ok(Ok(NotificationDraft::rendered(channel, &to, payload)));
+        return Ok(Some(NotificationDraft::rendered(channel, &to, payload)));
     }
     let payload = match channel {
         CustomerChannel::Sms => match &providers.sms {
@@ -56,7 +94,7 @@ pub fn customer_message(
                 to: phone,
                 text: messages::sms_text(t, p)?,
             },
-            None => return Ok(Err(SkipReason::ProviderNotConfigured)),
+            None => return Ok(None),
         },
         CustomerChannel::Email => match &providers.email {
             Some(p) => {
@@ -67,7 +105,7 @@ pub fn customer_message(
                     text,
                 }
             }
-            None => return Ok(Err(SkipReason::ProviderNotConfigured)),
+            None => return Ok(None),
         },
         CustomerChannel::Whatsapp => match &providers.whatsapp {
             Some(p) => {
@@ -79,10 +117,10 @@ pub fn customer_message(
                     parameters,
                 }
             }
-            None => return Ok(Err(SkipReason::ProviderNotConfigured)),
+            None => return Ok(None),
         },
     };
-    Ok(Ok(NotificationDraft::new(payload)))
+    Ok(Some(NotificationDraft::new(payload)))
 }
 
 /// The merchant's webhook about the change `t` just recorded (its last

@@ -8,6 +8,7 @@
 //! - [`notifications`]: the notification log and its lease, staged writes
 //!   and their undo, the dead-letter flag;
 //! - [`deferrals`]: a pending notification made to wait (quiet hours);
+//! - [`fallbacks`]: a failed WhatsApp message's SMS, written once;
 //! - [`batch`]: a deliver batch's notifications and accounts in one read;
 //! - [`history`]: pages of the log through its indexes;
 //! - [`receipts`]: providers' receipts on the messages they report;
@@ -41,6 +42,7 @@ pub mod endpoint_stats;
 pub mod endpoints;
 pub mod event_types;
 pub mod events;
+pub mod fallbacks;
 pub mod history;
 pub mod messages;
 pub mod notifications;

@@ -1,0 +1,29 @@
+//! A WhatsApp message that failed for good goes by SMS (contract section
+//! 10): its fallback is stored once ([`Store::fall_back`]) and queued.
+//! Deliver calls this on a provider's 4xx, the receipt route on a `failed`
+//! receipt.
+
+use crate::domain::Notification;
+use crate::error::Result;
+use crate::queue::{DeliveryMessage, Queue};
+use crate::store::Store;
+
+/// Stores and queues the SMS that stands in for `failed`, if it has none
+/// yet; answers its id. If the queue fails, the SMS is stored, and the
+/// sweeper queues it after the grace period.
+pub async fn send_by_sms(
+    store: &Store,
+    queue: &Queue,
+    queue_url: &str,
+    failed: &Notification,
+) -> Result<Option<String>> {
+    let Some(sms) = store.fall_back(failed).await? else {
+        return Ok(None);
+    };
+    tracing::info!(account_id = %failed.account_id, notification_id = %failed.notification_id,
+        fallback = %sms.notification_id, "WhatsApp failed for good; falling back to SMS");
+    if let Err(err) = queue.enqueue(queue_url, &[DeliveryMessage::of(&sms)]).await {
+        tracing::warn!(%err, "the SMS fallback is stored; the sweeper will queue it");
+    }
+    Ok(Some(sms.notification_id))
+}
