@@ -3,11 +3,10 @@
 //! condition that it has none yet — so however many deliver copies or
 //! receipts report its failure at once, there is one fallback.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::Utc;
 
-use super::{Store, db_err, s};
+use super::{Store, db_err, first_item_refused, s};
 use crate::domain::Notification;
 use crate::error::{Error, Result};
 
@@ -41,15 +40,8 @@ impl Store {
         let Err(err) = result else {
             return Ok(Some(sms));
         };
-        let linked_already = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-                .cancellation_reasons()
-                .first()
-                .and_then(|r| r.code())
-                .is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict"),
-            _ => false,
-        };
-        match linked_already {
+        // Linked already: its one fallback exists.
+        match first_item_refused(&err) {
             true => Ok(None),
             false => Err(db_err(err)),
         }

@@ -4,12 +4,11 @@
 //! a conditional write on that notification — so a cancel and the send
 //! (deliver's lease, which makes it `queued`) never both happen.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::notifications::Changes;
-use super::{Store, db_err, s, ser, ts};
+use super::{Store, db_err, first_item_refused, s, ser, ts};
 use crate::domain::direct_message::MessageRecord;
 use crate::domain::{Notification, Status};
 use crate::error::{Error, Result};
@@ -47,15 +46,7 @@ impl Store {
         let Err(err) = result else {
             return Ok(MessageClaim::Claimed);
         };
-        let taken = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-                .cancellation_reasons()
-                .first()
-                .and_then(|r| r.code())
-                .is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict"),
-            _ => false,
-        };
-        if !taken {
+        if !first_item_refused(&err) {
             return Err(db_err(err));
         }
         // Two requests with one id at once: the other one's write may not

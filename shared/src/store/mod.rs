@@ -101,6 +101,26 @@ where
 }
 
 /// A time as serde writes it, so conditions compare equal to stored values.
+/// Whether a transaction was refused for its first item: its condition did
+/// not hold, or a concurrent write of it came first (a claim taken, a link
+/// made).
+fn first_item_refused(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => cancel
+            .cancellation_reasons()
+            .first()
+            .and_then(|r| r.code())
+            .is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict"),
+        _ => false,
+    }
+}
+
 fn ts(t: DateTime<Utc>) -> AttributeValue {
     to_attribute_value(t).unwrap_or_else(|_| s(&t.to_rfc3339()))
 }
