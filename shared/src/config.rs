@@ -60,6 +60,9 @@ pub struct Config {
     /// How long an endpoint may fail with no 2xx before it is disabled
     /// (`INC_ENDPOINT_DISABLE_AFTER_SECS`, 5 days by default).
     pub endpoint_disable_after: Duration,
+    /// The SES configuration set emails are sent with, which publishes
+    /// their receipts (`INC_SES_CONFIGURATION_SET`; none: no email receipts).
+    pub ses_configuration_set: Option<String>,
 }
 
 impl Tables {
@@ -143,6 +146,7 @@ impl Config {
                     .max(1)
                     .into(),
             ),
+            ses_configuration_set: get("INC_SES_CONFIGURATION_SET"),
         })
     }
 

@@ -4,11 +4,12 @@
 
 use std::time::Instant;
 
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 use chrono::Utc;
 use serde_json::json;
 
 use crate::domain::channels::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
+use crate::domain::receipts::email::ACCOUNT_TAG;
 use crate::domain::{Attempt, Outcome};
 use crate::webhook::WebhookClient;
 
@@ -18,14 +19,22 @@ pub struct Providers {
     sdk: aws_config::SdkConfig,
     /// Built at the first email, not at init: most batches send none.
     ses: std::sync::OnceLock<aws_sdk_sesv2::Client>,
+    /// The SES configuration set every email is sent with: it publishes the
+    /// emails' receipts (contract 10).
+    configuration_set: Option<String>,
 }
 
 impl Providers {
-    pub fn new(http: WebhookClient, sdk: &aws_config::SdkConfig) -> Providers {
+    pub fn new(
+        http: WebhookClient,
+        sdk: &aws_config::SdkConfig,
+        configuration_set: Option<String>,
+    ) -> Providers {
         Providers {
             http,
             sdk: sdk.clone(),
             ses: std::sync::OnceLock::new(),
+            configuration_set,
         }
     }
 
@@ -123,11 +132,14 @@ impl Providers {
         (attempt, outcome)
     }
 
-    /// SES v2 `SendEmail`, plain text.
+    /// SES v2 `SendEmail`, plain text, through the configuration set that
+    /// publishes its receipts and tagged with the account they belong to;
+    /// the message id SES returns is the one they will name.
     pub async fn email(
         &self,
         p: &EmailProvider,
         number: u32,
+        account_id: &str,
         to: &str,
         subject: &str,
         text: &str,
@@ -146,18 +158,32 @@ impl Providers {
             .subject(subject)
             .body(Body::builder().text(text).build())
             .build();
-        let result = self
-            .ses()
-            .send_email()
-            .from_email_address(&p.from)
-            .destination(Destination::builder().to_addresses(to).build())
-            .content(EmailContent::builder().simple(message).build())
-            .send()
-            .await;
+        let tag = MessageTag::builder()
+            .name(ACCOUNT_TAG)
+            .value(account_id)
+            .build();
+        let result = match tag {
+            Ok(tag) => {
+                self.ses()
+                    .send_email()
+                    .from_email_address(&p.from)
+                    .destination(Destination::builder().to_addresses(to).build())
+                    .content(EmailContent::builder().simple(message).build())
+                    .set_configuration_set_name(self.configuration_set.clone())
+                    .email_tags(tag)
+                    .send()
+                    .await
+            }
+            Err(e) => {
+                attempt.error = Some(e.to_string());
+                return (attempt, Outcome::Stop);
+            }
+        };
         attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outcome = match result {
             Ok(out) => {
                 attempt.status_code = Some(200);
+                attempt.provider_message_id.clone_from(&out.message_id);
                 attempt.response_excerpt = out.message_id;
                 Outcome::Delivered
             }

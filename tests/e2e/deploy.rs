@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sns::SnsEvent;
 use aws_lambda_events::sqs::SqsEvent;
 use inc_cli::local::Template;
 use inc_tests::{PATIENCE, Sink, TestStack, eventually, json, workspace_root};
@@ -105,10 +106,16 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
     let mut routes = BTreeSet::new();
     let mut sqs = 0;
     let mut scheduled = 0;
+    let mut sns = 0;
     for (path, value) in sample_events() {
         if value["detail-type"] == "Scheduled Event" {
             assert_eq!(value["source"], "aws.events", "{}", path.display());
             scheduled += 1;
+        } else if value["Records"][0]["EventSource"] == "aws:sns" {
+            let event: SnsEvent =
+                serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!event.records.is_empty());
+            sns += 1;
         } else if value.get("Records").is_some() {
             let event: SqsEvent =
                 serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -138,6 +145,15 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
     assert_eq!(
         scheduled, schedules,
         "events/ should hold an EventBridge event per scheduled function"
+    );
+    let triggered = template()
+        .functions
+        .iter()
+        .filter(|f| !f.topics.is_empty())
+        .count();
+    assert_eq!(
+        sns, triggered,
+        "events/ should hold an SNS event per SNS-triggered function"
     );
 }
 
@@ -322,6 +338,18 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
         swept,
         json!({"released": 0, "requeued": 0, "undone": 0, "given_up": 0, "dead_lettered": 0, "skipped": 0})
     );
+
+    // SES's Delivery event through SNS, for an email this moto never sent:
+    // read, looked up, and ignored.
+    let ses = substitute(
+        "receipts-ses-delivery.json",
+        &[("acc_replace_with_account_id", &acct.id)],
+    );
+    let report = invoke(&watch, "receipts", &ses).await;
+    assert_eq!(
+        report,
+        json!({"recorded": 0, "suppressed": 0, "ignored": 1})
+    );
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -374,7 +402,7 @@ fn the_template_is_ready_for_production() {
     }
     // Every function logs JSON to a group with a retention.
     let functions = resources_of(&doc, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 5);
+    assert_eq!(functions.len(), 6);
     let groups = resources_of(&doc, "AWS::Logs::LogGroup");
     for (id, f) in &functions {
         let logging = &f["Properties"]["LoggingConfig"];
@@ -434,6 +462,13 @@ fn the_template_is_ready_for_production() {
         on(
             "ApproximateNumberOfMessagesVisible",
             "DeliveryDeadLetterQueue"
+        ),
+        1
+    );
+    assert_eq!(
+        on(
+            "ApproximateNumberOfMessagesVisible",
+            "ReceiptsDeadLetterQueue"
         ),
         1
     );

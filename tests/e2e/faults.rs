@@ -2,8 +2,8 @@
 //! worker, SQS or the local AWS endpoint misbehave; each test then prints
 //! and checks its ledger — accepted = delivered + failed + pending, nothing
 //! lost, nothing delivered twice. [`outbox`] fails each write-then-enqueue
-//! path half way, [`messages`] a direct message's; [`concurrency`] runs
-//! what contends at once.
+//! path half way, [`messages`] a direct message's, [`receipts`] an email
+//! receipt's; [`concurrency`] runs what contends at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +18,8 @@ mod concurrency;
 mod messages;
 #[path = "faults/outbox.rs"]
 mod outbox;
+#[path = "faults/receipts.rs"]
+mod receipts;
 
 fn gaps(n: &inc_shared::domain::Notification) -> Vec<chrono::Duration> {
     n.attempts.windows(2).map(|w| w[1].at - w[0].at).collect()

@@ -7,6 +7,8 @@ use inc_shared::domain::PaymentState;
 use inc_tests::{Account, PATIENCE, Sink, TestStack, eventually, json};
 use serde_json::Value;
 
+#[path = "payments/email_receipts.rs"]
+mod email_receipts;
 #[path = "payments/fallback.rs"]
 mod fallback;
 #[path = "payments/logs.rs"]

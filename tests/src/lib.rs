@@ -69,6 +69,29 @@ pub fn seed_form(ipn_type: &str) -> String {
     )
 }
 
+/// SES's event publishing record (`eventType`, `mail`, and the event's own
+/// object), as SES posts it to the topic.
+pub fn ses_event(kind: &str, account: &str, message_id: &str, to: &str, event: Value) -> String {
+    let mut doc = json!({
+        "eventType": kind,
+        "mail": {
+            "timestamp": "2026-12-02T10:00:00.000Z",
+            "source": "noreply@shop.example",
+            "sendingAccountId": "123456789012",
+            "messageId": message_id,
+            "destination": [to],
+            "headersTruncated": false,
+            "tags": {
+                "ses:configuration-set": ["EmailConfigurationSet"],
+                "ses:from-domain": ["shop.example"],
+                "inc_account": [account],
+            },
+        },
+    });
+    doc[kind.to_ascii_lowercase()] = event;
+    doc.to_string()
+}
+
 pub struct Account {
     pub id: String,
     pub key: String,
@@ -474,13 +497,47 @@ impl TestStack {
         (message, reason)
     }
 
+    /// Publishes `message` to the template's `EmailEventsTopic`, as SES's
+    /// event publishing does with the events of an email it sent.
+    pub async fn publish_email_event(&self, message: &str) {
+        let topic = self
+            .stack
+            .resources
+            .topics
+            .get("EmailEventsTopic")
+            .expect("the template's email events topic");
+        aws_sdk_sns::Client::new(&self.sdk)
+            .publish()
+            .topic_arn(topic)
+            .message(message)
+            .send()
+            .await
+            .expect("publish");
+    }
+
     /// Messages on a queue, visible or in flight.
     pub async fn queue_depth(&self, url_env: &str) -> usize {
+        self.depth_of(&self.env(url_env)).await
+    }
+
+    /// Messages on the template's queue `logical_id`, visible or in flight.
+    pub async fn template_queue_depth(&self, logical_id: &str) -> usize {
+        let (url, _) = self
+            .stack
+            .resources
+            .queues
+            .get(logical_id)
+            .unwrap_or_else(|| panic!("no queue {logical_id}"))
+            .clone();
+        self.depth_of(&url).await
+    }
+
+    async fn depth_of(&self, url: &str) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let client = aws_sdk_sqs::Client::new(&self.sdk);
         let out = client
             .get_queue_attributes()
-            .queue_url(self.env(url_env))
+            .queue_url(url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .send()

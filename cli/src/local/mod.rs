@@ -1,13 +1,15 @@
 //! The local stack: what `make dev` runs and what the end-to-end tests start.
 //!
 //! It reads `template.yaml` — not a second list — and on a local AWS endpoint
-//! (moto in server mode) creates every table and queue the template declares,
+//! (moto in server mode) creates every table, queue and topic the template declares,
 //! resolves every function's environment the way CloudFormation would, serves
 //! every HTTP route of the template with the function's own axum router, and
 //! feeds each SQS queue to its function with Lambda's event-source-mapping
 //! semantics: batches of up to `BatchSize`, `ReportBatchItemFailures`, receive
-//! counts, and the queue's own redrive to its dead-letter queue; and fires
-//! each `Schedule` event (the sweeper) at its rate, as EventBridge would.
+//! counts, and the queue's own redrive to its dead-letter queue; fires each
+//! `Schedule` event (the sweeper) at its rate, as EventBridge would; and
+//! invokes each `SNS`-triggered function (receipts) with its topic's
+//! messages, as SNS would.
 
 pub mod gateway;
 pub mod moto;
@@ -16,6 +18,7 @@ pub mod provision;
 pub mod scheduler;
 pub mod stack;
 pub mod template;
+pub mod topics;
 
 pub use moto::Moto;
 pub use stack::{Stack, StackOptions, sdk_config};

@@ -1,5 +1,6 @@
-//! Provisioning: every table and queue of the template, created on the
-//! local AWS endpoint as CloudFormation would (named by logical id).
+//! Provisioning: every table, queue, topic and SES configuration set of the
+//! template, created on the local AWS endpoint as CloudFormation would
+//! (named by logical id).
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
@@ -13,7 +14,8 @@ use super::stack::Resources;
 use super::template::Template;
 use crate::{Error, Result};
 
-/// Creates every table and queue of the template, named by logical id.
+/// Creates every table, queue, topic and configuration set of the
+/// template, named by logical id.
 pub async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources> {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -89,6 +91,29 @@ pub async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources
             .send()
             .await
             .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    }
+    let sns = aws_sdk_sns::Client::new(sdk);
+    for topic in &template.topics {
+        let arn = sns
+            .create_topic()
+            .name(&topic.logical_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws(aws_sdk_sns::error::DisplayErrorContext(e)))?
+            .topic_arn
+            .ok_or_else(|| Error::aws("CreateTopic returned no ARN"))?;
+        resources.topics.insert(topic.logical_id.clone(), arn);
+    }
+    let ses = aws_sdk_sesv2::Client::new(sdk);
+    for set in &template.configuration_sets {
+        ses.create_configuration_set()
+            .configuration_set_name(&set.logical_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws(aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+        resources
+            .configuration_sets
+            .insert(set.logical_id.clone(), set.logical_id.clone());
     }
     Ok(resources)
 }

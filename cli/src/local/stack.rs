@@ -2,7 +2,8 @@
 //! endpoint ([`provision`](super::provision)), then serves its functions —
 //! HTTP routes on one listener ([`gateway`](super::gateway)), SQS queues
 //! through pollers ([`poller`](super::poller)), schedules through the
-//! [`scheduler`](super::scheduler).
+//! [`scheduler`](super::scheduler), SNS topics through queues subscribed to
+//! them ([`topics`](super::topics)).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use super::poller::{Poller, sqs_handler};
 use super::provision::provision;
 use super::scheduler::{Schedule, ScheduledHandler};
 use super::template::{Function, Resolver, Template, rate};
+use super::topics::{SnsHandler, Trigger};
 use crate::{Error, Result};
 use inc_shared::Config;
 
@@ -77,6 +79,10 @@ pub struct Resources {
     pub tables: BTreeMap<String, String>,
     /// Logical id → (URL, ARN).
     pub queues: BTreeMap<String, (String, String)>,
+    /// Logical id → ARN.
+    pub topics: BTreeMap<String, String>,
+    /// Logical id → name.
+    pub configuration_sets: BTreeMap<String, String>,
 }
 
 impl Resolver for Resources {
@@ -88,6 +94,12 @@ impl Resolver for Resources {
     }
     fn queue_arn(&self, id: &str) -> Option<String> {
         self.queues.get(id).map(|(_, arn)| arn.clone())
+    }
+    fn topic_arn(&self, id: &str) -> Option<String> {
+        self.topics.get(id).cloned()
+    }
+    fn configuration_set(&self, id: &str) -> Option<String> {
+        self.configuration_sets.get(id).cloned()
     }
 }
 
@@ -156,6 +168,26 @@ impl Stack {
                     every,
                 };
                 tasks.spawn(schedule.run());
+            }
+            for topic in &function.topics {
+                let topic_arn = resources.topics.get(topic).ok_or_else(|| {
+                    Error::Template(format!("{}: no topic {topic}", function.logical_id))
+                })?;
+                let dead_letter_arn = match &function.dead_letter_queue {
+                    Some(q) => Some(resources.queue_arn(q).ok_or_else(|| {
+                        Error::Template(format!("{}: no queue {q}", function.logical_id))
+                    })?),
+                    None => None,
+                };
+                let trigger = Trigger::subscribe(
+                    sdk,
+                    &format!("{}-{topic}", function.logical_id),
+                    topic_arn,
+                    dead_letter_arn.as_deref(),
+                    Arc::new(SnsHandler::new(&function.binary, sdk, &config)?),
+                )
+                .await?;
+                tasks.spawn(trigger.run());
             }
             for source in &function.queues {
                 let handler = Arc::new(sqs_handler(&function.binary, sdk, &config)?);

@@ -17,6 +17,10 @@ pub struct Template {
     pub functions: Vec<Function>,
     pub tables: Vec<Resource>,
     pub queues: Vec<Resource>,
+    /// SNS topics (`AWS::SNS::Topic`).
+    pub topics: Vec<Resource>,
+    /// SES configuration sets (`AWS::SES::ConfigurationSet`).
+    pub configuration_sets: Vec<Resource>,
 }
 
 /// A resource's logical id and properties.
@@ -37,6 +41,11 @@ pub struct Function {
     pub queues: Vec<QueueSource>,
     /// `Schedule` events: each expression unresolved (it may be a `Ref`).
     pub schedules: Vec<Value>,
+    /// `SNS` events: the topics that invoke the function, by logical id.
+    pub topics: Vec<String>,
+    /// `DeadLetterQueue` (an SQS queue's logical id): where Lambda keeps an
+    /// asynchronous invocation that failed every try.
+    pub dead_letter_queue: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +66,10 @@ pub trait Resolver {
     fn table_name(&self, logical_id: &str) -> Option<String>;
     fn queue_url(&self, logical_id: &str) -> Option<String>;
     fn queue_arn(&self, logical_id: &str) -> Option<String>;
+    /// A topic's `Ref`: its ARN.
+    fn topic_arn(&self, logical_id: &str) -> Option<String>;
+    /// A configuration set's `Ref`: its name.
+    fn configuration_set(&self, logical_id: &str) -> Option<String>;
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -108,6 +121,8 @@ impl Template {
             functions: Vec::new(),
             tables: Vec::new(),
             queues: Vec::new(),
+            topics: Vec::new(),
+            configuration_sets: Vec::new(),
         };
         for (id, resource) in resources {
             let kind = resource
@@ -125,6 +140,14 @@ impl Template {
                     properties,
                 }),
                 "AWS::SQS::Queue" => template.queues.push(Resource {
+                    logical_id: id.clone(),
+                    properties,
+                }),
+                "AWS::SNS::Topic" => template.topics.push(Resource {
+                    logical_id: id.clone(),
+                    properties,
+                }),
+                "AWS::SES::ConfigurationSet" => template.configuration_sets.push(Resource {
                     logical_id: id.clone(),
                     properties,
                 }),
@@ -158,6 +181,7 @@ impl Template {
         let mut routes = Vec::new();
         let mut queues = Vec::new();
         let mut schedules = Vec::new();
+        let mut topics = Vec::new();
         for (name, event) in properties
             .get("Events")
             .and_then(Value::as_object)
@@ -205,6 +229,13 @@ impl Template {
                     })?;
                     schedules.push(expression);
                 }
+                Some("SNS") => {
+                    let topic = props
+                        .pointer("/Topic/Ref")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| err(format!("{id}.{name}: Topic must be Ref: <topic>")))?;
+                    topics.push(topic.to_owned());
+                }
                 Some(other) => {
                     return Err(err(format!(
                         "{id}.{name}: event type {other} is not served locally"
@@ -213,6 +244,20 @@ impl Template {
                 None => return Err(err(format!("{id}.{name}: event without Type"))),
             }
         }
+        let dead_letter_queue = match properties.get("DeadLetterQueue") {
+            None => None,
+            Some(dlq) => Some(
+                dlq.pointer("/TargetArn/Fn::GetAtt/0")
+                    .and_then(Value::as_str)
+                    .filter(|_| dlq.get("Type").and_then(Value::as_str) == Some("SQS"))
+                    .ok_or_else(|| {
+                        err(format!(
+                            "{id}: DeadLetterQueue must be an SQS queue's Fn::GetAtt [Queue, Arn]"
+                        ))
+                    })?
+                    .to_owned(),
+            ),
+        };
         Ok(Function {
             logical_id: id.to_owned(),
             binary,
@@ -220,6 +265,8 @@ impl Template {
             routes,
             queues,
             schedules,
+            topics,
+            dead_letter_queue,
         })
     }
 
@@ -241,7 +288,13 @@ impl Template {
             return resolver
                 .table_name(name)
                 .or_else(|| resolver.queue_url(name))
-                .ok_or_else(|| err(format!("Ref {name}: no such parameter, table or queue")));
+                .or_else(|| resolver.topic_arn(name))
+                .or_else(|| resolver.configuration_set(name))
+                .ok_or_else(|| {
+                    err(format!(
+                        "Ref {name}: no such parameter, table, queue, topic or configuration set"
+                    ))
+                });
         }
         if let Some([id, attr]) = obj
             .get("Fn::GetAtt")
@@ -336,7 +389,14 @@ mod tests {
         let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
         assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
         assert_eq!(t.tables.len(), 11);
-        assert_eq!(t.queues.len(), 2);
+        assert_eq!(t.queues.len(), 3);
+        let receipts = t.functions.iter().find(|f| f.binary == "receipts").unwrap();
+        assert_eq!(receipts.topics, ["EmailEventsTopic"]);
+        assert_eq!(
+            receipts.dead_letter_queue.as_deref(),
+            Some("ReceiptsDeadLetterQueue")
+        );
+        assert_eq!(t.configuration_sets[0].logical_id, "EmailConfigurationSet");
         assert_eq!(
             t.parameters.get("MaxReceiveCount").map(String::as_str),
             Some("20")
@@ -354,6 +414,12 @@ mod tests {
         fn queue_arn(&self, id: &str) -> Option<String> {
             (id == "Q").then(|| "arn:q".into())
         }
+        fn topic_arn(&self, id: &str) -> Option<String> {
+            (id == "N").then(|| "arn:n".into())
+        }
+        fn configuration_set(&self, id: &str) -> Option<String> {
+            (id == "C").then(|| "set-c".into())
+        }
     }
 
     #[test]
@@ -365,6 +431,8 @@ mod tests {
         assert_eq!(r("Ref: T").unwrap(), "table-t");
         assert_eq!(r("Ref: Q").unwrap(), "http://q");
         assert_eq!(r("Fn::GetAtt: [Q, Arn]").unwrap(), "arn:q");
+        assert_eq!(r("Ref: N").unwrap(), "arn:n");
+        assert_eq!(r("Ref: C").unwrap(), "set-c");
         assert_eq!(r("7").unwrap(), "7");
         assert!(r("Ref: Nope").is_err());
         assert!(r("Fn::Sub: x").is_err());

@@ -77,7 +77,11 @@ impl Deliver {
             },
             Payload::Email { to, subject, text } => {
                 match channels.email.as_ref().filter(|p| p.enabled) {
-                    Some(p) => self.providers.email(p, number, to, subject, text).await,
+                    Some(p) => {
+                        self.providers
+                            .email(p, number, &n.account_id, to, subject, text)
+                            .await
+                    }
                     None => missing("email sender"),
                 }
             }

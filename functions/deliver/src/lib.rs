@@ -94,7 +94,7 @@ impl Deliver {
         Ok(Deliver {
             store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
-            providers: Providers::new(webhooks.clone(), sdk),
+            providers: Providers::new(webhooks.clone(), sdk, config.ses_configuration_set.clone()),
             webhooks,
             retry: config.retry.clone(),
             metrics: Metrics::stdout(),

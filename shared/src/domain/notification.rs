@@ -426,8 +426,8 @@ pub struct Attempt {
     /// `POST /v1/ipn/verify` checks a posted-back body against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_sha256: Option<String>,
-    /// The provider's id of the message it took (WhatsApp's `wamid`), by
-    /// which its receipts name it.
+    /// The provider's id of the message it took (WhatsApp's `wamid`, SES's
+    /// message id), by which its receipts name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
     /// Which of the account's SMS gateways took this attempt: `primary` or
