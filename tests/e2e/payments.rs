@@ -219,9 +219,9 @@ async fn every_state_and_channel_gets_exactly_the_tables_answer() {
             let channel = result["channel"].as_str().expect("channel");
             let allowed = channel != "whatsapp" || whatsapp_states.contains(&state.as_str());
             let expected = if allowed {
-                json!({"channel": channel, "state": state.as_str(), "status": "would_queue"})
+                json!({"channel": channel, "state": state.as_str(), "status": "would_queue", "last": null})
             } else {
-                json!({"channel": channel, "state": state.as_str(), "status": "skipped", "reason": "state_not_allowed"})
+                json!({"channel": channel, "state": state.as_str(), "status": "skipped", "reason": "state_not_allowed", "last": null})
             };
             assert_eq!(result, &expected, "{state:?} {channel}");
         }
@@ -242,7 +242,7 @@ async fn every_state_and_channel_gets_exactly_the_tables_answer() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["results"][0],
-        json!({"channel": "whatsapp", "state": "refunded", "status": "skipped", "reason": "state_not_allowed"})
+        json!({"channel": "whatsapp", "state": "refunded", "status": "skipped", "reason": "state_not_allowed", "last": null})
     );
     assert_eq!(body["results"][1]["status"], "queued");
     let id = body["results"][1]["notification_id"].as_str().expect("id");

@@ -5,8 +5,9 @@
 //!   Message Notifications API does: `{"message": "Customer notified."}`,
 //!   DRF-style field errors, `{"channels": [...], "result": "failed"}`, and
 //!   `{"detail": ...}` for 401 / 404.
-//! - `POST /v1/notifications/resend` explains itself: one result per channel
-//!   (`queued`, `would_queue` on a `dry_run`, or `skipped` with the reason).
+//! - `POST /v1/notifications/resend` explains itself ([`explained`]): one
+//!   result per channel (`queued`, `would_queue` on a `dry_run`, or
+//!   `skipped` with the reason) and what became of the last message.
 //!
 //! - `POST /v1/notifications/{id}/resend` sends one logged notification
 //!   again; `POST /v1/notifications/recover` does so for every `failed`
@@ -14,6 +15,8 @@
 //!
 //! Resends are notifications like any other: stored, queued on the delivery
 //! queue, sent by deliver, logged with every attempt.
+
+mod explained;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -108,7 +111,7 @@ impl Resend {
 pub fn router(app: Arc<Resend>) -> Router {
     Router::new()
         .route("/b/pbl/v2/message-notification/", post(ottu))
-        .route("/v1/notifications/resend", post(explained))
+        .route("/v1/notifications/resend", post(explained::explained))
         .route("/v1/notifications/{id}/resend", post(resend_one))
         .route("/v1/notifications/recover", post(recover))
         .fallback(not_found)
@@ -283,11 +286,13 @@ struct Outcome {
     result: std::result::Result<Option<String>, &'static str>,
 }
 
-/// Decides every requested channel and, unless it is a dry run, stores and
-/// queues the messages; if queueing fails they are undone (503), and
-/// nothing of the request is ever sent.
-async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Vec<Outcome>> {
-    let transaction = match (&request.session_id, &request.order_no) {
+/// The transaction a resend names, by `session_id` or else `order_no`.
+async fn find_transaction(
+    app: &Resend,
+    account: &Account,
+    request: &Request,
+) -> Result<Transaction> {
+    match (&request.session_id, &request.order_no) {
         (Some(session_id), _) => {
             app.store
                 .get_transaction(&account.account_id, session_id)
@@ -300,7 +305,18 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
         }
         (None, None) => None,
     }
-    .ok_or(Error::NotFound("transaction"))?;
+    .ok_or(Error::NotFound("transaction"))
+}
+
+/// Decides every requested channel and, unless it is a dry run, stores and
+/// queues the messages; if queueing fails they are undone (503), and
+/// nothing of the request is ever sent.
+async fn resend(
+    app: &Resend,
+    account: &Account,
+    request: &Request,
+    transaction: &Transaction,
+) -> Result<Vec<Outcome>> {
     let now = Utc::now();
     let staged = Staged {
         at: now,
@@ -319,7 +335,7 @@ async fn resend(app: &Resend, account: &Account, request: &Request) -> Result<Ve
         )
         .await?;
     for &channel in &request.channels {
-        let result = match customer_message(&transaction, channel, &account.settings, &stored)? {
+        let result = match customer_message(transaction, channel, &account.settings, &stored)? {
             // The account's template does not render for this transaction:
             // nothing is sent, and the answer says why.
             Ok(draft) if draft.failure.is_some() => Err(TEMPLATE_ERROR),
@@ -367,43 +383,6 @@ async fn opted_out(app: &Resend, account: &Account, payload: &Payload) -> Result
         }
         None => Ok(false),
     }
-}
-
-async fn explained(
-    State(app): State<Arc<Resend>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response> {
-    let account = authenticate(&app.store, &headers).await?;
-    let bytes = read_body(body).await?;
-    let request = parse(&headers, &bytes)?.map_err(|errors| {
-        let (field, messages) = errors.into_iter().next().unwrap_or_default();
-        Error::bad_request(
-            "invalid_field",
-            format!("{field}: {}", messages.join(" ")),
-            Some(&field),
-        )
-    })?;
-    let outcomes = resend(&app, &account, &request).await?;
-    let results: Vec<Value> = outcomes
-        .into_iter()
-        .map(|o| {
-            let mut entry = json!({ "channel": o.channel, "state": o.transaction.state });
-            match o.result {
-                Ok(Some(_)) if request.dry_run => entry["status"] = "would_queue".into(),
-                Ok(id) => {
-                    entry["status"] = "queued".into();
-                    entry["notification_id"] = id.into();
-                }
-                Err(reason) => {
-                    entry["status"] = "skipped".into();
-                    entry["reason"] = reason.into();
-                }
-            }
-            entry
-        })
-        .collect();
-    Ok(axum::Json(json!({ "results": results })).into_response())
 }
 
 /// `POST /v1/notifications/{id}/resend`: the same notification again — the
@@ -564,7 +543,8 @@ async fn ottu(State(app): State<Arc<Resend>>, headers: HeaderMap, body: Body) ->
             }
             Err(errors) => return Ok((StatusCode::BAD_REQUEST, axum::Json(errors)).into_response()),
         };
-        let outcomes = resend(&app, &account, &request).await?;
+        let transaction = find_transaction(&app, &account, &request).await?;
+        let outcomes = resend(&app, &account, &request, &transaction).await?;
         if outcomes.iter().any(|o| matches!(o.result, Ok(Some(_)))) {
             return Ok(axum::Json(json!({ "message": "Customer notified." })).into_response());
         }

@@ -282,6 +282,50 @@ async fn whatsapp_messages_that_fail_for_good_go_by_sms_once() {
         channels.contains(&"whatsapp") && channels.contains(&"sms"),
         "{order}"
     );
+
+    // The SMS's receipt comes; whoever resends sees both messages, linked,
+    // and what the customer's phone said.
+    let sms_receipts = settings["receipt_urls"]["sms"].as_str().unwrap();
+    let report = format!(
+        "ipn_type=DELIVERY&status=RESULT_OK&status_code=-1&custom={}",
+        sms["id"].as_str().unwrap()
+    );
+    let posted = t
+        .http
+        .post(sms_receipts)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(report)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(posted.status().as_u16(), 200);
+    let (status, body) = t
+        .send_json(
+            "/v1/notifications/resend",
+            key,
+            json!({"order_no": "order-s_fb", "channels": ["whatsapp", "sms"], "dry_run": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let last = |i: usize| body["results"][i]["last"].clone();
+    assert_eq!(
+        (
+            &last(0)["notification_id"],
+            &last(0)["status"],
+            &last(0)["fallback"]
+        ),
+        (&wa_n["id"], &json!("failed"), &sms["id"]),
+        "{body}"
+    );
+    assert_eq!(
+        (
+            &last(1)["notification_id"],
+            &last(1)["fallback_of"],
+            &last(1)["receipt"]["status"]
+        ),
+        (&sms["id"], &wa_n["id"], &json!("delivered")),
+        "{body}"
+    );
 }
 
 /// The SMS gateway's requests per notification id (`custom`).

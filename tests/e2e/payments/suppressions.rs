@@ -126,8 +126,20 @@ async fn a_suppressed_recipient_is_sent_nothing_on_that_channel_until_removed() 
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().expect("results");
     assert_eq!(
-        results[0],
-        json!({"channel": "sms", "state": "paid", "status": "skipped", "reason": "suppressed"})
+        (
+            &results[0]["channel"],
+            &results[0]["status"],
+            &results[0]["reason"]
+        ),
+        (&json!("sms"), &json!("skipped"), &json!("suppressed"))
+    );
+    // Beside it, the last SMS: the one the opt-out stopped.
+    assert_eq!(
+        (
+            &results[0]["last"]["notification_id"],
+            &results[0]["last"]["status"]
+        ),
+        (&of(&items, "sms")["id"], &json!("failed"))
     );
     assert_eq!(results[1]["reason"], "suppressed");
     assert_eq!(results[2]["status"], "queued");
