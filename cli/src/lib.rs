@@ -1,6 +1,6 @@
 //! The `inc` command's library: creating accounts, the local stack that
-//! `make dev` and the end-to-end tests run, the dead-letter redrive, and a
-//! webhook listener for the tour.
+//! `make dev` and the end-to-end tests run, the dead-letter redrive, a
+//! webhook listener for the tour, and SES's email events played locally.
 
 pub mod accounts;
 pub mod dlq;
@@ -8,5 +8,6 @@ pub mod endpoints;
 pub mod error;
 pub mod listen;
 pub mod local;
+pub mod ses_event;
 
 pub use error::{Error, Result};

@@ -57,6 +57,21 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Play SES for an email INC sent: publish its Delivery, Bounce or
+    /// Complaint event to the email events topic (the local stack's, by
+    /// default), as SES's event publishing would.
+    SesEvent {
+        /// What SES says became of the email.
+        #[arg(value_enum)]
+        kind: inc_cli::ses_event::Kind,
+        /// The email's notification id.
+        notification_id: String,
+        /// Its account (make dev's demo account by default).
+        #[arg(long, env = "INC_DEMO_ACCOUNT_ID")]
+        account: String,
+        #[arg(long, env = "INC_EMAIL_EVENTS_TOPIC_ARN")]
+        topic_arn: String,
+    },
     /// Receive webhooks on loopback and print them.
     Listen {
         #[arg(long, default_value_t = 8000)]
@@ -270,6 +285,26 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::SesEvent {
+            kind,
+            notification_id,
+            account,
+            topic_arn,
+        } => {
+            let sdk = aws_config::load_from_env().await;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
+            let event = inc_cli::ses_event::publish(
+                &sdk,
+                &store,
+                &topic_arn,
+                &account,
+                &notification_id,
+                kind,
+            )
+            .await?;
+            println!("{event}");
+            Ok(())
+        }
         Command::Listen { port, status } => {
             let status = axum::http::StatusCode::from_u16(status).map_err(|e| {
                 inc_shared::Error::bad_request("invalid_status", e.to_string(), Some("status"))
@@ -330,8 +365,14 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
         ("INC_API_URL".to_owned(), api_url.clone()),
         ("INC_DEMO_API_KEY".to_owned(), key.clone()),
+        ("INC_DEMO_ACCOUNT_ID".to_owned(), account.account_id.clone()),
     ]);
     env.extend(stack.environment.clone());
+    // Each topic's ARN (INC_EMAIL_EVENTS_TOPIC_ARN for EmailEventsTopic): where
+    // to publish what AWS would, such as SES's email events.
+    for (logical_id, arn) in &stack.resources.topics {
+        env.insert(format!("INC_{}_ARN", snake_upper(logical_id)), arn.clone());
+    }
     std::fs::create_dir_all(".inc")?;
     let lines: String = env
         .iter()
@@ -355,6 +396,18 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
     Ok(())
 }
 
+/// `EmailEventsTopic` as `EMAIL_EVENTS_TOPIC`.
+fn snake_upper(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 /// Ctrl-C, or a SIGTERM from a supervisor: either way moto is stopped too.
 async fn wait_for_stop() -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -376,4 +429,13 @@ fn seed_curl(api_url: &str, key: &str) -> String {
          \"request_code\": \"54618541\", \"pin\": \"025719\", \"custom\": \"\", \"to\": \"320555555\", \"from\": \"00391231234\", \
          \"msg\": \"Your SMS message🧘\", \"source\": \"smsout_api\"}}}}'"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn topic_ids_become_variable_names() {
+        assert_eq!(super::snake_upper("EmailEventsTopic"), "EMAIL_EVENTS_TOPIC");
+        assert_eq!(super::snake_upper("AlarmTopic"), "ALARM_TOPIC");
+    }
 }

@@ -185,15 +185,21 @@ async fn ses_events_mark_the_email_and_hard_bounces_and_complaints_opt_out() {
     ] {
         t.publish_email_event(&hostile).await;
     }
-    let (last, last_ses) = delivered_email(&t, key, "e-4", "bo@example.com").await;
-    t.publish_email_event(&ses_event(
-        "Delivery",
+    // This one `inc ses-event` publishes, as a developer would on the
+    // local stack.
+    let (last, _) = delivered_email(&t, key, "e-4", "bo@example.com").await;
+    let store =
+        inc_shared::store::Store::for_config(aws_sdk_dynamodb::Client::new(&t.sdk), &t.config());
+    inc_cli::ses_event::publish(
+        &t.sdk,
+        &store,
+        &t.stack.resources.topics["EmailEventsTopic"],
         account,
-        &last_ses,
-        "bo@example.com",
-        json!({"timestamp": "2026-12-02T13:00:00.000Z"}),
-    ))
-    .await;
+        &last,
+        inc_cli::ses_event::Kind::Delivery,
+    )
+    .await
+    .expect("inc ses-event");
     receipt_when(&t, key, &last, "the last delivery", |r| {
         r["status"] == "delivered"
     })
