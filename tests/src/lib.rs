@@ -497,6 +497,27 @@ impl TestStack {
         (message, reason)
     }
 
+    /// Sends `message` (a `POST /v1/messages` body for an email) and
+    /// answers its notification id and the message id SES returned, once
+    /// it is delivered.
+    pub async fn delivered_email(&self, key: &str, message: Value) -> (String, String) {
+        let (status, body) = self.send_json("/v1/messages", key, message).await;
+        assert_eq!(status, 202, "{body}");
+        let nid = body["notification_id"].as_str().expect("id").to_owned();
+        let ses_id = eventually("the email delivered", PATIENCE, || async {
+            let (_, n) = self.get(key, &format!("/v1/notifications/{nid}")).await;
+            (n["status"] == "delivered")
+                .then(|| {
+                    n["attempts"][0]["provider_message_id"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .flatten()
+        })
+        .await;
+        (nid, ses_id)
+    }
+
     /// Publishes `message` to the template's `EmailEventsTopic`, as SES's
     /// event publishing does with the events of an email it sent.
     pub async fn publish_email_event(&self, message: &str) {

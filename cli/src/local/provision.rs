@@ -51,16 +51,7 @@ pub async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources
             .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?
             .queue_url
             .ok_or_else(|| Error::aws("CreateQueue returned no URL"))?;
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| Error::aws("GetQueueAttributes returned no ARN"))?;
+        let arn = queue_arn(&sqs, &url).await?;
         resources
             .queues
             .insert(queue.logical_id.clone(), (url, arn));
@@ -116,6 +107,19 @@ pub async fn provision(sdk: &SdkConfig, template: &Template) -> Result<Resources
             .insert(set.logical_id.clone(), set.logical_id.clone());
     }
     Ok(resources)
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| Error::aws("GetQueueAttributes returned no ARN"))
 }
 
 fn key_schema(value: Option<&Value>) -> Result<Vec<KeySchemaElement>> {

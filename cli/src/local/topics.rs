@@ -15,6 +15,7 @@ use aws_lambda_events::sns::{SnsEvent, SnsMessage, SnsRecord};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
 
+use super::provision::queue_arn;
 use crate::{Error, Result};
 use inc_shared::Config;
 
@@ -85,16 +86,7 @@ impl Trigger {
             .map_err(sqs_err)?
             .queue_url
             .ok_or_else(|| Error::aws("CreateQueue returned no URL"))?;
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| Error::aws(aws_sdk_sqs::error::DisplayErrorContext(e)))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| Error::aws("GetQueueAttributes returned no ARN"))?;
+        let queue_arn = queue_arn(&sqs, &url).await?;
         let subscription_arn = aws_sdk_sns::Client::new(sdk)
             .subscribe()
             .topic_arn(topic_arn)

@@ -22,26 +22,12 @@ async fn a_receipt_the_table_refuses_is_tried_again_then_kept_in_the_dead_letter
         .await;
     assert_eq!(status, 200, "{body}");
     let key = &acct.key;
-    let (status, body) = t
-        .send_json(
-            "/v1/messages",
+    let (nid, ses_id) = t
+        .delivered_email(
             key,
             json!({"id": "f-1", "channel": "email", "to": "ada@example.com", "subject": "Hi", "text": "Hello."}),
         )
         .await;
-    assert_eq!(status, 202, "{body}");
-    let nid = body["notification_id"].as_str().expect("id").to_owned();
-    let ses_id = eventually("the email delivered", PATIENCE, || async {
-        let (_, n) = t.get(key, &format!("/v1/notifications/{nid}")).await;
-        (n["status"] == "delivered")
-            .then(|| {
-                n["attempts"][0]["provider_message_id"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .flatten()
-    })
-    .await;
     let receipt =
         || async { t.get(key, &format!("/v1/notifications/{nid}")).await.1["receipt"].clone() };
 

@@ -11,31 +11,14 @@ use serde_json::Value;
 
 use super::shop;
 
-/// Sends an email message and answers its notification id and the SES
-/// message id its delivery recorded.
+/// An email message to `to`, delivered: its notification id and SES's id.
 async fn delivered_email(t: &TestStack, key: &str, id: &str, to: &str) -> (String, String) {
-    let (status, body) = t
-        .send_json(
-            "/v1/messages",
-            key,
-            json!({"id": id, "channel": "email", "to": to, "subject": "Your order",
-                   "text": "It is on its way.", "reference": format!("order-{id}")}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let nid = body["notification_id"].as_str().expect("id").to_owned();
-    let ses_id = eventually("the email delivered", PATIENCE, || async {
-        let (_, n) = t.get(key, &format!("/v1/notifications/{nid}")).await;
-        (n["status"] == "delivered")
-            .then(|| {
-                n["attempts"][0]["provider_message_id"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .flatten()
-    })
-    .await;
-    (nid, ses_id)
+    t.delivered_email(
+        key,
+        json!({"id": id, "channel": "email", "to": to, "subject": "Your order",
+               "text": "It is on its way.", "reference": format!("order-{id}")}),
+    )
+    .await
 }
 
 async fn receipt_when(
