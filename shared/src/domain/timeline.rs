@@ -32,6 +32,9 @@ pub enum Entry {
         notification_id: String,
         channel: Channel,
         event_id: String,
+        /// An SMS standing in for a failed WhatsApp message: that message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fallback_of: Option<String>,
     },
     /// One attempt to send a notification.
     Attempt {
@@ -98,6 +101,7 @@ pub fn timeline(transaction: Option<&Transaction>, notifications: &[Notification
                 notification_id: n.notification_id.clone(),
                 channel: n.channel,
                 event_id: n.event_id.clone(),
+                fallback_of: n.fallback_of.clone(),
             },
         ));
         entries.extend(n.attempts.iter().map(|a| {

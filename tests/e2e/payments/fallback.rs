@@ -282,6 +282,16 @@ async fn whatsapp_messages_that_fail_for_good_go_by_sms_once() {
         channels.contains(&"whatsapp") && channels.contains(&"sms"),
         "{order}"
     );
+    assert!(
+        order["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "notification"
+                && e["notification_id"] == sms["id"]
+                && e["fallback_of"] == wa_n["id"]),
+        "the timeline links the SMS to the WhatsApp message: {order}"
+    );
 
     // The SMS's receipt comes; whoever resends sees both messages, linked,
     // and what the customer's phone said.
