@@ -225,7 +225,8 @@ try {
   check(codes.every((c) => c === "200"), "both attempts answered 200: " + codes);
   summary.attempts = codes.length;
 
-  // Recover: nothing failed in the last hour, and the page says so. Whole
+  // Recover: one notification failed in the last hour — the WhatsApp
+  // message the Cloud API refused — and it is queued again. Whole
   // minutes: chromium reads "…:14:00" back as "…:14", which fill() calls
   // malformed (it failed CI once a minute in sixty).
   const hourAgo = new Date(Date.now() - 3600_000);
@@ -233,7 +234,29 @@ try {
     .toISOString().slice(0, 16);
   await page.locator("#recover-form").getByLabel("Since").fill(local);
   await page.getByRole("button", { name: "Recover" }).click();
-  await page.getByText("Recovered 0 failed notifications.").waitFor();
+  await page.getByText("Recovered 1 failed notification.").waitFor();
+
+  // A payment's WhatsApp message the Cloud API refused: the SMS that stood
+  // in for it shows the link, the gateway's receipt and, on the order's
+  // timeline, both.
+  const fallbackId = process.env.INC_FALLBACK_SMS;
+  await page.getByLabel("Status").selectOption("");
+  await search(page);
+  await page.locator(`tr[data-id="${fallbackId}"]`)
+    .getByRole("button", { name: "Details of " + fallbackId }).click();
+  await page.locator("#detail").waitFor();
+  const field = async (name) =>
+    page.locator("#detail-fields dt", { hasText: new RegExp("^" + name + "$") }).locator("xpath=following-sibling::dd[1]").textContent();
+  check((await field("Stands in for")) === process.env.INC_FALLBACK_OF, "the SMS names the WhatsApp message");
+  check((await field("Receipt")).startsWith("delivered at "), "the SMS's receipt: " + (await field("Receipt")));
+  await page.locator("#timeline-form").getByLabel("or order no").fill("order-panel");
+  await page.locator("#timeline-form").getByRole("button", { name: "Show" }).click();
+  await page.getByText("Timeline loaded.").waitFor();
+  check((await page.locator("#timeline-list li", { hasText: "sms receipt: delivered" }).count()) === 1,
+    "the timeline shows the receipt");
+  const queued = await page.locator("#timeline-list li", { hasText: "sms notification queued" }).textContent();
+  check(queued.includes("(instead of " + process.env.INC_FALLBACK_OF + ")"), "the timeline links them: " + queued);
+  summary.fallback = await field("Stands in for");
 
   // The default endpoint's health: a chart of its last 24 hours, one group
   // of bars per hour, the caption counting the two deliveries.

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use inc_tests::{Sink, TestStack, workspace_root};
+use inc_tests::{PATIENCE, Sink, TestStack, eventually, json, workspace_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
@@ -19,6 +19,61 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     let screenshot = artifacts.join("panel.png");
     let _ = std::fs::remove_file(&screenshot);
 
+    // A paid order whose WhatsApp message the Cloud API refuses for good:
+    // the SMS stands in for it, and the gateway's receipt says it arrived.
+    let gateway = Sink::start().await;
+    let cloud_api = Sink::answering(&[400]).await;
+    let (status, body) = t
+        .patch_settings(
+            &acct.key,
+            json!({"channels": {
+                "sms": {"url": format!("http://{}/sms", gateway.addr), "api_key": "gateway-key-1234"},
+                "whatsapp": {"base_url": format!("http://{}/v21.0", cloud_api.addr), "phone_number_id": "1234567890",
+                             "access_token": "wa-token-5678", "templates": {"paid": "payment_paid"}, "fallback": "sms"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "panel-pay-1", "type": "payment.state_changed", "data": {
+                "session_id": "s_panel", "order_no": "order-panel", "state": "paid", "amount": "5.000",
+                "currency_code": "KWD", "customer_phone": "+96599999999", "customer_first_name": "Asha",
+                "notifications": {"whatsapp": ["paid"]}}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (whatsapp_id, sms_id) = eventually("the fallback SMS delivered", PATIENCE, || async {
+        let (_, list) = t
+            .get(&acct.key, "/v1/notifications?session_id=s_panel")
+            .await;
+        let items = list["items"].as_array()?;
+        let sms = items
+            .iter()
+            .find(|n| n["channel"] == "sms" && n["status"] == "delivered")?;
+        Some((
+            sms["fallback_of"].as_str()?.to_owned(),
+            sms["id"].as_str()?.to_owned(),
+        ))
+    })
+    .await;
+    let (_, settings) = t.get(&acct.key, "/v1/settings").await;
+    let receipt = t
+        .http
+        .post(
+            settings["receipt_urls"]["sms"]
+                .as_str()
+                .expect("receipt URL"),
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "ipn_type=DELIVERY&status=RESULT_OK&status_code=-1&custom={sms_id}"
+        ))
+        .send()
+        .await
+        .expect("receipt posted");
+    assert_eq!(receipt.status().as_u16(), 200);
+
     let script = root.join("tests/browser/panel.mjs");
     assert!(
         root.join("tests/browser/node_modules/playwright-core")
@@ -29,6 +84,7 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     let sink_url = sink.url();
     let key = acct.key.clone();
     let shot = screenshot.clone();
+    let (fallback_sms, fallback_of) = (sms_id.clone(), whatsapp_id.clone());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
@@ -36,6 +92,8 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
             .env("INC_API_KEY", key)
             .env("INC_SINK_URL", sink_url)
             .env("INC_SCREENSHOT", shot)
+            .env("INC_FALLBACK_SMS", fallback_sms)
+            .env("INC_FALLBACK_OF", fallback_of)
             .output()
     })
     .await
@@ -110,6 +168,22 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
         assert!(r.headers["content-type"].starts_with("application/json"));
     }
     assert_eq!(summary["attempts"], 2);
+
+    assert_eq!(summary["fallback"], whatsapp_id.as_str());
+    // The page's recover sent the refused WhatsApp message again; the Cloud
+    // API took it this time.
+    eventually(
+        "the recovered WhatsApp message delivered",
+        PATIENCE,
+        || async {
+            let (_, n) = t
+                .get(&acct.key, &format!("/v1/notifications/{whatsapp_id}"))
+                .await;
+            (n["status"] == "delivered").then_some(())
+        },
+    )
+    .await;
+    assert_eq!(cloud_api.received().len(), 2);
 
     let png = std::fs::read(&screenshot).expect("a screenshot was saved");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");

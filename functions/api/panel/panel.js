@@ -196,6 +196,8 @@ async function showDetail(id) {
   add("Last error", n.last_error);
   if (n.receipt) add("Receipt", n.receipt.status + " at " + when(n.receipt.at) +
     (n.receipt.detail ? " (" + n.receipt.detail + ")" : ""));
+  add("Fell back to", n.fallback);
+  add("Stands in for", n.fallback_of);
   add("Request", n.request && n.request.body !== undefined ? n.request.body : JSON.stringify(n.request));
   const rows = $("attempts-table").tBodies[0];
   rows.replaceChildren();
@@ -265,7 +267,8 @@ async function showTimeline(event) {
     time.dateTime = entry.at;
     let text;
     if (entry.kind === "state_changed") text = "payment " + entry.state + " (" + entry.event_id + ")";
-    else if (entry.kind === "notification") text = entry.channel + " notification queued";
+    else if (entry.kind === "notification") text = entry.channel + " notification queued" +
+      (entry.fallback_of ? " (instead of " + entry.fallback_of + ")" : "");
     else if (entry.kind === "receipt") text = entry.channel + " receipt: " + entry.status +
       (entry.detail ? " (" + entry.detail + ")" : "");
     else text = entry.channel + " attempt " + entry.number + ": " +
