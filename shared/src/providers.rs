@@ -147,9 +147,13 @@ impl Providers {
         let started = Instant::now();
         let mut attempt = Attempt::begin(number, Utc::now(), "ses:SendEmail");
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
-        let (subject, text) = match (content(subject), content(text)) {
-            (Ok(s), Ok(t)) => (s, t),
-            (Err(e), _) | (_, Err(e)) => {
+        let tag = MessageTag::builder()
+            .name(ACCOUNT_TAG)
+            .value(account_id)
+            .build();
+        let (subject, text, tag) = match (content(subject), content(text), tag) {
+            (Ok(s), Ok(t), Ok(g)) => (s, t, g),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 attempt.error = Some(e.to_string());
                 return (attempt, Outcome::Stop);
             }
@@ -158,27 +162,16 @@ impl Providers {
             .subject(subject)
             .body(Body::builder().text(text).build())
             .build();
-        let tag = MessageTag::builder()
-            .name(ACCOUNT_TAG)
-            .value(account_id)
-            .build();
-        let result = match tag {
-            Ok(tag) => {
-                self.ses()
-                    .send_email()
-                    .from_email_address(&p.from)
-                    .destination(Destination::builder().to_addresses(to).build())
-                    .content(EmailContent::builder().simple(message).build())
-                    .set_configuration_set_name(self.configuration_set.clone())
-                    .email_tags(tag)
-                    .send()
-                    .await
-            }
-            Err(e) => {
-                attempt.error = Some(e.to_string());
-                return (attempt, Outcome::Stop);
-            }
-        };
+        let result = self
+            .ses()
+            .send_email()
+            .from_email_address(&p.from)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .email_tags(tag)
+            .send()
+            .await;
         attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outcome = match result {
             Ok(out) => {

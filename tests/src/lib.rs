@@ -497,25 +497,25 @@ impl TestStack {
         (message, reason)
     }
 
-    /// Sends `message` (a `POST /v1/messages` body for an email) and
-    /// answers its notification id and the message id SES returned, once
-    /// it is delivered.
-    pub async fn delivered_email(&self, key: &str, message: Value) -> (String, String) {
+    /// Sends `message` (a `POST /v1/messages` body) and answers its
+    /// notification once it is delivered.
+    pub async fn delivered_message(&self, key: &str, message: Value) -> Value {
         let (status, body) = self.send_json("/v1/messages", key, message).await;
         assert_eq!(status, 202, "{body}");
         let nid = body["notification_id"].as_str().expect("id").to_owned();
-        let ses_id = eventually("the email delivered", PATIENCE, || async {
+        eventually("the message delivered", PATIENCE, || async {
             let (_, n) = self.get(key, &format!("/v1/notifications/{nid}")).await;
-            (n["status"] == "delivered")
-                .then(|| {
-                    n["attempts"][0]["provider_message_id"]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .flatten()
+            (n["status"] == "delivered").then_some(n)
         })
-        .await;
-        (nid, ses_id)
+        .await
+    }
+
+    /// [`delivered_message`](Self::delivered_message) for an email: its
+    /// notification id and the message id SES returned.
+    pub async fn delivered_email(&self, key: &str, message: Value) -> (String, String) {
+        let n = self.delivered_message(key, message).await;
+        let id = |v: &Value| v.as_str().expect("an id").to_owned();
+        (id(&n["id"]), id(&n["attempts"][0]["provider_message_id"]))
     }
 
     /// Publishes `message` to the template's `EmailEventsTopic`, as SES's

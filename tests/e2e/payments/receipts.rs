@@ -26,22 +26,14 @@ async fn post_form(t: &TestStack, url: &str, content_type: &str, form: &str) -> 
 const FORM: &str = "application/x-www-form-urlencoded";
 
 async fn delivered_message(t: &TestStack, key: &str, id: &str, reference: &str) -> String {
-    let (status, body) = t
-        .send_json(
-            "/v1/messages",
+    let n = t
+        .delivered_message(
             key,
             json!({"id": id, "channel": "sms", "to": "+393331234567", "text": "Your car is ready.",
                    "reference": reference}),
         )
         .await;
-    assert_eq!(status, 202, "{body}");
-    let nid = body["notification_id"].as_str().expect("id").to_owned();
-    eventually("the message delivered", PATIENCE, || async {
-        let (_, n) = t.get(key, &format!("/v1/notifications/{nid}")).await;
-        (n["status"] == "delivered").then_some(())
-    })
-    .await;
-    nid
+    n["id"].as_str().expect("id").to_owned()
 }
 
 async fn receipt_of(t: &TestStack, key: &str, nid: &str) -> Value {
