@@ -20,6 +20,10 @@ impl IntoResponse for Error {
                 tracing::error!(%cause, "dependency failure");
                 "a dependency is unavailable; nothing was stored, please retry".to_owned()
             }
+            staged @ Error::StagedNotQueued { cause, .. } => {
+                tracing::error!(%cause, "dependency failure");
+                staged.to_string()
+            }
             other => other.to_string(),
         };
         let mut error = json!({ "code": self.code(), "message": message });
@@ -36,7 +40,7 @@ impl IntoResponse for Error {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, self.retry_after_secs().into());
         }
         response
     }

@@ -48,6 +48,16 @@ pub enum Error {
     /// the write): 503 with this message, and a retry is safe.
     #[error("{0}")]
     NotYetQueued(&'static str),
+    /// A dependency failed while a write stood staged that the next
+    /// request may take over only after `retry_after_secs`: 503 with that
+    /// `Retry-After`, nothing sent.
+    #[error(
+        "a dependency is unavailable; nothing was sent, please retry after {retry_after_secs} s"
+    )]
+    StagedNotQueued {
+        retry_after_secs: u64,
+        cause: String,
+    },
     /// The function's configuration is missing or invalid (start-up only).
     #[error("configuration: {0}")]
     Config(String),
@@ -93,7 +103,10 @@ impl Error {
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType { .. } => 415,
             Error::Unprocessable { .. } => 422,
-            Error::Dependency(_) | Error::NotYetQueued(_) | Error::Config(_) => 503,
+            Error::Dependency(_)
+            | Error::NotYetQueued(_)
+            | Error::StagedNotQueued { .. }
+            | Error::Config(_) => 503,
         }
     }
 
@@ -107,9 +120,10 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
-            Error::Dependency(_) | Error::NotYetQueued(_) | Error::Config(_) => {
-                "service_unavailable"
-            }
+            Error::Dependency(_)
+            | Error::NotYetQueued(_)
+            | Error::StagedNotQueued { .. }
+            | Error::Config(_) => "service_unavailable",
         }
     }
 
@@ -120,6 +134,16 @@ impl Error {
                 field.as_deref()
             }
             _ => None,
+        }
+    }
+
+    /// The seconds a `503` asks the client to wait before retrying.
+    pub fn retry_after_secs(&self) -> u64 {
+        match self {
+            Error::StagedNotQueued {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => 1,
         }
     }
 }

@@ -51,7 +51,7 @@ async fn patch_default(app: &Api, account: &Account, patch: EndpointPatch) -> Re
     };
     let endpoint = app
         .store
-        .set_default_enabled(&account.account_id, enabled)
+        .set_default_enabled(&account.account_id, enabled, account.default_failing_since)
         .await?
         .ok_or(Error::NotFound("endpoint"))?;
     tracing::info!(account_id = %account.account_id, endpoint_id = DEFAULT_ENDPOINT_ID, enabled, "endpoint changed");

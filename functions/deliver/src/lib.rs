@@ -46,7 +46,9 @@ use inc_shared::domain::quiet_hours;
 use inc_shared::domain::rate_limit;
 use inc_shared::domain::retry::wait_on_sqs;
 use inc_shared::domain::suppression;
-use inc_shared::domain::{Attempt, Decision, Notification, RetrySchedule, Status};
+use inc_shared::domain::{
+    Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, RetrySchedule, Status,
+};
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -386,8 +388,13 @@ impl Deliver {
                 Ok(Disposition::Done)
             }
             Decision::RetryIn(delay) => {
-                self.retry_later(record, &notification, &attempt, delay)
-                    .await
+                let kept = self
+                    .retry_later(record, &notification, &attempt, delay)
+                    .await?;
+                if let Some(e) = endpoint {
+                    self.fail_if_disabled_meanwhile(&notification, e).await;
+                }
+                Ok(kept)
             }
             Decision::GiveUp(reason) => {
                 // A WhatsApp message the provider refused for good goes by
@@ -448,6 +455,53 @@ impl Deliver {
         self.metrics
             .delivery(n.channel.as_str(), Delivery::Retried, attempt.latency_ms);
         self.hide(record, wait_on_sqs(gap)).await
+    }
+
+    /// An endpoint disabled while this attempt was in flight could not fail
+    /// this notification (its lease was held): read the endpoint again now
+    /// that the retry is recorded and the lease released, and fail it here.
+    /// Together with the disabling invocation's own pass over the endpoint's
+    /// pending notifications (which runs after its disable is written), one
+    /// of the two always sees the other: no notification of a disabled
+    /// endpoint is left `retrying` until a far retry. A failed read leaves
+    /// it to that retry, which finds the endpoint disabled.
+    async fn fail_if_disabled_meanwhile(&self, n: &Notification, e: &Endpoint) {
+        let (account_id, id) = (&n.account_id, &e.endpoint_id);
+        let now = if id == DEFAULT_ENDPOINT_ID {
+            self.store
+                .get_account(account_id)
+                .await
+                .map(|a| a.and_then(|a| a.default_endpoint()))
+        } else {
+            self.store.get_endpoint(account_id, id).await
+        };
+        let reason = match now {
+            Ok(Some(e)) if e.enabled => return,
+            Ok(Some(e)) => format!(
+                "{DISABLED}{}",
+                e.disabled_reason
+                    .as_deref()
+                    .map_or_else(String::new, |r| format!(": {r}"))
+            ),
+            Ok(None) => inc_shared::domain::endpoint::deleted_reason(id),
+            Err(err) => {
+                tracing::warn!(notification_id = %n.notification_id, %err, "could not read the endpoint again");
+                return;
+            }
+        };
+        match self
+            .store
+            .fail_pending(account_id, &n.notification_id, &reason)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(notification_id = %n.notification_id, reason, "failed: its endpoint was disabled meanwhile");
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(notification_id = %n.notification_id, %err, "could not fail the notification of a disabled endpoint");
+            }
+        }
     }
 
     /// Records the final failure, owing its dead-letter copy, then parks the

@@ -58,8 +58,9 @@ impl Resend {
     /// new chain of attempts (`409` while it is still pending). The requeue
     /// is staged until its message is on the queue; if SQS fails, it is
     /// undone exactly — status, chain, last error — and the client gets a
-    /// 503. If even the undo fails, the sweeper undoes it later, so the
-    /// client's retry is the one send.
+    /// 503. If even the undo fails, the 503's `Retry-After` reaches the
+    /// stage's deadline, after which the client's retry takes the stage over
+    /// (or the sweeper undoes it later): the retry is the one send.
     async fn send_again(&self, account_id: &str, id: &str) -> Result<()> {
         let staged = self.store.requeue_notification(account_id, id).await?;
         self.queue_staged(std::slice::from_ref(&staged)).await
@@ -70,8 +71,26 @@ impl Resend {
     /// then its message got through after all, and the resend stands).
     async fn queue_staged(&self, staged: &[Notification]) -> Result<()> {
         let messages: Vec<DeliveryMessage> = staged.iter().map(DeliveryMessage::of).collect();
-        if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
+        // Queueing stops at the stages' deadline: past it, a retry may take
+        // them over (outbox::STAGE_DEADLINE), so this request must be done.
+        let deadline = staged
+            .iter()
+            .filter_map(|n| n.staged.as_ref().map(Staged::deadline))
+            .min()
+            .unwrap_or_else(Utc::now);
+        let budget = (deadline - Utc::now()).to_std().unwrap_or_default();
+        let queued = match tokio::time::timeout(
+            budget,
+            self.queue.enqueue(&self.queue_url, &messages),
+        )
+        .await
+        {
+            Ok(queued) => queued,
+            Err(_) => Err(Error::Dependency("SQS did not answer in time".into())),
+        };
+        if let Err(err) = queued {
             let mut undone = 0;
+            let mut held = None;
             for n in staged {
                 match self.store.undo_staged(n).await {
                     Ok(true) => undone += 1,
@@ -80,10 +99,19 @@ impl Resend {
                     }
                     Err(undo) => {
                         undone += 1;
+                        held = held.or(n.staged.as_ref());
                         tracing::error!(notification_id = %n.notification_id, %undo,
-                            "could not undo an unqueued resend; the sweeper will");
+                            "could not undo an unqueued resend; a retry after its deadline or the sweeper will");
                     }
                 }
+            }
+            if let Some(staged) = held {
+                // Still staged: the retry is taken once the stage's
+                // deadline has passed, which is what Retry-After says.
+                return Err(Error::StagedNotQueued {
+                    retry_after_secs: staged.retry_after_secs(Utc::now()),
+                    cause: err.to_string(),
+                });
             }
             if undone > 0 {
                 return Err(err);

@@ -16,25 +16,7 @@ use crate::error::{Error, Result};
 /// The endpoint id alert notifications carry.
 pub const ALERTS_ENDPOINT_ID: &str = "alerts";
 
-/// The alert types, with what each means (also in the event-type catalog).
-pub const ALERT_TYPES: &[(&str, &str)] = &[
-    (
-        "endpoint.failing",
-        "An endpoint has answered no attempt with a 2xx for a fifth of the disable delay.",
-    ),
-    (
-        "endpoint.disabled",
-        "An endpoint failed for the whole disable delay and was disabled.",
-    ),
-    (
-        "endpoint.recovered",
-        "An endpoint answered 2xx again after a streak of failures.",
-    ),
-    (
-        "notification.failed",
-        "A notification was given up after its last attempt.",
-    ),
-];
+pub use super::event_types::ALERT_TYPES;
 
 /// `settings.alerts`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

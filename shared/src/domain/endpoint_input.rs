@@ -175,9 +175,8 @@ impl EndpointPatch {
         if let Some(enabled) = self.enabled {
             endpoint.enabled = enabled;
             if enabled {
-                // Re-enabled: a fresh start, its failure streak forgotten.
                 endpoint.disabled_reason = None;
-                endpoint.failing_since = None;
+                endpoint.failing_since = restarted_streak(endpoint.failing_since, now);
                 endpoint.failing_alerted = false;
             }
         }
@@ -190,6 +189,18 @@ impl EndpointPatch {
         endpoint.updated_at = now;
         endpoint
     }
+}
+
+/// An endpoint enabled again after a failure streak has not answered a 2xx
+/// since: its streak goes on, started afresh at `now`, so the disable delay
+/// and the `endpoint.failing` alert count from the re-enable and its first
+/// 2xx sends `endpoint.recovered` (contract section 8). Without a streak
+/// (disabled by hand) there is none.
+pub fn restarted_streak(
+    failing_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    failing_since.map(|_| now)
 }
 
 fn wrong_type(field: &str, expected: &str) -> Error {

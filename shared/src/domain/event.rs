@@ -190,6 +190,16 @@ impl Event {
             other if !super::event_types::is_valid_name(other) => {
                 return Err(unknown_type(other));
             }
+            other if super::event_types::is_reserved(other) => {
+                return Err(Error::unprocessable(
+                    "reserved_event_type",
+                    format!(
+                        "type: `{other}` is one of INC's own alerts; only INC sends it, \
+                         so an endpoint can trust that it came from INC"
+                    ),
+                    Some("type"),
+                ));
+            }
             other => EventKind::Custom(CustomEvent {
                 type_name: other.to_owned(),
                 raw: raw_data(body)?,

@@ -36,11 +36,35 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The types INC sends the merchant about its endpoints and notifications
+/// (contract section 8). They are INC's own: `POST /v1/events` refuses
+/// them, so an endpoint can trust that one came from INC.
+pub const ALERT_TYPES: &[(&str, &str)] = &[
+    (
+        "endpoint.failing",
+        "An endpoint has answered no attempt with a 2xx for a fifth of the disable delay.",
+    ),
+    (
+        "endpoint.disabled",
+        "An endpoint failed for the whole disable delay and was disabled.",
+    ),
+    (
+        "endpoint.recovered",
+        "An endpoint answered 2xx again after a streak of failures.",
+    ),
+    (
+        "notification.failed",
+        "A notification was given up after its last attempt.",
+    ),
+];
+
 pub fn is_built_in(name: &str) -> bool {
-    BUILT_IN
-        .iter()
-        .chain(super::alerts::ALERT_TYPES)
-        .any(|(n, _)| *n == name)
+    BUILT_IN.iter().chain(ALERT_TYPES).any(|(n, _)| *n == name)
+}
+
+/// Whether `name` is a type only INC itself sends (an alert).
+pub fn is_reserved(name: &str) -> bool {
+    ALERT_TYPES.iter().any(|(n, _)| *n == name)
 }
 
 /// Whether `name` is a valid event type: dot-separated segments of
@@ -95,6 +119,7 @@ impl EventType {
             "description": self.description,
             "schema": self.schema.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
             "built_in": false,
+            "reserved": false,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -115,6 +140,7 @@ impl EventType {
 pub fn built_in_view(name: &str, description: &str) -> Value {
     serde_json::json!({
         "type": name, "description": description, "schema": null, "built_in": true,
+        "reserved": is_reserved(name),
     })
 }
 

@@ -93,6 +93,33 @@ pub struct Staged {
     pub restore: Option<Restore>,
 }
 
+/// How long the request that staged a write may still put its message on
+/// the queue: it gives up queueing by then (and answers `503`). A stage
+/// older than this was abandoned by its request, so the client's retry may
+/// take it over (conditionally on the stage it saw) instead of waiting for
+/// the sweeper's grace. Should the abandoned request's message have reached
+/// the queue after all, the two copies meet deliver's lease: one send.
+pub const STAGE_DEADLINE: Duration = Duration::seconds(5);
+
+impl Staged {
+    /// When the request that staged it stops trying to queue its message.
+    pub fn deadline(&self) -> DateTime<Utc> {
+        self.at + STAGE_DEADLINE
+    }
+
+    /// Whether its request has given up: a retry may take the stage over.
+    pub fn abandoned(&self, now: DateTime<Utc>) -> bool {
+        now >= self.deadline()
+    }
+
+    /// Whole seconds from `now` until it may be taken over (at least 1):
+    /// the `Retry-After` of the `503` its request answers.
+    pub fn retry_after_secs(&self, now: DateTime<Utc>) -> u64 {
+        let left = (self.deadline() - now).num_milliseconds().max(0);
+        u64::try_from((left + 999) / 1000).unwrap_or(1).max(1)
+    }
+}
+
 /// A notification's chain as it was before a resend started a new one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Restore {
@@ -320,5 +347,26 @@ mod tests {
             .collect();
         assert_eq!(shards.len(), SWEEP_SHARDS as usize);
         assert_eq!(sweep_shard("ntf_x"), sweep_shard("ntf_x"));
+    }
+
+    #[test]
+    fn a_stage_is_abandoned_at_its_deadline_and_its_retry_after_reaches_it() {
+        let at = Utc::now();
+        let staged = Staged { at, restore: None };
+        assert!(!staged.abandoned(at));
+        assert!(!staged.abandoned(at + Duration::milliseconds(4_999)));
+        assert!(staged.abandoned(at + STAGE_DEADLINE));
+        assert_eq!(staged.retry_after_secs(at), 5);
+        assert_eq!(
+            staged.retry_after_secs(at + Duration::milliseconds(3_200)),
+            2
+        );
+        // Waiting what it says is always enough.
+        for ms in [0, 1, 999, 1_000, 4_999, 5_000, 60_000] {
+            let now = at + Duration::milliseconds(ms);
+            let wait = i64::try_from(staged.retry_after_secs(now)).unwrap_or(i64::MAX);
+            assert!(staged.abandoned(now + Duration::seconds(wait)), "{ms}");
+        }
+        assert_eq!(staged.retry_after_secs(at + Duration::seconds(9)), 1);
     }
 }

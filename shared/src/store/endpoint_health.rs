@@ -100,19 +100,27 @@ impl Store {
     }
 
     /// Enables or disables the default endpoint by hand (`PATCH
-    /// /v1/endpoints/ep_default {"enabled"}`): enabled, it starts afresh,
-    /// its streak and reason forgotten, as a stored endpoint does. A blind
-    /// write: it reads nothing it could lose. Answers the endpoint as it is now.
+    /// /v1/endpoints/ep_default {"enabled"}`): enabled, its reason is
+    /// forgotten and a streak it had (`failing_since`, as the caller read
+    /// it) restarts now, as a stored endpoint's does. A blind write: it
+    /// reads nothing it could lose. Answers the endpoint as it is now.
     pub async fn set_default_enabled(
         &self,
         account_id: &str,
         enabled: bool,
+        failing_since: Option<DateTime<Utc>>,
     ) -> Result<Option<Endpoint>> {
-        let update = match enabled {
-            true => format!(
+        let now = Utc::now();
+        let restarted = crate::domain::endpoint_input::restarted_streak(failing_since, now);
+        let update = match (enabled, restarted) {
+            (true, None) => format!(
                 "SET default_updated_at = :now REMOVE {DEFAULT_HEALTH} ADD settings_version :one"
             ),
-            false => {
+            (true, Some(_)) => "SET default_updated_at = :now, default_failing_since = :now \
+                 REMOVE default_enabled, default_disabled_reason, default_failing_alerted \
+                 ADD settings_version :one"
+                .to_owned(),
+            (false, _) => {
                 "SET default_enabled = :no, default_updated_at = :now ADD settings_version :one"
                     .to_owned()
             }
@@ -124,7 +132,7 @@ impl Store {
             .key("account_id", s(account_id))
             .update_expression(update)
             .condition_expression("attribute_exists(account_id)")
-            .expression_attribute_values(":now", ts(Utc::now()))
+            .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         if !enabled {

@@ -275,10 +275,16 @@ impl Store {
                 message: "this message was canceled before it was sent; send a new one".into(),
             });
         }
-        if !current.status.is_final() || current.staged.is_some() {
+        let now = Utc::now();
+        // A stage whose request gave up queueing (it answered 503 and could
+        // not undo) is taken over: its retry need not wait for the sweeper.
+        let abandoned = current
+            .staged
+            .as_ref()
+            .filter(|staged| current.status == Status::Queued && staged.abandoned(now));
+        if abandoned.is_none() && (!current.status.is_final() || current.staged.is_some()) {
             return Err(pending);
         }
-        let now = Utc::now();
         let mut next = current.clone();
         next.status = Status::Queued;
         next.chain_start = u32::try_from(current.attempts.len()).unwrap_or(u32::MAX);
@@ -287,7 +293,11 @@ impl Store {
         next.last_error = None;
         next.staged = Some(Staged {
             at: now,
-            restore: Some(Restore::of(&current)),
+            // Taken over, it still undoes to the chain before any resend.
+            restore: match abandoned {
+                Some(staged) => staged.restore.clone(),
+                None => Some(Restore::of(&current)),
+            },
         });
         next.sweep_at = self.due(&next, now);
         let mut c = Changes::default();
@@ -306,7 +316,18 @@ impl Store {
             .remove("lease_until")
             .value(":was", s(current.status.as_str()))
             .value(":seen", number(current.attempts.len()));
-        let condition = "#st = :was AND size(attempts) = :seen AND attribute_not_exists(staged)";
+        let condition = match abandoned {
+            // Deliver clears the stage when it takes the lease: a stage
+            // still there, unleased, was never sent.
+            Some(staged) => {
+                c.name("#at", "at")
+                    .value(":staged_at", ts(staged.at))
+                    .value(":lease_now", millis(now));
+                "#st = :was AND size(attempts) = :seen AND staged.#at = :staged_at \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :lease_now)"
+            }
+            None => "#st = :was AND size(attempts) = :seen AND attribute_not_exists(staged)",
+        };
         match self
             .update_if(account_id, notification_id, condition, c)
             .await?
@@ -482,13 +503,16 @@ impl Store {
         reason: &str,
     ) -> Result<bool> {
         let mut c = self.failing(account_id, notification_id, reason);
+        // The lease is kept in milliseconds (`:now` here is the written
+        // `updated_at`, a timestamp): a lapsed lease is compared as one.
         c.value(":queued", s(Status::Queued.as_str()))
-            .value(":retrying", s(Status::Retrying.as_str()));
+            .value(":retrying", s(Status::Retrying.as_str()))
+            .value(":lease_now", millis(Utc::now()));
         self.update_if(
             account_id,
             notification_id,
             "#st IN (:queued, :retrying) \
-             AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+             AND (attribute_not_exists(lease_until) OR lease_until < :lease_now)",
             c,
         )
         .await

@@ -108,6 +108,38 @@ async fn the_catalog_checks_data_against_a_declared_schema_and_stores_nothing_ba
             "iot.reading"
         ]
     );
+    // The alerts are INC's own: listed as reserved, and refused as events,
+    // so an endpoint can trust that an endpoint.disabled came from INC.
+    for item in list["items"].as_array().expect("items") {
+        let alert = item["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("endpoint.") || t == "notification.failed");
+        assert_eq!(item["reserved"], alert, "{item}");
+    }
+    for (i, alert) in [
+        "endpoint.failing",
+        "endpoint.disabled",
+        "endpoint.recovered",
+        "notification.failed",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let forged =
+            json!({"id": format!("forged-{i}"), "type": alert, "data": {"endpoint_id": "ep_x"}});
+        let (status, body) = t.post_event(&acct.key, &forged).await;
+        assert_eq!(status, 422, "{alert}: {body}");
+        assert_eq!(body["error"]["code"], "reserved_event_type", "{body}");
+        assert_eq!(body["error"]["field"], "type", "{body}");
+    }
+    let (_, forged) = t
+        .get(&acct.key, "/v1/notifications?event_type=endpoint.disabled")
+        .await;
+    assert_eq!(
+        forged["items"],
+        json!([]),
+        "nothing stored for a refused alert"
+    );
     let (status, _) = t
         .call(
             Method::DELETE,

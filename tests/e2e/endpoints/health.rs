@@ -339,6 +339,25 @@ async fn an_endpoint_failing_past_the_delay_is_disabled_its_pending_fail_and_rec
         calls,
         "the dead URL is not called again"
     );
+    // The first 2xx after the re-enable ends the streak, and says so once.
+    inc_tests::eventually("endpoint.recovered", inc_tests::PATIENCE, || async {
+        (alerts.received().len() >= 3).then_some(())
+    })
+    .await;
+    let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
+    assert_eq!(
+        endpoint["failing_since"],
+        serde_json::Value::Null,
+        "{endpoint}"
+    );
+    assert_eq!(
+        alerts_of(&alerts),
+        [
+            ("endpoint.failing".to_owned(), id.clone()),
+            ("endpoint.disabled".to_owned(), id.clone()),
+            ("endpoint.recovered".to_owned(), id.clone())
+        ]
+    );
 }
 
 /// Recovers the endpoint's failed notifications since `started` and waits
@@ -469,4 +488,46 @@ async fn a_given_up_notification_is_alerted_once_and_an_alert_never_alerts_about
         3,
         "three attempts of that one alert"
     );
+}
+
+/// Issue #25's first mend: notifications whose attempts were in flight when
+/// another attempt disabled their endpoint are failed in the same step, not
+/// left `retrying` until a far retry (an hour here, 10 h by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_an_endpoint_fails_its_pending_notifications_even_those_in_flight() {
+    // Two quick retries, then an hour: the third wave of attempts, all in
+    // flight together, is the one that finds the 3 s streak passed.
+    let t = TestStack::with_parameters(&[
+        ("RetrySchedule", "1,1,3600"),
+        ("EndpointDisableAfterSeconds", "3"),
+    ])
+    .await;
+    let acct = t.account(None).await;
+    let slow = inc_tests::Answer {
+        delay: std::time::Duration::from_millis(1000),
+        ..inc_tests::Answer::status(503)
+    };
+    let dead = Sink::scripted(&[slow; 200]).await;
+    let id = endpoint_to(&t, &acct.key, &dead.url()).await;
+    let mut pending = Vec::new();
+    for i in 0..8 {
+        pending.push(post_order(&t, &acct.key, &format!("in-flight-{i}")).await);
+    }
+    for n in &pending {
+        let body = t
+            .notification_when(&acct.key, n, |b| {
+                b["status"] != "queued" && b["status"] != "retrying"
+            })
+            .await;
+        assert_eq!(body["status"], "failed", "{body}");
+        assert!(
+            body["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("the endpoint was disabled")),
+            "{body}"
+        );
+        assert_eq!(body["next_attempt_at"], serde_json::Value::Null, "{body}");
+    }
+    let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
 }

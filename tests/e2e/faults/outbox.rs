@@ -248,6 +248,54 @@ async fn a_resend_whose_undo_fails_too_is_undone_by_the_sweeper_and_never_sent()
     assert_eq!(sink.received().len(), 3);
 }
 
+/// Issue #25's third mend: a resend answered `503` during an outage, whose
+/// undo failed too, is accepted when the client retries as `Retry-After`
+/// says (the stage's request is past its deadline, so the retry takes the
+/// stage over), not five minutes later after the sweeper's grace; and the
+/// notification is still sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_retried_after_its_503_is_accepted_within_its_retry_after() {
+    let t = TestStack::behind_proxy(&[("RetrySchedule", "0")]).await;
+    let sink = Sink::answering(&[500, 500]).await;
+    let (acct, before) = failed_webhook(&t, &sink).await;
+    let proxy = t.proxy.as_ref().expect("proxy");
+    let path = format!("/v1/notifications/{}/resend", before.notification_id);
+
+    proxy.refuse(SQS_BATCH);
+    proxy.refuse_after("DynamoDB_20120810.UpdateItem", 1);
+    let (status, retry_after, body) = post(&t, &acct.key, &path, &json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    let wait: u64 = retry_after
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .expect("a 503 says when to retry");
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    let answered = std::time::Instant::now();
+    proxy.restore();
+    // The outage is over: the client retries until accepted; it must be by
+    // the time Retry-After named (with a second for a busy machine).
+    let limit = Duration::from_secs(wait + 1);
+    let accepted = eventually("the retried resend accepted", limit, || async {
+        let (status, _, body) = post(&t, &acct.key, &path, &json!({})).await;
+        match status {
+            202 => Some(body),
+            409 => None,
+            other => panic!("{other}: {body}"),
+        }
+    })
+    .await;
+    assert!(answered.elapsed() <= limit, "{accepted}");
+    let ids = vec![before.notification_id.clone()];
+    let ledger = t
+        .settled_ledger("resend: its retry takes the stage over", &acct.id, &ids)
+        .await;
+    assert_eq!((ledger.delivered, ledger.attempts), (1, 3), "{ledger}");
+    assert_eq!(sink.received().len(), 3, "two failures, then one resend");
+    // The stage taken over is gone; the sweeper finds nothing to undo.
+    let report = t.sweep_after_grace().await;
+    assert_eq!((report.undone, report.requeued), (0, 0), "{report:?}");
+}
+
 /// The ids the history lists for `query`.
 async fn history_ids(t: &TestStack, key: &str, query: &str) -> Vec<String> {
     let (status, page) = t.get(key, &format!("/v1/notifications?{query}")).await;
