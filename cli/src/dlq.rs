@@ -1,5 +1,7 @@
 //! `inc dlq redrive`: sends the notifications parked on the dead-letter
-//! queue again, once whatever made them fail is fixed.
+//! queue again, once whatever made them fail is fixed; with `--queue
+//! receipts`, replays the SES events the receipts function could not
+//! record (see [`Which::Receipts`]).
 //!
 //! Each message names a notification. A `failed` one is put back to
 //! `queued` — a new chain with the whole retry schedule, the same
@@ -35,17 +37,49 @@ pub struct Report {
 /// How long a message being worked on stays hidden from other readers.
 const HIDE: Duration = Duration::from_secs(60);
 
-/// Redrives at most `max` messages; `dry_run` only says what it would do
-/// (and leaves every message visible again).
+/// Which dead-letter queue a redrive empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// `DeliveryDeadLetterQueue`: notifications given up or lost.
+    Delivery,
+    /// `ReceiptsDeadLetterQueue`: SES events (SNS invocations) the
+    /// receipts function failed three times. Each is handed to the same
+    /// handler again, in-process; recording a receipt and listing an
+    /// opt-out are both safe to repeat. The copy is deleted once handled;
+    /// if the handler fails again, the run stops and the copy stays.
+    Receipts,
+}
+
+/// Redrives at most `max` messages of the delivery dead-letter queue;
+/// `dry_run` only says what it would do (and leaves every message visible
+/// again).
 pub async fn redrive(
     sdk: &aws_config::SdkConfig,
     config: &Config,
     max: usize,
     dry_run: bool,
 ) -> Result<Report> {
+    redrive_queue(sdk, config, Which::Delivery, max, dry_run).await
+}
+
+/// [`redrive`] of the dead-letter queue `which`.
+pub async fn redrive_queue(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    which: Which,
+    max: usize,
+    dry_run: bool,
+) -> Result<Report> {
     let store = Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config);
     let queue = Queue::new(aws_sdk_sqs::Client::new(sdk));
-    let (delivery, dlq) = (config.delivery_queue()?, config.dead_letter_queue()?);
+    let (delivery, dlq) = match which {
+        Which::Delivery => (config.delivery_queue()?, config.dead_letter_queue()?),
+        Which::Receipts => ("", config.receipts_dead_letter_queue()?),
+    };
+    let receipts = match which {
+        Which::Receipts => Some(inc_receipts::Receipts::new(sdk, config)?),
+        Which::Delivery => None,
+    };
     let mut report = Report::default();
     let mut seen = 0;
     let mut ids = std::collections::HashSet::new();
@@ -62,7 +96,10 @@ pub async fn redrive(
                 break 'run;
             }
             seen += 1;
-            let outcome = redrive_one(&store, &queue, delivery, dlq, &message, dry_run).await?;
+            let outcome = match &receipts {
+                Some(receipts) => replay_receipt(receipts, &queue, dlq, &message, dry_run).await?,
+                None => redrive_one(&store, &queue, delivery, dlq, &message, dry_run).await?,
+            };
             match outcome {
                 Outcome::Redriven(id) => report.redriven.push(id),
                 Outcome::Dropped(id) => report.dropped.push(id),
@@ -82,6 +119,32 @@ enum Outcome {
     Redriven(String),
     Dropped(String),
     Unreadable,
+}
+
+/// Hands one dead-lettered SES event to the receipts handler again.
+async fn replay_receipt(
+    receipts: &inc_receipts::Receipts,
+    queue: &Queue,
+    dlq: &str,
+    message: &Received,
+    dry_run: bool,
+) -> Result<Outcome> {
+    let Some(event) = inc_receipts::dead_lettered_event(&message.body) else {
+        tracing::warn!("unreadable message left on the receipts dead-letter queue");
+        return Ok(Outcome::Unreadable);
+    };
+    let id = event
+        .records
+        .first()
+        .map(|r| r.sns.message_id.clone())
+        .unwrap_or_default();
+    if dry_run {
+        return Ok(Outcome::Redriven(id));
+    }
+    let report = receipts.handle(event).await?;
+    tracing::info!(sns_message_id = %id, ?report, "dead-lettered SES event replayed");
+    queue.delete(dlq, &message.receipt_handle).await?;
+    Ok(Outcome::Redriven(id))
 }
 
 async fn redrive_one(

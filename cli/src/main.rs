@@ -94,10 +94,20 @@ enum AccountsCommand {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QueueName {
+    Delivery,
+    Receipts,
+}
+
 #[derive(Subcommand)]
 enum DlqCommand {
     /// Queue the parked notifications again (fix their cause first).
     Redrive {
+        /// Which dead-letter queue: `delivery` (notifications) or
+        /// `receipts` (SES events the receipts function failed).
+        #[arg(long, value_enum, default_value_t = QueueName::Delivery)]
+        queue: QueueName,
         /// The most messages to handle.
         #[arg(long, default_value_t = 1000)]
         max: usize,
@@ -265,11 +275,20 @@ async fn run(cli: Cli) -> Result<()> {
             inc_cli::endpoints::run(&store, command.into()).await
         }
         Command::Dlq {
-            command: DlqCommand::Redrive { max, dry_run },
+            command:
+                DlqCommand::Redrive {
+                    queue,
+                    max,
+                    dry_run,
+                },
         } => {
             let sdk = aws_config::load_from_env().await;
             let config = inc_shared::Config::from_env()?;
-            let report = inc_cli::dlq::redrive(&sdk, &config, max, dry_run).await?;
+            let which = match queue {
+                QueueName::Delivery => inc_cli::dlq::Which::Delivery,
+                QueueName::Receipts => inc_cli::dlq::Which::Receipts,
+            };
+            let report = inc_cli::dlq::redrive_queue(&sdk, &config, which, max, dry_run).await?;
             let verb = if dry_run { "would redrive" } else { "redriven" };
             for id in &report.redriven {
                 println!("{verb}: {id}");

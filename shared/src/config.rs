@@ -44,6 +44,8 @@ pub struct Config {
     pub delivery_queue_url: Option<String>,
     /// Where deliver puts notifications it has given up on.
     pub dead_letter_queue_url: Option<String>,
+    /// Where Lambda keeps the SES events the receipts function failed.
+    pub receipts_dead_letter_queue_url: Option<String>,
     pub retry: RetrySchedule,
     /// The delivery queue's `maxReceiveCount`: the attempt that reaches it is
     /// the last, whatever the schedule says.
@@ -135,6 +137,7 @@ impl Config {
             tables: Tables::from_lookup(&get)?,
             delivery_queue_url: get("INC_DELIVERY_QUEUE_URL"),
             dead_letter_queue_url: get("INC_DEAD_LETTER_QUEUE_URL"),
+            receipts_dead_letter_queue_url: get("INC_RECEIPTS_DEAD_LETTER_QUEUE_URL"),
             retry,
             max_receive_count,
             endpoint_policy: EndpointPolicy { allow_private },
@@ -155,6 +158,14 @@ impl Config {
         self.delivery_queue_url
             .as_deref()
             .ok_or_else(|| Error::Config("INC_DELIVERY_QUEUE_URL is not set".into()))
+    }
+
+    /// The receipts function's dead-letter queue, for `inc dlq redrive
+    /// --queue receipts`.
+    pub fn receipts_dead_letter_queue(&self) -> Result<&str> {
+        self.receipts_dead_letter_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("INC_RECEIPTS_DEAD_LETTER_QUEUE_URL is not set".into()))
     }
 
     /// The dead-letter queue, for the functions that need it.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::sns::{SnsEvent, SnsMessage, SnsRecord};
+use aws_lambda_events::sns::{SnsEvent, SnsMessage};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
 
@@ -129,13 +129,7 @@ impl Trigger {
             // gets it (bar two spellings the event type accepts).
             let done = match serde_json::from_str::<SnsMessage>(m.body().unwrap_or_default()) {
                 Ok(message) => {
-                    let mut record = SnsRecord::default();
-                    record.event_source = "aws:sns".into();
-                    record.event_version = "1.0".into();
-                    record.event_subscription_arn = self.subscription_arn.clone();
-                    record.sns = message;
-                    let mut event = SnsEvent::default();
-                    event.records.push(record);
+                    let event = inc_receipts::event_of(message, &self.subscription_arn);
                     match self.handler.handle(event).await {
                         Ok(()) => true,
                         Err(e) => {

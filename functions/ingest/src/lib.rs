@@ -43,12 +43,14 @@ use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, Store}
 use inc_shared::{Config, Error, Result};
 
 mod messages;
+mod schemas;
 
 pub struct Ingest {
     store: Store,
     queue: Queue,
     queue_url: String,
     metrics: Metrics,
+    schemas: schemas::Schemas,
 }
 
 impl Ingest {
@@ -58,6 +60,7 @@ impl Ingest {
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue()?.to_owned(),
             metrics: Metrics::stdout(),
+            schemas: schemas::Schemas::default(),
         })
     }
 
@@ -166,7 +169,7 @@ async fn check_schema(app: &Ingest, account_id: &str, event: &Event) -> Result<(
     else {
         return Ok(());
     };
-    match declared.validator()? {
+    match app.schemas.of(&declared)? {
         Some(schema) => schema.check(&custom.data),
         None => Ok(()),
     }

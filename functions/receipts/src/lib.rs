@@ -11,7 +11,7 @@
 //! opt-out are both safe to repeat.
 
 use aws_config::SdkConfig;
-use aws_lambda_events::sns::SnsEvent;
+use aws_lambda_events::sns::{SnsEvent, SnsMessage, SnsRecord};
 use chrono::Utc;
 use serde::Serialize;
 
@@ -26,6 +26,32 @@ use inc_shared::store::Store;
 
 pub struct Receipts {
     store: Store,
+}
+
+/// The event Lambda hands the function for one message of a topic, as
+/// SNS delivers it to a subscription (`subscription_arn`).
+pub fn event_of(message: SnsMessage, subscription_arn: &str) -> SnsEvent {
+    let mut record = SnsRecord::default();
+    record.event_source = "aws:sns".into();
+    record.event_version = "1.0".into();
+    record.event_subscription_arn = subscription_arn.to_owned();
+    record.sns = message;
+    let mut event = SnsEvent::default();
+    event.records.push(record);
+    event
+}
+
+/// A dead-lettered invocation's body as an event again: Lambda keeps the
+/// event it could not handle (`{"Records": [...]}`); the local stack's
+/// trigger queue keeps the SNS envelope itself. `None` for anything else.
+pub fn dead_lettered_event(body: &str) -> Option<SnsEvent> {
+    if let Ok(event) = serde_json::from_str::<SnsEvent>(body)
+        && !event.records.is_empty()
+    {
+        return Some(event);
+    }
+    let message = serde_json::from_str::<SnsMessage>(body).ok()?;
+    Some(event_of(message, ""))
 }
 
 /// What one invocation did, for its log and its answer.

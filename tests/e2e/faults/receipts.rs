@@ -75,4 +75,30 @@ async fn a_receipt_the_table_refuses_is_tried_again_then_kept_in_the_dead_letter
     proxy.restore();
     assert_eq!(receipt().await["status"], "delivered");
     assert_eq!(t.get(key, "/v1/suppressions").await.1["items"], json!([]));
+
+    // Once the table is well, `inc dlq redrive --queue receipts` replays
+    // it: the complaint is recorded, the address opted out, the copy gone.
+    use inc_cli::dlq::{Which, redrive_queue};
+    let dry = redrive_queue(&t.sdk, &t.config(), Which::Receipts, 10, true)
+        .await
+        .expect("dry run");
+    assert_eq!((dry.redriven.len(), dry.unreadable), (1, 0), "{dry:?}");
+    assert_eq!(
+        receipt().await["status"],
+        "delivered",
+        "a dry run changes nothing"
+    );
+    let report = redrive_queue(&t.sdk, &t.config(), Which::Receipts, 10, false)
+        .await
+        .expect("redrive");
+    assert_eq!(report.redriven.len(), 1, "{report:?}");
+    assert_eq!(receipt().await["status"], "complained");
+    let (_, listed) = t.get(key, "/v1/suppressions").await;
+    assert_eq!(listed["items"][0]["to"], "ada@example.com", "{listed}");
+    assert_eq!(t.template_queue_depth("ReceiptsDeadLetterQueue").await, 0);
+    // Replaying it again (a second operator, a retry) changes nothing more.
+    let again = redrive_queue(&t.sdk, &t.config(), Which::Receipts, 10, false)
+        .await
+        .expect("nothing left");
+    assert!(again.redriven.is_empty(), "{again:?}");
 }
