@@ -101,9 +101,9 @@ pub async fn redrive_queue(
                 None => redrive_one(&store, &queue, delivery, dlq, &message, dry_run).await?,
             };
             match outcome {
-                Outcome::Redriven(id) => report.redriven.push(id),
-                Outcome::Dropped(id) => report.dropped.push(id),
-                Outcome::Unreadable => report.unreadable += 1,
+                Handled::Redriven(id) => report.redriven.push(id),
+                Handled::Dropped(id) => report.dropped.push(id),
+                Handled::Unreadable => report.unreadable += 1,
             }
             if dry_run {
                 queue
@@ -115,7 +115,7 @@ pub async fn redrive_queue(
     Ok(report)
 }
 
-enum Outcome {
+enum Handled {
     Redriven(String),
     Dropped(String),
     Unreadable,
@@ -128,10 +128,10 @@ async fn replay_receipt(
     dlq: &str,
     message: &Received,
     dry_run: bool,
-) -> Result<Outcome> {
+) -> Result<Handled> {
     let Some(event) = inc_receipts::dead_lettered_event(&message.body) else {
         tracing::warn!("unreadable message left on the receipts dead-letter queue");
-        return Ok(Outcome::Unreadable);
+        return Ok(Handled::Unreadable);
     };
     let id = event
         .records
@@ -139,12 +139,12 @@ async fn replay_receipt(
         .map(|r| r.sns.message_id.clone())
         .unwrap_or_default();
     if dry_run {
-        return Ok(Outcome::Redriven(id));
+        return Ok(Handled::Redriven(id));
     }
     let report = receipts.handle(event).await?;
     tracing::info!(sns_message_id = %id, ?report, "dead-lettered SES event replayed");
     queue.delete(dlq, &message.receipt_handle).await?;
-    Ok(Outcome::Redriven(id))
+    Ok(Handled::Redriven(id))
 }
 
 async fn redrive_one(
@@ -154,13 +154,13 @@ async fn redrive_one(
     dlq: &str,
     message: &Received,
     dry_run: bool,
-) -> Result<Outcome> {
+) -> Result<Handled> {
     let Ok(parsed) = serde_json::from_str::<DeliveryMessage>(&message.body) else {
         tracing::warn!(
             reason = message.reason.as_deref(),
             "unreadable message left on the dead-letter queue"
         );
-        return Ok(Outcome::Unreadable);
+        return Ok(Handled::Unreadable);
     };
     let id = parsed.notification_id.clone();
     let status = store
@@ -169,8 +169,8 @@ async fn redrive_one(
         .map(|n| n.status);
     if dry_run {
         return Ok(match status {
-            Some(Status::Failed | Status::Queued | Status::Retrying) => Outcome::Redriven(id),
-            _ => Outcome::Dropped(id),
+            Some(Status::Failed | Status::Queued | Status::Retrying) => Handled::Redriven(id),
+            _ => Handled::Dropped(id),
         });
     }
     let outcome = match status {
@@ -185,11 +185,11 @@ async fn redrive_one(
                 if let Err(e) = store.confirm_staged(&staged).await {
                     tracing::warn!(notification_id = %id, %e, "could not confirm the redrive; deliver will");
                 }
-                Outcome::Redriven(id)
+                Handled::Redriven(id)
             }
             // Requeued meanwhile (a resend, the sweeper): its message is
             // on the delivery queue, so this copy is not needed.
-            Err(IncError::Conflict { .. }) => Outcome::Dropped(id),
+            Err(IncError::Conflict { .. }) => Handled::Dropped(id),
             Err(e) => return Err(e.into()),
         },
         Some(Status::Queued | Status::Retrying) => {
@@ -198,12 +198,12 @@ async fn redrive_one(
             queue
                 .enqueue(delivery, std::slice::from_ref(&parsed))
                 .await?;
-            Outcome::Redriven(id)
+            Handled::Redriven(id)
         }
         // A scheduled message's own sweep releases it again; a canceled
         // one is never sent.
         Some(Status::Delivered | Status::Scheduled | Status::Canceled) | None => {
-            Outcome::Dropped(id)
+            Handled::Dropped(id)
         }
     };
     queue.delete(dlq, &message.receipt_handle).await?;

@@ -93,7 +93,7 @@ pub async fn run(store: &Store, command: Command) -> Result<()> {
                 .fail_pending_of_endpoint(
                     &account,
                     &endpoint_id,
-                    &inc_shared::domain::endpoint::deleted_reason(&endpoint_id),
+                    &inc_shared::domain::endpoints::endpoint::deleted_reason(&endpoint_id),
                 )
                 .await?;
             println!("endpoint {endpoint_id} deleted; {failed} pending notifications failed");

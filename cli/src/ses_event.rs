@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use inc_shared::Error as IncError;
 use inc_shared::domain::Payload;
-use inc_shared::domain::receipts::email::ACCOUNT_TAG;
+use inc_shared::domain::messages::receipts::email::ACCOUNT_TAG;
 use inc_shared::store::Store;
 
 use crate::{Error, Result};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 mod common;
 
 use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
-use inc_shared::domain::keys::hash_api_key;
+use inc_shared::domain::common::ids::hash_api_key;
 use inc_shared::store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

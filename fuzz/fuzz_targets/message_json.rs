@@ -2,7 +2,7 @@
 //! refused with a 4xx or give a message within the contract's limits.
 #![no_main]
 
-use inc_shared::domain::direct_message::{Content, MAX_AHEAD, MessageRequest};
+use inc_shared::domain::messages::direct::{Content, MAX_AHEAD, MessageRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {

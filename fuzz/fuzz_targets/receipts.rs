@@ -3,8 +3,8 @@
 //! either refuses it with a 4xx or reads a receipt within its limits.
 #![no_main]
 
-use inc_shared::domain::receipts::email::{SesNotice, ses_event};
-use inc_shared::domain::receipts::{ReceiptStatus, SmsInbound, sms_inbound, whatsapp_statuses};
+use inc_shared::domain::messages::receipts::email::{SesNotice, ses_event};
+use inc_shared::domain::messages::receipts::{ReceiptStatus, SmsInbound, sms_inbound, whatsapp_statuses};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {

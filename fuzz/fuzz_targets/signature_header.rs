@@ -5,7 +5,7 @@
 #![no_main]
 
 use http::{HeaderMap, HeaderValue};
-use inc_shared::domain::signing;
+use inc_shared::domain::endpoints::signing;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

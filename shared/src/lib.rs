@@ -1,17 +1,19 @@
 //! The common crate of INC.
 //!
-//! - [`domain`]: the rules, as pure code — events and their validation,
-//!   settings, which notifications an event causes, Genio's IPN encoding,
-//!   the retry schedule, webhook signing.
+//! - [`domain`]: the rules, as pure code, one folder per concept (its
+//!   module doc has the table and the rule between them).
 //! - [`config`]: what a function reads from its environment, once, at init.
 //! - [`store`], [`queue`], [`webhook`]: the adapters to DynamoDB, SQS and
-//!   the merchant's HTTP endpoint.
+//!   the merchant's HTTP endpoint, side by side: none uses another.
+//! - [`providers`]: the SMS gateway, WhatsApp and SES, on the webhook's
+//!   HTTP client.
 //! - [`tls`]: the compiled-in roots every connection trusts, and the SDK
 //!   configuration built on them.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
-//! - [`fallback`]: a failed WhatsApp message sent again by SMS.
 //! - [`api`]: what every HTTP function shares: the error shape,
 //!   authentication, body reading.
+//!
+//! They are layered as [`LAYERS`] says, and `tests/layout.rs` holds them to it.
 
 //!
 //! The adapters sit behind the default feature `adapters`; without it the
@@ -22,8 +24,6 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
-#[cfg(feature = "adapters")]
-pub mod fallback;
 pub mod metrics;
 #[cfg(feature = "adapters")]
 pub mod providers;
@@ -37,6 +37,20 @@ pub mod telemetry;
 pub mod tls;
 #[cfg(feature = "adapters")]
 pub mod webhook;
+
+/// The crate's layers, lowest first: a module imports only from the
+/// layers below its own, never from a part beside it in its own layer
+/// (the store does not reach into the adapters that send, nor they into
+/// it). `tests/layout.rs` holds the crate to it.
+pub const LAYERS: &[&[&str]] = &[
+    &["error"],
+    &["domain"],
+    &["config", "metrics"],
+    &["tls", "telemetry"],
+    &["store", "queue", "webhook"],
+    &["providers"],
+    &["api"],
+];
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -8,9 +8,9 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Me
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::channels::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
-use crate::domain::receipts::email::ACCOUNT_TAG;
-use crate::domain::{Attempt, Outcome};
+use crate::domain::accounts::channels::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
+use crate::domain::messages::receipts::email::ACCOUNT_TAG;
+use crate::domain::{Attempt, AttemptOutcome};
 use crate::webhook::WebhookClient;
 
 #[derive(Clone, Debug)]
@@ -56,7 +56,7 @@ impl Providers {
         to: &str,
         text: &str,
         custom: &str,
-    ) -> (Attempt, Outcome) {
+    ) -> (Attempt, AttemptOutcome) {
         let (url, api_key, sender) = p.gateway(gateway);
         let mut fields = vec![
             ("api", api_key),
@@ -80,7 +80,7 @@ impl Providers {
             .body(body);
         let mut attempt = self.http.execute(number, url, request).await;
         attempt.provider = Some(gateway.as_str().to_owned());
-        let outcome = Outcome::of_provider(attempt.status_code, false);
+        let outcome = AttemptOutcome::of_provider(attempt.status_code, false);
         (attempt, outcome)
     }
 
@@ -93,7 +93,7 @@ impl Providers {
         template: &str,
         language: &str,
         parameters: &[String],
-    ) -> (Attempt, Outcome) {
+    ) -> (Attempt, AttemptOutcome) {
         let url = format!(
             "{}/{}/messages",
             p.base_url.trim_end_matches('/'),
@@ -128,7 +128,7 @@ impl Providers {
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
                 .and_then(|v| v["messages"][0]["id"].as_str().map(str::to_owned));
         }
-        let outcome = Outcome::of_provider(attempt.status_code, false);
+        let outcome = AttemptOutcome::of_provider(attempt.status_code, false);
         (attempt, outcome)
     }
 
@@ -143,7 +143,7 @@ impl Providers {
         to: &str,
         subject: &str,
         text: &str,
-    ) -> (Attempt, Outcome) {
+    ) -> (Attempt, AttemptOutcome) {
         let started = Instant::now();
         let mut attempt = Attempt::begin(number, Utc::now(), "ses:SendEmail");
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
@@ -155,7 +155,7 @@ impl Providers {
             (Ok(s), Ok(t), Ok(g)) => (s, t, g),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 attempt.error = Some(e.to_string());
-                return (attempt, Outcome::Stop);
+                return (attempt, AttemptOutcome::Stop);
             }
         };
         let message = Message::builder()
@@ -178,7 +178,7 @@ impl Providers {
                 attempt.status_code = Some(200);
                 attempt.provider_message_id.clone_from(&out.message_id);
                 attempt.response_excerpt = out.message_id;
-                Outcome::Delivered
+                AttemptOutcome::Delivered
             }
             Err(err) => {
                 let status = err.raw_response().map(|r| r.status().as_u16());
@@ -193,7 +193,7 @@ impl Providers {
                 let throttled = err.as_service_error().is_some_and(|e| {
                     e.is_too_many_requests_exception() || e.is_limit_exceeded_exception()
                 });
-                Outcome::of_provider(status, throttled)
+                AttemptOutcome::of_provider(status, throttled)
             }
         };
         (attempt, outcome)

@@ -6,44 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The body of a delivery message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryMessage {
-    pub account_id: String,
-    pub notification_id: String,
-    /// The endpoint of a webhook to a stored endpoint, so that deliver
-    /// reads it in the same call as the notification. Absent, deliver
-    /// reads it after the notification.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_id: Option<String>,
-}
-
-impl DeliveryMessage {
-    /// The message for a notification known by id only.
-    pub fn new(account_id: &str, notification_id: &str) -> DeliveryMessage {
-        DeliveryMessage {
-            account_id: account_id.to_owned(),
-            notification_id: notification_id.to_owned(),
-            endpoint_id: None,
-        }
-    }
-
-    /// The message for `n`.
-    pub fn of(n: &crate::domain::Notification) -> DeliveryMessage {
-        DeliveryMessage {
-            endpoint_id: n
-                .endpoint()
-                .filter(|e| *e != crate::domain::DEFAULT_ENDPOINT_ID)
-                .map(str::to_owned),
-            ..DeliveryMessage::new(&n.account_id, &n.notification_id)
-        }
-    }
-}
+pub use crate::domain::delivery::message::DeliveryMessage;
 
 /// A message taken off a queue.
 #[derive(Debug, Clone)]

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::domain::settings::is_internal;
-use crate::domain::{Attempt, EndpointPolicy, WebhookPayload, signing};
+use crate::domain::common::url_policy::is_internal;
+use crate::domain::endpoints::signing;
+use crate::domain::{Attempt, EndpointPolicy, WebhookPayload};
 use crate::error::{Error, Result};
 
 /// How much of the endpoint's answer an attempt keeps.
@@ -33,7 +34,7 @@ pub struct WebhookRequest<'a> {
     pub payload: &'a WebhookPayload,
     pub attempt: u32,
     /// The endpoint's own headers (never one INC sets: see
-    /// `domain::endpoint`).
+    /// `domain::endpoints::endpoint`).
     pub headers: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
@@ -94,7 +95,7 @@ impl WebhookClient {
             .body(req.payload.body.clone());
         let mut attempt = self.execute(req.attempt, req.url, request).await;
         if attempt.status_code.is_some() || attempt.timed_out {
-            attempt.body_sha256 = Some(body_sha256(req.payload.body.as_bytes()));
+            attempt.body_sha256 = Some(signing::body_sha256(req.payload.body.as_bytes()));
         }
         attempt
     }
@@ -141,12 +142,6 @@ impl WebhookClient {
         attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         attempt
     }
-}
-
-/// The hex SHA-256 of a webhook body, as the log keeps it.
-pub fn body_sha256(body: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(body))
 }
 
 /// An attempt that failed before anything was sent.

@@ -88,7 +88,13 @@ async fn deliveries_verify_with_the_official_standard_webhooks_library() {
         (chrono::Utc::now().timestamp() - 600).to_string(),
     );
     assert!(python_verifies(&secret, &stale).is_err());
-    assert!(python_verifies(&inc_shared::domain::signing::new_secret(), &got[0]).is_err());
+    assert!(
+        python_verifies(
+            &inc_shared::domain::endpoints::signing::new_secret(),
+            &got[0]
+        )
+        .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! `POST /v1/events` reaches the merchant's endpoint as Genio's IPN, through
 //! DynamoDB, SQS and the deliver function, and shows up in the history.
 
-use inc_shared::domain::signing;
+use inc_shared::domain::endpoints::signing;
 use inc_tests::{Sink, TestStack, json, seed_event, seed_form};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! template, created on the local AWS endpoint as CloudFormation would
 //! (named by logical id).
 
+use std::collections::BTreeMap;
+
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -10,9 +12,38 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Map, Value};
 
-use super::stack::Resources;
-use super::template::Template;
+use super::template::{Resolver, Template};
 use crate::{Error, Result};
+
+/// Local names of the template's resources.
+#[derive(Debug, Default, Clone)]
+pub struct Resources {
+    pub tables: BTreeMap<String, String>,
+    /// Logical id → (URL, ARN).
+    pub queues: BTreeMap<String, (String, String)>,
+    /// Logical id → ARN.
+    pub topics: BTreeMap<String, String>,
+    /// Logical id → name.
+    pub configuration_sets: BTreeMap<String, String>,
+}
+
+impl Resolver for Resources {
+    fn table_name(&self, id: &str) -> Option<String> {
+        self.tables.get(id).cloned()
+    }
+    fn queue_url(&self, id: &str) -> Option<String> {
+        self.queues.get(id).map(|(url, _)| url.clone())
+    }
+    fn queue_arn(&self, id: &str) -> Option<String> {
+        self.queues.get(id).map(|(_, arn)| arn.clone())
+    }
+    fn topic_arn(&self, id: &str) -> Option<String> {
+        self.topics.get(id).cloned()
+    }
+    fn configuration_set(&self, id: &str) -> Option<String> {
+        self.configuration_sets.get(id).cloned()
+    }
+}
 
 /// Creates every table, queue, topic and configuration set of the
 /// template, named by logical id.

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use super::gateway::{fresh_request, http_router, verify_email_senders};
 pub use super::poller::lambda_record;
 use super::poller::{Poller, sqs_handler};
+pub use super::provision::Resources;
 use super::provision::provision;
 use super::scheduler::{Schedule, ScheduledHandler};
 use super::template::{Function, Resolver, Template, rate};
@@ -70,36 +71,6 @@ impl Default for StackOptions {
             run_functions: true,
             schedule_every: None,
         }
-    }
-}
-
-/// Local names of the template's resources.
-#[derive(Debug, Default, Clone)]
-pub struct Resources {
-    pub tables: BTreeMap<String, String>,
-    /// Logical id → (URL, ARN).
-    pub queues: BTreeMap<String, (String, String)>,
-    /// Logical id → ARN.
-    pub topics: BTreeMap<String, String>,
-    /// Logical id → name.
-    pub configuration_sets: BTreeMap<String, String>,
-}
-
-impl Resolver for Resources {
-    fn table_name(&self, id: &str) -> Option<String> {
-        self.tables.get(id).cloned()
-    }
-    fn queue_url(&self, id: &str) -> Option<String> {
-        self.queues.get(id).map(|(url, _)| url.clone())
-    }
-    fn queue_arn(&self, id: &str) -> Option<String> {
-        self.queues.get(id).map(|(_, arn)| arn.clone())
-    }
-    fn topic_arn(&self, id: &str) -> Option<String> {
-        self.topics.get(id).cloned()
-    }
-    fn configuration_set(&self, id: &str) -> Option<String> {
-        self.configuration_sets.get(id).cloned()
     }
 }
 

@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use inc_shared::api::authenticate;
-use inc_shared::domain::endpoint_stats::MAX_RANGE;
+use inc_shared::domain::endpoints::stats::MAX_RANGE;
 use inc_shared::domain::parse_time;
 use inc_shared::{Error, Result};
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::endpoint::deleted_reason;
+use inc_shared::domain::endpoints::endpoint::deleted_reason;
 use inc_shared::domain::{DEFAULT_ENDPOINT_ID, Endpoint, EndpointPatch, EndpointSpec};
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};

@@ -12,8 +12,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::alerts::ALERT_TYPES;
-use inc_shared::domain::event_types::{self, BUILT_IN, built_in_view};
+use inc_shared::domain::endpoints::alerts::ALERT_TYPES;
+use inc_shared::domain::events::catalog::{self, BUILT_IN, built_in_view};
 use inc_shared::domain::{EventType, EventTypeSpec};
 use inc_shared::{Error, Result};
 
@@ -21,10 +21,10 @@ use crate::Api;
 
 /// `name` as a type a merchant may declare: valid, and not INC's own.
 fn declarable(name: &str) -> Result<()> {
-    if !event_types::is_valid_name(name) {
+    if !catalog::is_valid_name(name) {
         return Err(Error::NotFound("event type"));
     }
-    if event_types::is_built_in(name) {
+    if catalog::is_built_in(name) {
         return Err(Error::Conflict {
             code: "built_in_event_type",
             message: format!("`{name}` is INC's own type; its validation is built in").into(),
@@ -55,7 +55,7 @@ pub async fn get(
     {
         return Ok(axum::Json(built_in_view(name, description)).into_response());
     }
-    if !event_types::is_valid_name(&name) {
+    if !catalog::is_valid_name(&name) {
         return Err(Error::NotFound("event type"));
     }
     let declared = app
@@ -73,9 +73,9 @@ pub async fn put(
     body: Body,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    if !event_types::is_valid_name(&name) {
+    if !catalog::is_valid_name(&name) {
         // The path names no type at all: say why, rather than 404.
-        event_types::check_name(&name, "type")?;
+        catalog::check_name(&name, "type")?;
     }
     declarable(&name)?;
     let bytes = read_json_body(&headers, body).await?;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, not_found, read_body, read_json_body};
-use inc_shared::domain::timeline::timeline;
+use inc_shared::domain::payments::timeline::timeline;
 use inc_shared::domain::{
     Channel, EndpointPolicy, Notification, Payload, SettingsPatch, Status, Transaction,
 };
@@ -441,7 +441,7 @@ impl HistoryParams {
         if self
             .event_type
             .as_ref()
-            .is_some_and(|t| !inc_shared::domain::event_types::is_valid_name(t))
+            .is_some_and(|t| !inc_shared::domain::events::catalog::is_valid_name(t))
         {
             return Err(invalid(
                 "event_type",

@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use inc_deliver::fallback::send_by_sms;
 use inc_shared::api::{media_type, read_body};
-use inc_shared::domain::keys;
-use inc_shared::domain::receipts::{
+use inc_shared::domain::common::ids;
+use inc_shared::domain::messages::receipts::{
     ReceiptStatus, SmsInbound, sms_inbound, whatsapp_signature_ok, whatsapp_statuses,
 };
-use inc_shared::domain::suppression::{Suppression, key};
+use inc_shared::domain::messages::suppression::{Suppression, key};
 use inc_shared::domain::{Channel, CustomerChannel};
-use inc_shared::fallback::send_by_sms;
 use inc_shared::store::Account;
 use inc_shared::{Error, Result};
 
@@ -129,7 +129,7 @@ pub async fn whatsapp_verify(
         .as_ref()
         .and_then(|w| w.verify_token.as_deref());
     match expected {
-        Some(expected) if mode == "subscribe" && keys::same_token(expected, sent) => {
+        Some(expected) if mode == "subscribe" && ids::same_token(expected, sent) => {
             tracing::info!(account_id = %account.account_id, "WhatsApp receipt URL verified");
             Ok(([(header::CONTENT_TYPE, "text/plain")], challenge.to_owned()).into_response())
         }

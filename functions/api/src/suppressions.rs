@@ -12,7 +12,9 @@ use chrono::Utc;
 
 use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::CustomerChannel;
-use inc_shared::domain::suppression::{Suppression, SuppressionSpec, check_recipient, key};
+use inc_shared::domain::messages::suppression::{
+    Suppression, SuppressionSpec, check_recipient, key,
+};
 use inc_shared::{Error, Result};
 
 use crate::{Api, ChannelPage, page_of};

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::CustomerChannel;
-use inc_shared::domain::templates::{
+use inc_shared::domain::messages::templates::{
     Template, is_valid_language, is_valid_name, key, languages_from_json,
 };
 use inc_shared::{Error, Result};

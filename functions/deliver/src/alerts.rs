@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use inc_shared::domain::Notification;
-use inc_shared::domain::alerts::Alert;
+use inc_shared::domain::endpoints::alerts::Alert;
 use inc_shared::queue::DeliveryMessage;
 use inc_shared::store::Account;
 

@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 
-use inc_shared::domain::delivery::sms_gateway;
-use inc_shared::domain::{Attempt, Endpoint, Notification, Outcome, Payload};
+use inc_shared::domain::delivery::decision::sms_gateway;
+use inc_shared::domain::{Attempt, AttemptOutcome, Endpoint, Notification, Payload};
 use inc_shared::store::Account;
 use inc_shared::webhook::{WebhookRequest, failed_before_sending};
 
@@ -19,12 +19,12 @@ impl Deliver {
         endpoint: Option<&Endpoint>,
         n: &Notification,
         number: u32,
-    ) -> (Attempt, Outcome) {
+    ) -> (Attempt, AttemptOutcome) {
         let channels = &account.settings.channels;
         let missing = |what: &str| {
             (
                 failed_before_sending(number, "", format!("no {what} is configured")),
-                Outcome::NOT_CONFIGURED,
+                AttemptOutcome::NOT_CONFIGURED,
             )
         };
         match &n.payload {
@@ -63,7 +63,7 @@ impl Deliver {
                         headers,
                     })
                     .await;
-                let outcome = Outcome::of(attempt.status_code);
+                let outcome = AttemptOutcome::of(attempt.status_code);
                 (attempt, outcome)
             }
             Payload::Sms { to, text } => match channels.sms.as_ref().filter(|p| p.enabled) {

@@ -14,7 +14,7 @@
 //!   attempt of the schedule failed: `failed`; the message is copied to the
 //!   dead-letter queue with the reason, and the record succeeds;
 //! - otherwise: `retrying` with `next_attempt_at`; the message is hidden
-//!   until then (at most 12 h at a time; see `inc_shared::domain::retry`)
+//!   until then (at most 12 h at a time; see `inc_shared::domain::delivery::retry`)
 //!   and reported failed (`ReportBatchItemFailures`), so SQS keeps it.
 //!
 //! A message that comes back before its notification is due is hidden again
@@ -34,18 +34,19 @@ use tracing::Instrument;
 
 mod alerts;
 mod attempt;
+pub mod fallback;
 mod health;
 mod rate;
 mod stats;
 
 use stats::BatchStats;
 
-use inc_shared::domain::alerts::ALERTS_ENDPOINT_ID;
-use inc_shared::domain::delivery::decide;
-use inc_shared::domain::quiet_hours;
-use inc_shared::domain::rate_limit;
-use inc_shared::domain::retry::wait_on_sqs;
-use inc_shared::domain::suppression;
+use inc_shared::domain::accounts::quiet_hours;
+use inc_shared::domain::delivery::decision::decide;
+use inc_shared::domain::delivery::retry::wait_on_sqs;
+use inc_shared::domain::endpoints::alerts::ALERTS_ENDPOINT_ID;
+use inc_shared::domain::endpoints::rate_limit;
+use inc_shared::domain::messages::suppression;
 use inc_shared::domain::{
     Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, RetrySchedule, Status,
 };
@@ -223,7 +224,7 @@ impl Deliver {
         let mut now = Utc::now();
         // Not due yet: a wait longer than SQS can hide a message, or a
         // duplicate copy. Hide it again for what remains (module doc of
-        // `inc_shared::domain::retry`); a moment early (SQS counts whole
+        // `inc_shared::domain::delivery::retry`); a moment early (SQS counts whole
         // seconds), wait that moment here: nothing goes before it is due
         // (a scheduled message never before its `send_at`).
         if let Some(due) = notification.next_attempt_at
@@ -307,7 +308,7 @@ impl Deliver {
                     return self.give_up(body, &notification, None, &reason).await;
                 }
                 None => {
-                    let reason = inc_shared::domain::endpoint::deleted_reason(id);
+                    let reason = inc_shared::domain::endpoints::endpoint::deleted_reason(id);
                     return self.give_up(body, &notification, None, &reason).await;
                 }
             },
@@ -402,13 +403,8 @@ impl Deliver {
                 // a failure in between retries both, and the fallback's own
                 // condition keeps it to one.
                 if notification.falls_back_after(attempt.status_code) {
-                    inc_shared::fallback::send_by_sms(
-                        &self.store,
-                        &self.queue,
-                        &self.queue_url,
-                        &notification,
-                    )
-                    .await?;
+                    fallback::send_by_sms(&self.store, &self.queue, &self.queue_url, &notification)
+                        .await?;
                 }
                 let done = self
                     .give_up(body, &notification, Some(&attempt), &reason)
@@ -483,7 +479,7 @@ impl Deliver {
                     .as_deref()
                     .map_or_else(String::new, |r| format!(": {r}"))
             ),
-            Ok(None) => inc_shared::domain::endpoint::deleted_reason(id),
+            Ok(None) => inc_shared::domain::endpoints::endpoint::deleted_reason(id),
             Err(err) => {
                 tracing::warn!(notification_id = %n.notification_id, %err, "could not read the endpoint again");
                 return;

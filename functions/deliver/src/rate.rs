@@ -3,7 +3,7 @@
 use chrono::Utc;
 
 use inc_shared::Result;
-use inc_shared::domain::rate_limit;
+use inc_shared::domain::endpoints::rate_limit;
 use inc_shared::domain::{Endpoint, Notification};
 
 use crate::Deliver;

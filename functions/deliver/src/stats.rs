@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use chrono::Utc;
 
 use inc_shared::domain::Notification;
-use inc_shared::domain::endpoint_stats::{Counts, hour_of};
+use inc_shared::domain::endpoints::stats::{Counts, hour_of};
 
 use crate::Deliver;
 

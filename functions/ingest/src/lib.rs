@@ -18,7 +18,7 @@
 //! Nothing is ever undone: once step 1 holds, the event is accepted. If
 //! step 2 fails the client gets a 503 (its retry with the same id answers
 //! the stored result and queues again), and the sweeper queues whatever
-//! is still without a message after the grace period (`domain::outbox`).
+//! is still without a message after the grace period (`domain::delivery::outbox`).
 //! A duplicate message is harmless: deliver sends each notification once.
 
 use std::sync::Arc;
@@ -35,7 +35,9 @@ use serde_json::json;
 use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::plan::{channels_notified, plan, plan_payment, template_channels};
+use inc_shared::domain::payments::plan::{
+    channels_notified, plan, plan_payment, template_channels,
+};
 use inc_shared::domain::{Endpoint, Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::{DeliveryMessage, Queue};

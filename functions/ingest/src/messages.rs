@@ -1,6 +1,6 @@
 //! `/v1/messages`: a customer message a merchant sends directly, now or at
 //! `send_at` (contract section 9; rules in
-//! `inc_shared::domain::direct_message`).
+//! `inc_shared::domain::messages::direct`).
 //!
 //! A message is one notification like any other (history, timeline by its
 //! `reference`, retries, resend, recover). Its id is claimed with its
@@ -22,9 +22,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::direct_message::{MESSAGE_EVENT_TYPE, MessageRecord, MessageRequest};
-use inc_shared::domain::event::MAX_ID_LEN;
-use inc_shared::domain::outbox::{release_delay, release_now};
+use inc_shared::domain::delivery::outbox::{release_delay, release_now};
+use inc_shared::domain::events::event::MAX_ID_LEN;
+use inc_shared::domain::messages::direct::{MESSAGE_EVENT_TYPE, MessageRecord, MessageRequest};
 use inc_shared::domain::{CustomerChannel, Notification, NotificationDraft, Status};
 use inc_shared::queue::DeliveryMessage;
 use inc_shared::store::MessageClaim;

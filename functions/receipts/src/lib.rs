@@ -19,9 +19,9 @@ use inc_shared::Config;
 use inc_shared::Result;
 use inc_shared::domain::Channel;
 use inc_shared::domain::CustomerChannel;
-use inc_shared::domain::receipts::ReceiptStatus;
-use inc_shared::domain::receipts::email::{EmailEvent, SesNotice, ses_event};
-use inc_shared::domain::suppression::{Suppression, key};
+use inc_shared::domain::messages::receipts::ReceiptStatus;
+use inc_shared::domain::messages::receipts::email::{EmailEvent, SesNotice, ses_event};
+use inc_shared::domain::messages::suppression::{Suppression, key};
 use inc_shared::store::Store;
 
 pub struct Receipts {

@@ -32,10 +32,10 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
-use inc_shared::domain::outbox::Staged;
-use inc_shared::domain::payment::check_reference;
-use inc_shared::domain::plan::{customer_message, template_channels};
-use inc_shared::domain::suppression;
+use inc_shared::domain::delivery::outbox::Staged;
+use inc_shared::domain::events::payment::check_reference;
+use inc_shared::domain::messages::suppression;
+use inc_shared::domain::payments::plan::{customer_message, template_channels};
 use inc_shared::domain::{
     Channel, CustomerChannel, Notification, Payload, Status, Transaction, parse_time,
 };
@@ -308,7 +308,7 @@ fn plain(v: &Value) -> String {
 }
 
 /// One requested channel's result.
-struct Outcome {
+struct ChannelResult {
     channel: CustomerChannel,
     transaction: Transaction,
     result: std::result::Result<Option<String>, &'static str>,
@@ -344,14 +344,14 @@ async fn resend(
     account: &Account,
     request: &Request,
     transaction: &Transaction,
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<ChannelResult>> {
     let now = Utc::now();
     let staged = Staged {
         at: now,
         restore: None,
     };
     // One id for the whole request, as an event id is for an event.
-    let cause = inc_shared::domain::keys::new_notification_id().replacen("ntf_", "rsd_", 1);
+    let cause = inc_shared::domain::common::ids::new_notification_id().replacen("ntf_", "rsd_", 1);
     let mut notifications = Vec::new();
     let mut outcomes = Vec::new();
     let stored = app
@@ -386,7 +386,7 @@ async fn resend(
             }
             Err(reason) => Err(reason.as_str()),
         };
-        outcomes.push(Outcome {
+        outcomes.push(ChannelResult {
             channel,
             transaction: transaction.clone(),
             result,

@@ -1,5 +1,5 @@
 //! The sweeper: the outbox's second half (rules in
-//! `inc_shared::domain::outbox`). Run on a schedule, it reads the due index
+//! `inc_shared::domain::delivery::outbox`). Run on a schedule, it reads the due index
 //! and, for each notification past its `sweep_at`:
 //!
 //! - scheduled, its send within the lead (`INC_SCHEDULE_LEAD_SECS`), or
@@ -23,7 +23,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use inc_shared::domain::Notification;
-use inc_shared::domain::outbox::{SweepAction, release_delay, sweep_action};
+use inc_shared::domain::delivery::outbox::{SweepAction, release_delay, sweep_action};
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::Store;
 use inc_shared::{Config, Result};

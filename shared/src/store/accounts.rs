@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::{from_items, to_attribute_value};
 
 use super::{Store, applied, db_err, s, ser, ts};
-use crate::domain::signing::{self, SECRET_OVERLAP};
-use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Settings, keys};
+use crate::domain::common::ids;
+use crate::domain::endpoints::signing::{self, SECRET_OVERLAP};
+use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Settings};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,9 +112,9 @@ impl Store {
     /// API key; returns the key, which is stored only as its hash.
     pub async fn create_account(&self, name: &str) -> Result<(Account, String)> {
         let now = Utc::now();
-        let account_id = keys::new_account_id();
+        let account_id = ids::new_account_id();
         let account = Account {
-            receipt_token: Some(keys::new_receipt_token(&account_id)),
+            receipt_token: Some(ids::new_receipt_token(&account_id)),
             account_id,
             name: name.to_owned(),
             created_at: now,
@@ -128,10 +129,10 @@ impl Store {
             default_failing_alerted: false,
             default_updated_at: None,
         };
-        let api_key = keys::new_api_key();
+        let api_key = ids::new_api_key();
         let key_item = ApiKeyItem {
-            key_hash: keys::hash_api_key(&api_key),
-            key_id: keys::new_key_id(),
+            key_hash: ids::hash_api_key(&api_key),
+            key_id: ids::new_key_id(),
             account_id: account.account_id.clone(),
             created_at: now,
         };
@@ -164,7 +165,7 @@ impl Store {
 
     /// The account an API key belongs to, if the key is known.
     pub async fn account_for_key(&self, api_key: &str) -> Result<Option<Account>> {
-        let hash = keys::hash_api_key(api_key);
+        let hash = ids::hash_api_key(api_key);
         let Some(key) = self
             .get::<ApiKeyItem>(&self.tables.api_keys, &[("key_hash", &hash)])
             .await?
@@ -180,10 +181,10 @@ impl Store {
         if self.get_account(account_id).await?.is_none() {
             return Err(Error::NotFound("account"));
         }
-        let api_key = keys::new_api_key();
+        let api_key = ids::new_api_key();
         let item = ApiKeyItem {
-            key_hash: keys::hash_api_key(&api_key),
-            key_id: keys::new_key_id(),
+            key_hash: ids::hash_api_key(&api_key),
+            key_id: ids::new_key_id(),
             account_id: account_id.to_owned(),
             created_at: Utc::now(),
         };
@@ -332,7 +333,7 @@ impl Store {
         if let Some(token) = &account.receipt_token {
             return Ok(token.clone());
         }
-        let token = keys::new_receipt_token(&account.account_id);
+        let token = ids::new_receipt_token(&account.account_id);
         let set = self
             .client
             .update_item()
@@ -358,13 +359,13 @@ impl Store {
     /// The account whose receipt token this is; `None` for any other
     /// string, in time that does not tell how close a guess came.
     pub async fn account_for_receipt_token(&self, token: &str) -> Result<Option<Account>> {
-        let Some(account_id) = keys::receipt_token_account(token) else {
+        let Some(account_id) = ids::receipt_token_account(token) else {
             return Ok(None);
         };
         Ok(self.get_account(account_id).await?.filter(|a| {
             a.receipt_token
                 .as_deref()
-                .is_some_and(|t| keys::same_token(t, token))
+                .is_some_and(|t| ids::same_token(t, token))
         }))
     }
 

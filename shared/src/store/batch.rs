@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::account_cache::AccountCache;
 use super::{Account, Store, db_err, de, s};
+use crate::domain::delivery::message::DeliveryMessage;
 use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Notification};
 use crate::error::{Error, Result};
-use crate::queue::DeliveryMessage;
 
 /// How many times keys DynamoDB left unprocessed (throttling) are asked
 /// for again before the batch is failed back to SQS.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::Store;
 use super::notifications::{Changes, millis, number};
 use super::{s, ts};
-use crate::domain::outbox;
+use crate::domain::delivery::outbox;
 use crate::domain::{Notification, Status};
 use crate::error::Result;
 

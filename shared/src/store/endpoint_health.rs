@@ -111,7 +111,7 @@ impl Store {
         failing_since: Option<DateTime<Utc>>,
     ) -> Result<Option<Endpoint>> {
         let now = Utc::now();
-        let restarted = crate::domain::endpoint_input::restarted_streak(failing_since, now);
+        let restarted = crate::domain::endpoints::input::restarted_streak(failing_since, now);
         let update = match (enabled, restarted) {
             (true, None) => format!(
                 "SET default_updated_at = :now REMOVE {DEFAULT_HEALTH} ADD settings_version :one"

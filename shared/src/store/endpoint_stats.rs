@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Store, db_err, s};
-use crate::domain::endpoint_stats::{Counts, LATENCY_BINS, StatsView, hour_of, view};
+use crate::domain::endpoints::stats::{Counts, LATENCY_BINS, StatsView, hour_of, view};
 use crate::error::Result;
 
 /// How long an hour's counters are kept.

@@ -13,8 +13,8 @@ use serde_dynamo::from_items;
 use super::LogQuery;
 use super::notifications::number;
 use super::{Store, applied, db_err, s, ser};
-use crate::domain::endpoint::MAX_ENDPOINTS;
-use crate::domain::signing::{self, SECRET_OVERLAP};
+use crate::domain::endpoints::endpoint::MAX_ENDPOINTS;
+use crate::domain::endpoints::signing::{self, SECRET_OVERLAP};
 use crate::domain::{Endpoint, Status};
 use crate::error::{Error, Result};
 

@@ -40,7 +40,10 @@ impl Store {
             .index_name("ByBodyHash")
             .key_condition_expression("account_id = :a AND body_sha256 = :h")
             .expression_attribute_values(":a", s(account_id))
-            .expression_attribute_values(":h", s(&crate::webhook::body_sha256(body)))
+            .expression_attribute_values(
+                ":h",
+                s(&crate::domain::endpoints::signing::body_sha256(body)),
+            )
             .limit(1)
             .send()
             .await

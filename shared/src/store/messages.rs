@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::notifications::Changes;
 use super::{Store, db_err, first_item_refused, s, ser, ts};
-use crate::domain::direct_message::MessageRecord;
+use crate::domain::messages::direct::MessageRecord;
 use crate::domain::{Notification, Status};
 use crate::error::{Error, Result};
 

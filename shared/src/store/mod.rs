@@ -63,9 +63,9 @@ pub use messages::MessageClaim;
 pub struct Store {
     client: Client,
     tables: Tables,
-    /// The sweeper's clocks (see `domain::outbox`): the grace past a due
+    /// The sweeper's clocks (see `domain::delivery::outbox`): the grace past a due
     /// time before a message counts as lost, and a schedule's lead.
-    timing: crate::domain::outbox::Timing,
+    timing: crate::domain::delivery::outbox::Timing,
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -220,7 +220,7 @@ impl Store {
         Store {
             client,
             tables,
-            timing: crate::domain::outbox::Timing::default(),
+            timing: crate::domain::delivery::outbox::Timing::default(),
         }
     }
 
@@ -228,7 +228,7 @@ impl Store {
     pub fn for_config(client: Client, config: &crate::Config) -> Store {
         let mut store = Store::new(client, config.tables.clone());
         let default = store.timing;
-        store.timing = crate::domain::outbox::Timing {
+        store.timing = crate::domain::delivery::outbox::Timing {
             grace: chrono::Duration::from_std(config.sweep_grace).unwrap_or(default.grace),
             lead: chrono::Duration::from_std(config.schedule_lead).unwrap_or(default.lead),
         };
@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// The sweeper's clocks this store writes by.
-    pub fn timing(&self) -> crate::domain::outbox::Timing {
+    pub fn timing(&self) -> crate::domain::delivery::outbox::Timing {
         self.timing
     }
 

@@ -1,5 +1,5 @@
 //! The notification log: each notification, its attempts and its lease,
-//! written so that the outbox rules of `domain::outbox` hold — every write
+//! written so that the outbox rules of `domain::delivery::outbox` hold — every write
 //! keeps `sweep_at` (the due index) in step with the status, a resend's
 //! write is staged until its request confirms the message is queued, and a
 //! give-up owes its dead-letter copy until that is sent.
@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_dynamo::to_attribute_value;
 
 use super::{Store, applied, db_err, index_key, s, ser, ts};
-use crate::domain::outbox::{self, Restore, Staged};
+use crate::domain::delivery::outbox::{self, Restore, Staged};
 use crate::domain::{Attempt, Notification, Status};
 use crate::error::{Error, Result};
 

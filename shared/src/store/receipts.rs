@@ -6,7 +6,7 @@
 use super::notifications::{Changes, number};
 use super::{Store, db_err, s};
 use crate::domain::Channel;
-use crate::domain::receipts::Receipt;
+use crate::domain::messages::receipts::Receipt;
 use crate::error::{Error, Result};
 
 impl Store {

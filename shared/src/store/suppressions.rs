@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{KeyPage, Store, applied, db_err, s, ser};
 use crate::domain::CustomerChannel;
-use crate::domain::suppression::{Suppression, key};
+use crate::domain::messages::suppression::{Suppression, key};
 use crate::error::{Error, Result};
 
 /// How many times an add races a concurrent removal before answering 503.

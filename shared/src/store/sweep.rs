@@ -8,7 +8,7 @@ use serde_dynamo::from_items;
 
 use super::notifications::{Changes, number, shard_partition};
 use super::{Store, db_err, s, ts};
-use crate::domain::outbox::{self, SWEEP_SHARDS};
+use crate::domain::delivery::outbox::{self, SWEEP_SHARDS};
 use crate::domain::{Notification, Status};
 use crate::error::{Error, Result};
 

@@ -5,9 +5,10 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde_dynamo::to_attribute_value;
 
 use super::{KeyPage, Store, db_err, de, s, ts};
-use crate::domain::plan::PaymentTemplates;
-use crate::domain::templates::{Template, key};
-use crate::domain::{CustomerChannel, PaymentState, messages};
+use crate::domain::messages::templates::{Template, key};
+use crate::domain::payments::plan::PaymentTemplates;
+use crate::domain::payments::texts;
+use crate::domain::{CustomerChannel, PaymentState};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -19,7 +20,7 @@ impl Store {
         state: PaymentState,
         channels: &[CustomerChannel],
     ) -> Result<PaymentTemplates> {
-        let name = messages::template_name(state);
+        let name = texts::template_name(state);
         let reads = channels
             .iter()
             .map(|channel| self.get_template(account_id, *channel, &name));

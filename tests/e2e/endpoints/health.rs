@@ -103,7 +103,7 @@ async fn an_endpoints_stats_match_what_it_received() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_add_to_one_hour_without_losing_a_count() {
-    use inc_shared::domain::endpoint_stats::Counts;
+    use inc_shared::domain::endpoints::stats::Counts;
     let t = TestStack::start().await;
     let acct = t.account(Some("http://127.0.0.1:9/ipn")).await;
     let store = t.store();

@@ -1,5 +1,5 @@
 //! Every write-then-enqueue path ends whole (the outbox of
-//! `inc_shared::domain::outbox`): SQS, the undo write or the dead-letter
+//! `inc_shared::domain::delivery::outbox`): SQS, the undo write or the dead-letter
 //! send fail at the worst moment, and each test prints its ledger — nothing
 //! stuck, nothing erased, nothing sent twice.
 

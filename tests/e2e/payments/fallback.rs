@@ -82,7 +82,7 @@ async fn the_fallback_gateway_sends_after_the_primary_failed_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_messages_that_fail_for_good_go_by_sms_once() {
-    use inc_shared::domain::receipts::whatsapp_signature;
+    use inc_shared::domain::messages::receipts::whatsapp_signature;
     let t = TestStack::start().await;
     let s = shop(&t, &[]).await;
     let key = &s.acct.key;

@@ -174,7 +174,7 @@ async fn sms_receipts_mark_the_message_and_a_stop_reply_opts_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_receipts_are_verified_signed_and_matched_by_message_id() {
-    use inc_shared::domain::receipts::whatsapp_signature;
+    use inc_shared::domain::messages::receipts::whatsapp_signature;
     let t = TestStack::start().await;
     let s = shop(&t, &[]).await;
     let key = &s.acct.key;
