@@ -8,7 +8,7 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Me
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::accounts::channels::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
+use crate::domain::accounts::providers::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
 use crate::domain::messages::receipts::email::ACCOUNT_TAG;
 use crate::domain::{Attempt, AttemptOutcome};
 use crate::webhook::WebhookClient;

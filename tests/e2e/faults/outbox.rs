@@ -154,21 +154,27 @@ async fn failed_webhook(t: &TestStack, sink: &Sink) -> (Account, inc_shared::dom
 }
 
 /// Resends `n` while the proxy refuses what the test set: `503` with
-/// `Retry-After`. Answers the notification as it is stored afterwards.
+/// `Retry-After`. Answers the notification as it is stored afterwards, and
+/// the seconds the answer asked the client to wait.
 async fn refused_resend(
     t: &TestStack,
     acct: &Account,
     n: &inc_shared::domain::Notification,
-) -> inc_shared::domain::Notification {
+) -> (inc_shared::domain::Notification, u64) {
     let path = format!("/v1/notifications/{}/resend", n.notification_id);
     let (status, retry_after, body) = post(t, &acct.key, &path, &json!({})).await;
     assert_eq!(status, 503, "{body}");
-    assert!(retry_after.is_some(), "a 503 says when to retry");
-    t.store()
+    let wait = retry_after
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .expect("a 503 says when to retry");
+    let stored = t
+        .store()
         .get_notification(&acct.id, &n.notification_id)
         .await
         .expect("read")
-        .expect("kept")
+        .expect("kept");
+    (stored, wait)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +186,7 @@ async fn a_resend_with_sqs_down_is_undone_exactly_and_its_retry_sends_once() {
     let path = format!("/v1/notifications/{}/resend", before.notification_id);
 
     proxy.refuse(SQS_BATCH);
-    let after = refused_resend(&t, &acct, &before).await;
+    let (after, _) = refused_resend(&t, &acct, &before).await;
     // Put back as it was: nothing erased, nothing left queued.
     assert_eq!(after.status, Status::Failed);
     assert_eq!(after.last_error, before.last_error);
@@ -199,20 +205,37 @@ async fn a_resend_with_sqs_down_is_undone_exactly_and_its_retry_sends_once() {
     assert_eq!(sink.received().len(), 3, "two failures, then one resend");
 }
 
+/// A webhook given up after two 500s, then resent while SQS fails and so
+/// does the second UpdateItem (the undo): answered 503, left staged. Answers
+/// the account, the sink, the notification before and after, the
+/// `Retry-After` seconds and the resend's path.
+async fn stuck_resend(
+    t: &TestStack,
+) -> (
+    Account,
+    Sink,
+    inc_shared::domain::Notification,
+    inc_shared::domain::Notification,
+    u64,
+    String,
+) {
+    let sink = Sink::answering(&[500, 500]).await;
+    let (acct, before) = failed_webhook(t, &sink).await;
+    let proxy = t.proxy.as_ref().expect("proxy");
+    proxy.refuse(SQS_BATCH);
+    proxy.refuse_after("DynamoDB_20120810.UpdateItem", 1);
+    let (stuck, wait) = refused_resend(t, &acct, &before).await;
+    assert_eq!(stuck.status, Status::Queued);
+    assert!(stuck.staged.is_some(), "still staged: its undo failed");
+    let path = format!("/v1/notifications/{}/resend", before.notification_id);
+    (acct, sink, before, stuck, wait, path)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_whose_undo_fails_too_is_undone_by_the_sweeper_and_never_sent() {
     let t = TestStack::behind_proxy(&[("RetrySchedule", "0")]).await;
-    let sink = Sink::answering(&[500, 500]).await;
-    let (acct, before) = failed_webhook(&t, &sink).await;
     let proxy = t.proxy.as_ref().expect("proxy");
-    let path = format!("/v1/notifications/{}/resend", before.notification_id);
-
-    // SQS fails, and so does the second UpdateItem: the undo.
-    proxy.refuse(SQS_BATCH);
-    proxy.refuse_after("DynamoDB_20120810.UpdateItem", 1);
-    let stuck = refused_resend(&t, &acct, &before).await;
-    assert_eq!(stuck.status, Status::Queued);
-    assert!(stuck.staged.is_some(), "staged, for the sweeper to undo");
+    let (acct, sink, before, _, _, path) = stuck_resend(&t).await;
 
     proxy.restore();
     let report = t.sweep_after_grace().await;
@@ -256,19 +279,8 @@ async fn a_resend_whose_undo_fails_too_is_undone_by_the_sweeper_and_never_sent()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_retried_after_its_503_is_accepted_within_its_retry_after() {
     let t = TestStack::behind_proxy(&[("RetrySchedule", "0")]).await;
-    let sink = Sink::answering(&[500, 500]).await;
-    let (acct, before) = failed_webhook(&t, &sink).await;
     let proxy = t.proxy.as_ref().expect("proxy");
-    let path = format!("/v1/notifications/{}/resend", before.notification_id);
-
-    proxy.refuse(SQS_BATCH);
-    proxy.refuse_after("DynamoDB_20120810.UpdateItem", 1);
-    let (status, retry_after, body) = post(&t, &acct.key, &path, &json!({})).await;
-    assert_eq!(status, 503, "{body}");
-    let wait: u64 = retry_after
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .expect("a 503 says when to retry");
+    let (acct, sink, before, _, wait, path) = stuck_resend(&t).await;
     assert!((1..=5).contains(&wait), "Retry-After {wait}");
     let answered = std::time::Instant::now();
     proxy.restore();

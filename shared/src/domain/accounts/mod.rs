@@ -3,6 +3,6 @@
 //! secrets, quiet hours, and where alerts go.
 
 pub mod alerts;
-pub mod channels;
+pub mod providers;
 pub mod quiet_hours;
 pub mod settings;

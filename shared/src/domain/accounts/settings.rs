@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::accounts::channels::Channels;
+use crate::domain::accounts::providers::Channels;
 use crate::domain::common::url_policy::EndpointPolicy;
 use crate::error::{Error, Result};
 
@@ -169,12 +169,7 @@ impl SettingsPatch {
 mod tests {
     use super::*;
 
-    const DEPLOYED: EndpointPolicy = EndpointPolicy {
-        allow_private: false,
-    };
-    const LOCAL: EndpointPolicy = EndpointPolicy {
-        allow_private: true,
-    };
+    use crate::domain::common::url_policy::tests::{DEPLOYED, LOCAL};
 
     #[test]
     fn a_patch_changes_only_what_it_names() {

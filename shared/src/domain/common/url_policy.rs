@@ -111,13 +111,13 @@ pub fn is_internal(ip: IpAddr) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const DEPLOYED: EndpointPolicy = EndpointPolicy {
+    pub(crate) const DEPLOYED: EndpointPolicy = EndpointPolicy {
         allow_private: false,
     };
-    const LOCAL: EndpointPolicy = EndpointPolicy {
+    pub(crate) const LOCAL: EndpointPolicy = EndpointPolicy {
         allow_private: true,
     };
 

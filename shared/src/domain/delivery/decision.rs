@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::domain::accounts::channels::Gateway;
+use crate::domain::accounts::providers::Gateway;
 use crate::domain::common::channel::Channel;
 use crate::domain::delivery::notification::Attempt;
 use crate::domain::delivery::outcome::AttemptOutcome;

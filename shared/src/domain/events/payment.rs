@@ -261,11 +261,12 @@ impl PaymentChange {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn seed() -> serde_json::Value {
+    /// The contract's example change.
+    pub(crate) fn seed() -> serde_json::Value {
         json!({"session_id": "s_123", "order_no": "example_order_no",
           "state": "paid", "amount": "19.000", "currency_code": "KWD",
           "customer_email": "a@example.com", "customer_phone": "+96599999999",

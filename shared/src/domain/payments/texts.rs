@@ -9,7 +9,7 @@ use minijinja::Environment;
 
 use crate::domain::common::channel::CustomerChannel;
 
-use crate::domain::accounts::channels::{
+use crate::domain::accounts::providers::{
     Channels, EmailProvider, EmailTemplate, SmsProvider, WhatsappProvider,
 };
 use crate::domain::events::payment::PaymentState;
@@ -176,7 +176,7 @@ pub fn whatsapp(t: &Transaction, provider: &WhatsappProvider) -> (String, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::accounts::channels::check_overrides;
+    use crate::domain::accounts::providers::check_overrides;
     use crate::domain::events::payment::PaymentChange;
 
     fn tx(state: &str, lang: &str) -> Transaction {

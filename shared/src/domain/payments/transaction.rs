@@ -168,15 +168,8 @@ impl Transaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::events::payment::tests::seed;
     use serde_json::json;
-
-    fn seed() -> serde_json::Value {
-        json!({"session_id": "s_123", "order_no": "example_order_no",
-          "state": "paid", "amount": "19.000", "currency_code": "KWD",
-          "customer_email": "a@example.com", "customer_phone": "+96599999999",
-          "customer_first_name": "Asha", "language": "en",
-          "notifications": {"email": ["created", "paid"], "sms": ["paid"], "whatsapp": ["paid"]}})
-    }
 
     #[test]
     fn a_later_event_updates_contact_and_keeps_what_it_leaves_out() {
