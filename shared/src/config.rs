@@ -35,6 +35,12 @@ pub struct Tables {
     pub templates: String,
     /// Direct messages by their idempotency id (`account_id`, `message_id`).
     pub messages: String,
+    /// Recipients (`account_id`, `recipient_id`), their preferences on the item.
+    pub recipients: String,
+    /// Lists (`account_id`, `list_id`), each with its exact `member_count`.
+    pub lists: String,
+    /// List members (`shard_key` = `account#list#NN`, `recipient_id`).
+    pub list_members: String,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +87,9 @@ impl Tables {
             suppressions: required(get, "INC_SUPPRESSIONS_TABLE")?,
             templates: required(get, "INC_TEMPLATES_TABLE")?,
             messages: required(get, "INC_MESSAGES_TABLE")?,
+            recipients: required(get, "INC_RECIPIENTS_TABLE")?,
+            lists: required(get, "INC_LISTS_TABLE")?,
+            list_members: required(get, "INC_LIST_MEMBERS_TABLE")?,
         })
     }
 
@@ -205,7 +214,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 11] = [
+    const TABLES: [(&str, &str); 14] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -217,6 +226,9 @@ mod tests {
         ("INC_SUPPRESSIONS_TABLE", "su"),
         ("INC_TEMPLATES_TABLE", "tp"),
         ("INC_MESSAGES_TABLE", "ms"),
+        ("INC_RECIPIENTS_TABLE", "r"),
+        ("INC_LISTS_TABLE", "l"),
+        ("INC_LIST_MEMBERS_TABLE", "lm"),
     ];
 
     #[test]

@@ -388,7 +388,7 @@ mod tests {
         let sweeper = t.functions.iter().find(|f| f.binary == "sweeper").unwrap();
         let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
         assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
-        assert_eq!(t.tables.len(), 11);
+        assert_eq!(t.tables.len(), 14);
         assert_eq!(t.queues.len(), 3);
         let receipts = t.functions.iter().find(|f| f.binary == "receipts").unwrap();
         assert_eq!(receipts.topics, ["EmailEventsTopic"]);

@@ -28,6 +28,7 @@ mod endpoints;
 mod event_types;
 mod panel;
 mod receipts;
+mod recipients;
 mod suppressions;
 mod templates;
 
@@ -98,6 +99,32 @@ pub fn router(app: Arc<Api>) -> Router {
         .route(
             "/v1/suppressions/{channel}/{to}",
             axum::routing::delete(suppressions::remove),
+        )
+        .route("/v1/recipients", get(recipients::list))
+        .route(
+            "/v1/recipients/{id}",
+            get(recipients::get)
+                .put(recipients::put)
+                .delete(recipients::delete),
+        )
+        .route(
+            "/v1/recipients/{id}/preferences",
+            axum::routing::put(recipients::put_preferences),
+        )
+        .route("/v1/lists", get(recipients::lists))
+        .route(
+            "/v1/lists/{id}",
+            get(recipients::get_list)
+                .put(recipients::put_list)
+                .delete(recipients::delete_list),
+        )
+        .route(
+            "/v1/lists/{id}/members",
+            get(recipients::members).post(recipients::add_members),
+        )
+        .route(
+            "/v1/lists/{id}/members/{recipient}",
+            axum::routing::delete(recipients::remove_member),
         )
         .route("/v1/receipts/sms/{token}", post(receipts::sms))
         .route(

@@ -47,6 +47,7 @@ use inc_shared::domain::delivery::retry::wait_on_sqs;
 use inc_shared::domain::endpoints::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::endpoints::rate_limit;
 use inc_shared::domain::messages::suppression;
+use inc_shared::domain::recipients::preferences;
 use inc_shared::domain::{
     Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, RetrySchedule, Status,
 };
@@ -74,6 +75,8 @@ pub struct Deliver {
 
 /// How the reason of a notification failed with its disabled endpoint begins.
 pub(crate) const DISABLED: &str = "the endpoint was disabled";
+/// The `last_error` of a message whose recipient was erased before it went.
+const RECIPIENT_ERASED: &str = "the recipient was erased";
 
 /// How early a message may come back and still be sent: SQS's timers are
 /// not exact to the millisecond.
@@ -239,12 +242,14 @@ impl Deliver {
         }
         // Quiet hours (contract 9): an SMS or WhatsApp message inside the
         // account's window is due at its end instead.
+        // Quiet hours (contract 9), in the recipient's time zone where the
+        // message has one (contract 12).
         if quiet_hours::applies_to(notification.channel)
             && let Some(until) = read
                 .accounts
                 .get(account_id)
                 .and_then(|a| a.settings.quiet_hours.as_ref())
-                .and_then(|q| q.window_end(now))
+                .and_then(|q| q.in_zone(notification.timezone.as_deref()).window_end(now))
         {
             tracing::info!(notification_id = %id, %until, "quiet hours: waiting for the window's end");
             self.store.defer(&notification, until, now).await?;
@@ -327,6 +332,10 @@ impl Deliver {
             return self
                 .give_up(body, &notification, None, suppression::SUPPRESSED)
                 .await;
+        }
+        // A recipient's preferences (contract 12), read at the last moment.
+        if let Some(reason) = self.refused_by_preferences(&notification).await? {
+            return self.give_up(body, &notification, None, reason).await;
         }
         if let Some(at) = send_at
             && let (Some(e), Some(limit)) = (endpoint, endpoint.and_then(|e| e.rate_limit))
@@ -451,6 +460,26 @@ impl Deliver {
         self.metrics
             .delivery(n.channel.as_str(), Delivery::Retried, attempt.latency_ms);
         self.hide(record, wait_on_sqs(gap)).await
+    }
+
+    /// Why the recipient of a message by `to_recipient` is not to get it:
+    /// it switched the message's channel off for its category (`preference`),
+    /// or it was erased meanwhile. A transactional message is never read for.
+    async fn refused_by_preferences(&self, n: &Notification) -> Result<Option<&'static str>> {
+        let (Some(recipient_id), Some(category)) = (&n.recipient_id, &n.category) else {
+            return Ok(None);
+        };
+        let Some(recipient) = self
+            .store
+            .get_recipient(&n.account_id, recipient_id)
+            .await?
+        else {
+            return Ok(Some(RECIPIENT_ERASED));
+        };
+        Ok(
+            (!recipient.preferences.allows(category, n.channel.as_str()))
+                .then_some(preferences::PREFERENCE),
+        )
     }
 
     /// An endpoint disabled while this attempt was in flight could not fail

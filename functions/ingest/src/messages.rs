@@ -25,6 +25,7 @@ use inc_shared::api::{authenticate, read_json_body};
 use inc_shared::domain::delivery::outbox::{release_delay, release_now};
 use inc_shared::domain::events::event::MAX_ID_LEN;
 use inc_shared::domain::messages::direct::{MESSAGE_EVENT_TYPE, MessageRecord, MessageRequest};
+use inc_shared::domain::recipients::preferences::TRANSACTIONAL;
 use inc_shared::domain::{CustomerChannel, Notification, NotificationDraft, Status};
 use inc_shared::queue::DeliveryMessage;
 use inc_shared::store::MessageClaim;
@@ -41,7 +42,7 @@ pub async fn send(
     let account = authenticate(&app.store, &headers).await?;
     let bytes = read_json_body(&headers, body).await?;
     let now = Utc::now();
-    let request = MessageRequest::from_json(&bytes, now)?;
+    let mut request = MessageRequest::from_json(&bytes, now)?;
     let fingerprint =
         MessageRequest::fingerprint(&serde_json::from_slice::<Value>(&bytes).unwrap_or_default());
     let account_id = account.account_id.as_str();
@@ -49,6 +50,21 @@ pub async fn send(
     if let Some(existing) = app.store.get_message(account_id, &request.id).await? {
         return replay(&app, existing, &fingerprint).await;
     }
+    // By recipient (contract 12): its address, language and time zone.
+    let recipient = match request.to_recipient.clone() {
+        Some(id) => {
+            let recipient = app.store.get_recipient(account_id, &id).await?.ok_or_else(|| {
+                Error::unprocessable(
+                    "recipient_not_found",
+                    format!("to_recipient: there is no recipient `{id}`; create it with PUT /v1/recipients/{id}"),
+                    Some("to_recipient"),
+                )
+            })?;
+            request.address_to(&recipient)?;
+            Some(recipient)
+        }
+        None => None,
+    };
     let template = match request.template_name() {
         Some(name) => Some(
             app.store
@@ -98,6 +114,11 @@ pub async fn send(
         now,
     );
     n.reference = request.reference.clone();
+    if let Some(r) = &recipient {
+        n.recipient_id = Some(r.recipient_id.clone());
+        n.timezone = r.timezone.clone();
+    }
+    n.category = (request.category != TRANSACTIONAL).then(|| request.category.clone());
     n.status = request.initial_status();
     if let Some(send_at) = request.send_at {
         // Its chain (and the retry schedule's clock) starts at its send.

@@ -13,12 +13,13 @@
 //! | [`accounts`] | an account's settings: the Genio toggles, customer-channel providers, quiet hours, where alerts go |
 //! | [`delivery`] | the notification and its status, receipt and staging; how an attempt's answer is read, the retry schedule, the one stop-or-retry decision; the outbox and the delivery message |
 //! | [`endpoints`] | where webhooks go: endpoints and their input, filters, signing, rate limits, stats, the alerts about them |
+//! | [`recipients`] | the people a merchant talks to: recipients, their preferences per category and channel, lists (sharded members, exact counts) |
 //! | [`messages`] | customer messages: templates, direct messages, opt-outs, the providers' receipts |
 //! | [`payments`] | the state × channel rules, the payment message texts, planning what an event causes, the transaction and its timeline |
 //!
 //! Part three's concepts take their places in this order as they come:
-//! recipients and lists after `messages`, campaigns after them, apps
-//! (devices, feeds) beside campaigns, destinations after `endpoints`.
+//! campaigns after `messages`, apps (devices, feeds) beside them,
+//! destinations after `endpoints`.
 
 /// The concepts, lowest first: each may use only those before it.
 pub const CONCEPTS: &[&str] = &[
@@ -27,6 +28,7 @@ pub const CONCEPTS: &[&str] = &[
     "accounts",
     "delivery",
     "endpoints",
+    "recipients",
     "messages",
     "payments",
 ];
@@ -38,6 +40,7 @@ pub mod endpoints;
 pub mod events;
 pub mod messages;
 pub mod payments;
+pub mod recipients;
 
 pub use accounts::settings::{Settings, SettingsPatch, WebhookFormat};
 pub use common::channel::{Channel, CustomerChannel};

@@ -16,6 +16,8 @@
 //!   and their cancel;
 //! - [`transactions`]: payments as ingest keeps them;
 //! - [`suppressions`]: the opt-out list;
+//! - [`recipients`]: recipients and their preferences, and their erasure;
+//! - [`lists`]: lists and their members, sharded, counted exactly;
 //! - [`sweep`]: the due index the sweeper reads;
 //! - [`templates`]: message templates.
 //!
@@ -44,9 +46,11 @@ pub mod event_types;
 pub mod events;
 pub mod fallbacks;
 pub mod history;
+pub mod lists;
 pub mod messages;
 pub mod notifications;
 pub mod receipts;
+pub mod recipients;
 pub mod suppressions;
 pub mod sweep;
 pub mod templates;
@@ -160,6 +164,29 @@ fn decode_cursor(cursor: &str, page: &KeyPage) -> Result<String> {
                 && k.contains('#')
                 && page.prefix.as_deref().is_none_or(|p| k.starts_with(p))
         })
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_cursor",
+                "cursor: not a cursor this API returned",
+                Some("cursor"),
+            )
+        })
+}
+
+/// The opaque cursor after the id `last`.
+fn encode_id_cursor(last: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+/// The id a cursor resumes after, or a `400` naming `cursor`.
+fn decode_id_cursor(cursor: &str) -> Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| crate::domain::recipients::recipient::check_id(id, "cursor").is_ok())
         .ok_or_else(|| {
             Error::bad_request(
                 "invalid_cursor",

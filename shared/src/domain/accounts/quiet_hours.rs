@@ -87,6 +87,18 @@ impl QuietHours {
     }
 
     /// When the window `now` falls in ends; `None` outside it.
+    /// The same window in `timezone` when it names a zone (a recipient's,
+    /// contract 12), else in the account's own.
+    pub fn in_zone(&self, timezone: Option<&str>) -> QuietHours {
+        match timezone.filter(|z| z.parse::<Tz>().is_ok()) {
+            Some(zone) => QuietHours {
+                timezone: zone.to_owned(),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
     pub fn window_end(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let tz: Tz = self.timezone.parse().ok()?;
         let (start, end) = (parse_time(&self.start)?, parse_time(&self.end)?);

@@ -167,6 +167,17 @@ pub struct Notification {
     /// campaign): the history and the order timeline find it by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The recipient a message was sent to by `to_recipient` (contract 12):
+    /// deliver checks its preferences at send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<String>,
+    /// The message's category (`None`: transactional), which the
+    /// recipient's preferences are read for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The recipient's time zone, for quiet hours over the account's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     /// How many of `attempts` came before the current chain: a manual
@@ -268,6 +279,9 @@ impl Notification {
             session_id,
             order_no,
             reference: None,
+            recipient_id: None,
+            category: None,
+            timezone: None,
             channel: draft.channel,
             endpoint_id: draft.endpoint_id,
             status: Status::Queued,

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::common::channel::CustomerChannel;
 use crate::domain::delivery::notification::{Payload, Status};
 use crate::domain::messages::templates::{Template, is_valid_language, is_valid_name};
+use crate::domain::recipients::preferences::{TRANSACTIONAL, check_category};
+use crate::domain::recipients::recipient::Recipient;
 use crate::error::{Error, Result};
 
 /// The event type a direct message's notification carries in the history.
@@ -36,6 +38,8 @@ const FIELDS: &[&str] = &[
     "data",
     "send_at",
     "reference",
+    "to_recipient",
+    "category",
 ];
 
 /// What the message says: a stored template with data, or literal text.
@@ -58,7 +62,12 @@ pub enum Content {
 pub struct MessageRequest {
     pub id: String,
     pub channel: CustomerChannel,
+    /// The address; empty while `to_recipient` is still to be looked up.
     pub to: String,
+    /// The recipient whose address, language and time zone are used.
+    pub to_recipient: Option<String>,
+    /// The category its recipient's preferences are read for.
+    pub category: String,
     pub content: Content,
     pub send_at: Option<DateTime<Utc>>,
     pub reference: Option<String>,
@@ -94,7 +103,9 @@ impl MessageRequest {
         };
         let id = string("id")?.ok_or_else(|| invalid("id", "is required"))?;
         let channel = string("channel")?.ok_or_else(|| invalid("channel", "is required"))?;
-        let to = string("to")?.ok_or_else(|| invalid("to", "is required"))?;
+        let to = string("to")?;
+        let to_recipient = string("to_recipient")?;
+        let category = string("category")?;
         let template = string("template")?;
         let text = string("text")?;
         let subject = string("subject")?;
@@ -105,7 +116,26 @@ impl MessageRequest {
 
         crate::domain::events::event::validate_id(&id)?;
         let channel = CustomerChannel::from_field("channel", &channel)?;
-        let to = crate::domain::messages::suppression::check_recipient(channel, "to", &to)?;
+        let to = match (to, &to_recipient) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "to_recipient",
+                    "give either to or to_recipient, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid("to", "is required (or to_recipient)"));
+            }
+            (Some(to), None) => {
+                crate::domain::messages::suppression::check_recipient(channel, "to", &to)?
+            }
+            (None, Some(id)) => {
+                crate::domain::recipients::recipient::check_id(id, "to_recipient")?;
+                String::new()
+            }
+        };
+        let category = category.unwrap_or_else(|| TRANSACTIONAL.to_owned());
+        check_category(&category, "category")?;
         let content = match (template, text) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -191,10 +221,44 @@ impl MessageRequest {
             id,
             channel,
             to,
+            to_recipient,
+            category,
             content,
             send_at,
             reference,
         })
+    }
+
+    /// Addresses the request to `recipient`: its address on the channel
+    /// (a `422` naming `to_recipient` when it has none), its language for
+    /// a template that names none, and `recipient` for the template.
+    pub fn address_to(&mut self, recipient: &Recipient) -> Result<()> {
+        let Some(address) = recipient.address(self.channel) else {
+            return Err(Error::unprocessable(
+                "recipient_without_address",
+                format!(
+                    "to_recipient: the recipient has no {} address",
+                    self.channel.as_str()
+                ),
+                Some("to_recipient"),
+            ));
+        };
+        self.to = crate::domain::messages::suppression::check_recipient(
+            self.channel,
+            "to_recipient",
+            address,
+        )?;
+        if let Content::Template { language, data, .. } = &mut self.content {
+            if language.is_none() {
+                *language = recipient.language.clone();
+            }
+            if let Some(fields) = data.as_object_mut() {
+                fields
+                    .entry("recipient")
+                    .or_insert_with(|| recipient.template_value());
+            }
+        }
+        Ok(())
     }
 
     /// A digest of what the request asks, so that the same id with another

@@ -1,0 +1,225 @@
+//! Recipients (`account_id`, `recipient_id`), their preferences on the same
+//! item. A `PUT` is one blind `UpdateItem` that replaces the fields and
+//! keeps `created_at` and the preferences, so concurrent puts need no read
+//! and lose nothing but the earlier of two replacements, as they should.
+//! Erasing one removes its memberships first (each with its list's count),
+//! then the item: a retry after a failure in between finishes the job.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::{Store, applied, db_err, de, decode_id_cursor, encode_id_cursor, s, ts};
+use crate::domain::recipients::preferences::Preferences;
+use crate::domain::recipients::recipient::{Recipient, RecipientSpec};
+use crate::error::{Error, Result};
+
+/// The optional fields a put replaces (absent ones are removed).
+const REPLACED: &[&str] = &["phone", "email", "whatsapp", "language", "timezone", "data"];
+
+impl Store {
+    pub async fn get_recipient(&self, account_id: &str, id: &str) -> Result<Option<Recipient>> {
+        self.get(
+            &self.tables.recipients,
+            &[("account_id", account_id), ("recipient_id", id)],
+        )
+        .await
+    }
+
+    /// Creates or replaces a recipient whole (its `created_at` and
+    /// preferences kept); answers it and whether it was new.
+    pub async fn put_recipient(
+        &self,
+        account_id: &str,
+        id: &str,
+        spec: &RecipientSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(Recipient, bool)> {
+        let values = [
+            ("phone", &spec.phone),
+            ("email", &spec.email),
+            ("whatsapp", &spec.whatsapp),
+            ("language", &spec.language),
+            ("timezone", &spec.timezone),
+            ("data", &spec.data),
+        ];
+        let mut set = vec![
+            "updated_at = :now".to_owned(),
+            "created_at = if_not_exists(created_at, :now)".to_owned(),
+        ];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.recipients)
+            .key("account_id", s(account_id))
+            .key("recipient_id", s(id))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in values {
+            debug_assert!(REPLACED.contains(&name));
+            match value {
+                Some(v) => {
+                    set.push(format!("#{name} = :{name}"));
+                    request = request.expression_attribute_values(format!(":{name}"), s(v));
+                }
+                None => remove.push(format!("#{name}")),
+            }
+            request = request.expression_attribute_names(format!("#{name}"), name);
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        update.push_str(" ADD version :one");
+        let out = request
+            .update_expression(update)
+            .send()
+            .await
+            .map_err(db_err)?;
+        let recipient: Recipient = de(out.attributes.unwrap_or_default())?;
+        // The first write of the item (again after an erasure) makes version 1.
+        let created = recipient.version == 1;
+        Ok((recipient, created))
+    }
+
+    /// Replaces a recipient's preferences; `None` if there is no recipient.
+    pub async fn set_preferences(
+        &self,
+        account_id: &str,
+        id: &str,
+        preferences: &Preferences,
+    ) -> Result<Option<Recipient>> {
+        let value = serde_dynamo::to_attribute_value(preferences)
+            .map_err(|e| Error::Dependency(format!("cannot encode preferences: {e}")))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.recipients)
+            .key("account_id", s(account_id))
+            .key("recipient_id", s(id))
+            .condition_expression("attribute_exists(recipient_id)")
+            .update_expression("SET preferences = :p, updated_at = :now ADD version :one")
+            .expression_attribute_values(":p", value)
+            .expression_attribute_values(":now", ts(Utc::now()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(de(out.attributes.unwrap_or_default())?)),
+            Err(e) => {
+                applied::<(), _>(Err(e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A page of the account's recipients by id, after `cursor`.
+    pub async fn list_recipients(
+        &self,
+        account_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Recipient>, Option<String>)> {
+        let start = cursor
+            .map(decode_id_cursor)
+            .transpose()?
+            .map(|last| {
+                HashMap::from([
+                    ("account_id".to_owned(), s(account_id)),
+                    ("recipient_id".to_owned(), s(&last)),
+                ])
+            });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.recipients)
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .set_exclusive_start_key(start)
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let items: Vec<Recipient> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(de)
+            .collect::<Result<_>>()?;
+        let next = match (out.last_evaluated_key, items.last()) {
+            (Some(_), Some(last)) => Some(encode_id_cursor(&last.recipient_id)),
+            _ => None,
+        };
+        Ok((items, next))
+    }
+
+    /// The recipients of `ids` that exist, in the order asked (100 a call).
+    pub async fn recipients_of(&self, account_id: &str, ids: &[String]) -> Result<Vec<Recipient>> {
+        let mut found: HashMap<String, Recipient> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for id in chunk {
+                keys = keys.keys(HashMap::from([
+                    ("account_id".to_owned(), s(account_id)),
+                    ("recipient_id".to_owned(), s(id)),
+                ]));
+            }
+            let mut pending = HashMap::from([(
+                self.tables.recipients.clone(),
+                keys.build().map_err(db_err)?,
+            )]);
+            // Unprocessed keys are asked again, a bounded number of times.
+            for _ in 0..8 {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(db_err)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.tables.recipients)
+                    .unwrap_or_default()
+                {
+                    let r: Recipient = de(item)?;
+                    found.insert(r.recipient_id.clone(), r);
+                }
+                pending = out.unprocessed_keys.unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(Error::Dependency("DynamoDB left keys unread".into()));
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// Erases a recipient: its memberships of every list of the account
+    /// (each with that list's count), then the item with its preferences.
+    /// False if there was no recipient and no membership.
+    pub async fn erase_recipient(&self, account_id: &str, id: &str) -> Result<bool> {
+        let mut erased = false;
+        for list in self.all_lists(account_id).await? {
+            erased |= self.remove_member(account_id, &list.list_id, id).await?;
+        }
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.recipients)
+            .key("account_id", s(account_id))
+            .key("recipient_id", s(id))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(db_err)?;
+        Ok(erased || out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
