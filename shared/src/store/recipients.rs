@@ -124,15 +124,12 @@ impl Store {
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<(Vec<Recipient>, Option<String>)> {
-        let start = cursor
-            .map(decode_id_cursor)
-            .transpose()?
-            .map(|last| {
-                HashMap::from([
-                    ("account_id".to_owned(), s(account_id)),
-                    ("recipient_id".to_owned(), s(&last)),
-                ])
-            });
+        let start = cursor.map(decode_id_cursor).transpose()?.map(|last| {
+            HashMap::from([
+                ("account_id".to_owned(), s(account_id)),
+                ("recipient_id".to_owned(), s(&last)),
+            ])
+        });
         let out = self
             .client
             .query()
