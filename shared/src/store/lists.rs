@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update,
+    WriteRequest,
 };
 use chrono::{DateTime, Utc};
 
@@ -155,63 +155,39 @@ impl Store {
         list_id: &str,
         ids: &[String],
     ) -> Result<HashSet<String>> {
-        let table = &self.tables.list_members;
-        let mut found = HashSet::new();
-        for chunk in ids.chunks(100) {
-            let mut keys = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .projection_expression("recipient_id");
-            for id in chunk {
-                keys = keys.keys(HashMap::from([
+        let keys = ids
+            .iter()
+            .map(|id| {
+                HashMap::from([
                     (
                         "shard_key".to_owned(),
                         s(&shard_key(account_id, list_id, shard_of(id))),
                     ),
                     ("recipient_id".to_owned(), s(id)),
-                ]));
-            }
-            let mut pending = HashMap::from([(table.clone(), keys.build().map_err(db_err)?)]);
-            for _ in 0..8 {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(db_err)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(table)
-                    .unwrap_or_default()
-                {
-                    if let Some(AttributeValue::S(id)) = item.get("recipient_id") {
-                        found.insert(id.clone());
-                    }
-                }
-                pending = out.unprocessed_keys.unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(Error::Dependency("DynamoDB left keys unread".into()));
-            }
-        }
-        Ok(found)
+                ])
+            })
+            .collect();
+        let items = self
+            .batch_get_items(&self.tables.list_members, keys, Some("recipient_id"))
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|mut item| match item.remove("recipient_id") {
+                Some(AttributeValue::S(id)) => Some(id),
+                _ => None,
+            })
+            .collect())
     }
 
-    /// Adds `ids` to the list (which must exist: `404`); answers how many
-    /// were new members. Members already there are left as they are.
+    /// Adds `ids` to the list, which the caller has found (one deleted
+    /// meanwhile refuses the transaction: `422`); answers how many were new
+    /// members. Members already there are left as they are.
     pub async fn add_members(
         &self,
         account_id: &str,
         list_id: &str,
         ids: &[String],
     ) -> Result<usize> {
-        if self.get_list(account_id, list_id).await?.is_none() {
-            return Err(Error::NotFound("list"));
-        }
         let now = Utc::now();
         let mut added = 0;
         for chunk in ids.chunks(PER_TRANSACTION) {
@@ -230,7 +206,9 @@ impl Store {
                     Err(ChunkRefused::Full) => {
                         return Err(Error::unprocessable(
                             "list_full",
-                            format!("a list holds at most {MAX_MEMBERS} members"),
+                            format!(
+                                "a list holds at most {MAX_MEMBERS} members (or this one was deleted meanwhile)"
+                            ),
                             Some("recipients"),
                         ));
                     }

@@ -315,6 +315,59 @@ impl Store {
         }
     }
 
+    /// Every item of `table` among `keys` that exists, a hundred keys to a
+    /// call; keys DynamoDB leaves unprocessed (throttled) are asked again
+    /// after a short back-off, a bounded number of times, then a `503`.
+    async fn batch_get_items(
+        &self,
+        table: &str,
+        keys: Vec<HashMap<String, AttributeValue>>,
+        projection: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut wanted = chunk.to_vec();
+            for round in 0..8 {
+                if wanted.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .set_projection_expression(projection.map(str::to_owned))
+                    .build()
+                    .map_err(db_err)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(db_err)?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(table)
+                        .unwrap_or_default(),
+                );
+                wanted = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(table)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !wanted.is_empty() {
+                return Err(Error::Dependency("DynamoDB left keys unread".into()));
+            }
+        }
+        Ok(found)
+    }
+
     pub fn tables(&self) -> &Tables {
         &self.tables
     }

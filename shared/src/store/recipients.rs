@@ -7,16 +7,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::{Store, applied, db_err, de, decode_id_cursor, encode_id_cursor, s, ts};
 use crate::domain::recipients::preferences::Preferences;
 use crate::domain::recipients::recipient::{Recipient, RecipientSpec};
 use crate::error::{Error, Result};
-
-/// The optional fields a put replaces (absent ones are removed).
-const REPLACED: &[&str] = &["phone", "email", "whatsapp", "language", "timezone", "data"];
 
 impl Store {
     pub async fn get_recipient(&self, account_id: &str, id: &str) -> Result<Option<Recipient>> {
@@ -36,6 +33,7 @@ impl Store {
         spec: &RecipientSpec,
         now: DateTime<Utc>,
     ) -> Result<(Recipient, bool)> {
+        // The optional fields a put replaces: absent ones are removed.
         let values = [
             ("phone", &spec.phone),
             ("email", &spec.email),
@@ -59,7 +57,6 @@ impl Store {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(ReturnValue::AllNew);
         for (name, value) in values {
-            debug_assert!(REPLACED.contains(&name));
             match value {
                 Some(v) => {
                     set.push(format!("#{name} = :{name}"));
@@ -154,47 +151,24 @@ impl Store {
         Ok((items, next))
     }
 
-    /// The recipients of `ids` that exist, in the order asked (100 a call).
+    /// The recipients of `ids` that exist, in the order asked.
     pub async fn recipients_of(&self, account_id: &str, ids: &[String]) -> Result<Vec<Recipient>> {
-        let mut found: HashMap<String, Recipient> = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for id in chunk {
-                keys = keys.keys(HashMap::from([
+        let keys = ids
+            .iter()
+            .map(|id| {
+                HashMap::from([
                     ("account_id".to_owned(), s(account_id)),
                     ("recipient_id".to_owned(), s(id)),
-                ]));
-            }
-            let mut pending = HashMap::from([(
-                self.tables.recipients.clone(),
-                keys.build().map_err(db_err)?,
-            )]);
-            // Unprocessed keys are asked again, a bounded number of times.
-            for _ in 0..8 {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(db_err)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.tables.recipients)
-                    .unwrap_or_default()
-                {
-                    let r: Recipient = de(item)?;
-                    found.insert(r.recipient_id.clone(), r);
-                }
-                pending = out.unprocessed_keys.unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(Error::Dependency("DynamoDB left keys unread".into()));
-            }
+                ])
+            })
+            .collect();
+        let mut found: HashMap<String, Recipient> = HashMap::new();
+        for item in self
+            .batch_get_items(&self.tables.recipients, keys, None)
+            .await?
+        {
+            let r: Recipient = de(item)?;
+            found.insert(r.recipient_id.clone(), r);
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }

@@ -60,31 +60,6 @@ pub struct RecipientSpec {
 }
 
 impl Recipient {
-    /// The recipient `spec` makes of `previous` (created if none): replaced
-    /// whole, its `created_at` and preferences kept.
-    pub fn put(
-        account_id: &str,
-        recipient_id: &str,
-        spec: RecipientSpec,
-        previous: Option<&Recipient>,
-        now: DateTime<Utc>,
-    ) -> Recipient {
-        Recipient {
-            account_id: account_id.to_owned(),
-            recipient_id: recipient_id.to_owned(),
-            phone: spec.phone,
-            email: spec.email,
-            whatsapp: spec.whatsapp,
-            language: spec.language,
-            timezone: spec.timezone,
-            data: spec.data,
-            preferences: previous.map(|p| p.preferences.clone()).unwrap_or_default(),
-            created_at: previous.map_or(now, |p| p.created_at),
-            updated_at: now,
-            version: previous.map_or(0, |p| p.version),
-        }
-    }
-
     /// Its address on `channel`: WhatsApp falls back to its phone.
     pub fn address(&self, channel: CustomerChannel) -> Option<&str> {
         match channel {
@@ -115,20 +90,16 @@ impl Recipient {
         })
     }
 
-    /// How the API shows it.
+    /// How the API shows it: what a template reads, and its preferences
+    /// and times.
     pub fn view(&self) -> Value {
-        json!({
-            "id": self.recipient_id,
-            "phone": self.phone,
-            "email": self.email,
-            "whatsapp": self.whatsapp,
-            "language": self.language,
-            "timezone": self.timezone,
-            "data": self.data_value(),
-            "preferences": self.preferences.view(),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+        let mut view = self.template_value();
+        if let Some(fields) = view.as_object_mut() {
+            fields.insert("preferences".into(), self.preferences.view());
+            fields.insert("created_at".into(), json!(self.created_at));
+            fields.insert("updated_at".into(), json!(self.updated_at));
+        }
+        view
     }
 }
 
@@ -269,7 +240,21 @@ mod tests {
         .expect("valid");
         assert_eq!(spec.email.as_deref(), Some("ada@example.com"));
         assert_eq!(spec.data.as_deref(), Some(r#"{"n":1,"tier":"gold"}"#));
-        let r = Recipient::put("acc", "u-1", spec, None, Utc::now());
+        let now = Utc::now();
+        let r = Recipient {
+            account_id: "acc".into(),
+            recipient_id: "u-1".into(),
+            phone: spec.phone,
+            email: spec.email,
+            whatsapp: spec.whatsapp,
+            language: spec.language,
+            timezone: spec.timezone,
+            data: spec.data,
+            preferences: Preferences::default(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
         assert_eq!(r.address(CustomerChannel::Whatsapp), Some("+96599999999"));
         assert_eq!(r.template_value()["data"]["tier"], "gold");
     }
@@ -301,19 +286,5 @@ mod tests {
         for bad in ["", "a b", "é", &"a".repeat(129), "a/b"] {
             assert!(check_id(bad, "id").is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_put_keeps_created_at_and_preferences() {
-        let t0 = Utc::now();
-        let mut first = Recipient::put("acc", "u", RecipientSpec::default(), None, t0);
-        first.preferences =
-            Preferences::from_json(br#"{"categories": {"marketing": {"sms": false}}}"#)
-                .expect("valid");
-        let later = t0 + chrono::Duration::seconds(5);
-        let second = Recipient::put("acc", "u", RecipientSpec::default(), Some(&first), later);
-        assert_eq!(second.created_at, t0);
-        assert_eq!(second.updated_at, later);
-        assert_eq!(second.preferences, first.preferences);
     }
 }
