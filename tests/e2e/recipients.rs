@@ -10,6 +10,9 @@ use inc_tests::{Sink, TestStack, json};
 use reqwest::Method;
 use serde_json::Value;
 
+#[path = "recipients/faults.rs"]
+mod faults;
+
 const PHONE: &str = "+96599990001";
 
 async fn put(t: &TestStack, key: &str, path: &str, body: Value) -> (u16, Value) {
@@ -312,11 +315,35 @@ async fn a_lists_member_count_stays_exact_under_concurrent_adds_and_removes() {
             assert!(status == 204 || status == 404, "{id}: {status}");
         }
     });
-    futures::future::join(
+    // Meanwhile, members that two of those batches upsert switch marketing
+    // SMS off: a batch replaces the fields, never the preferences.
+    let preferences = (180..200).map(|i| {
+        let t = &t;
+        async move {
+            let (status, body) = put(
+                t,
+                key,
+                &format!("/v1/recipients/m{i:04}/preferences"),
+                json!({"categories": {"marketing": {"sms": false}}}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    });
+    futures::future::join3(
         futures::future::join_all(adds),
         futures::future::join_all(removes),
+        futures::future::join_all(preferences),
     )
     .await;
+    for i in 180..200 {
+        let (_, r) = t.get(key, &format!("/v1/recipients/m{i:04}")).await;
+        assert_eq!(
+            r["preferences"]["categories"]["marketing"]["sms"], false,
+            "m{i:04}'s preference survived the batches: {r}"
+        );
+        assert_eq!(r["phone"], format!("+9659000{i:04}"));
+    }
     let listed = member_ids(&t, key, "vip").await;
     let (_, list) = t.get(key, "/v1/lists/vip").await;
     assert_eq!(

@@ -9,7 +9,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,9 +19,6 @@ use inc_shared::domain::recipients::recipient::{Recipient, RecipientSpec, check_
 use inc_shared::{Error, Result};
 
 use crate::{Api, page_limit, page_of, query_params};
-
-/// How many recipients of a member batch are written at once.
-const WRITERS: usize = 16;
 
 /// `id` from a path, or `404` when it names no recipient (nor list) at all.
 fn path_id(id: &str, what: &'static str) -> Result<()> {
@@ -216,14 +212,8 @@ pub async fn add_members(
     if app.store.get_list(account_id, &id).await?.is_none() {
         return Err(Error::NotFound("list"));
     }
-    let now = Utc::now();
-    stream::iter(rows.clone())
-        .map(|(rid, spec)| {
-            let (store, account_id) = (app.store.clone(), account_id.clone());
-            async move { store.put_recipient(&account_id, &rid, &spec, now).await }
-        })
-        .buffer_unordered(WRITERS)
-        .try_collect::<Vec<_>>()
+    app.store
+        .put_recipients(account_id, &rows, Utc::now())
         .await?;
     let ids: Vec<String> = rows.into_iter().map(|(rid, _)| rid).collect();
     let added = app.store.add_members(account_id, &id, &ids).await?;

@@ -2,18 +2,53 @@
 //! item. A `PUT` is one blind `UpdateItem` that replaces the fields and
 //! keeps `created_at` and the preferences, so concurrent puts need no read
 //! and lose nothing but the earlier of two replacements, as they should.
+//! A list's member batch upserts its rows a hundred at a time instead: one
+//! batch read, then transactions of conditional puts (each on the version
+//! it read, or on there being none), so a concurrent change of one of them
+//! sends that hundred round again rather than being lost.
 //! Erasing one removes its memberships first (each with its list's count),
 //! then the item: a retry after a failure in between finishes the job.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::{Store, applied, db_err, de, decode_id_cursor, encode_id_cursor, s, ts};
+use super::{Store, applied, db_err, de, decode_id_cursor, encode_id_cursor, s, ser, ts};
 use crate::domain::recipients::preferences::Preferences;
 use crate::domain::recipients::recipient::{Recipient, RecipientSpec};
 use crate::error::{Error, Result};
+
+/// Recipients written per transaction (DynamoDB takes at most 100 items).
+const PUTS_PER_TRANSACTION: usize = 100;
+/// How often a chunk is written again after a concurrent write refused it.
+const MAX_TRIES: u32 = 5;
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Whether a transaction was refused by a condition or a concurrent write
+/// (read again and retry), rather than failing.
+fn raced(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+            cancel.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            })
+        }
+        _ => false,
+    }
+}
 
 impl Store {
     pub async fn get_recipient(&self, account_id: &str, id: &str) -> Result<Option<Recipient>> {
@@ -80,6 +115,68 @@ impl Store {
         // The first write of the item (again after an erasure) makes version 1.
         let created = recipient.version == 1;
         Ok((recipient, created))
+    }
+
+    /// Creates or replaces many recipients whole, as [`put_recipient`]
+    /// does one (`created_at` and preferences kept); answers how many were
+    /// new. A hundred at a time: read, then one transaction of puts each
+    /// conditional on the version read (or on there being none); a chunk a
+    /// concurrent write refused is read and written again, a bounded number
+    /// of times, then a `503` — a retry of the whole request is safe.
+    ///
+    /// [`put_recipient`]: Store::put_recipient
+    pub async fn put_recipients(
+        &self,
+        account_id: &str,
+        rows: &[(String, RecipientSpec)],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let mut created = 0;
+        for chunk in rows.chunks(PUTS_PER_TRANSACTION) {
+            let mut tries = 0;
+            loop {
+                let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+                let existing: HashMap<String, Recipient> = self
+                    .recipients_of(account_id, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.recipient_id.clone(), r))
+                    .collect();
+                let mut request = self.client.transact_write_items();
+                for (id, spec) in chunk {
+                    let before = existing.get(id);
+                    let recipient = Recipient::replaced(account_id, id, spec, before, now);
+                    let put = Put::builder()
+                        .table_name(&self.tables.recipients)
+                        .set_item(Some(ser(&recipient)?));
+                    let put = match before {
+                        Some(b) => put
+                            .condition_expression("version = :v")
+                            .expression_attribute_values(":v", n(b.version)),
+                        None => put.condition_expression("attribute_not_exists(recipient_id)"),
+                    };
+                    request = request.transact_items(
+                        TransactWriteItem::builder()
+                            .put(put.build().map_err(db_err)?)
+                            .build(),
+                    );
+                }
+                match request.send().await {
+                    Ok(_) => {
+                        created += chunk.len() - existing.len();
+                        break;
+                    }
+                    Err(e) if raced(&e) && tries + 1 < MAX_TRIES => tries += 1,
+                    Err(e) if raced(&e) => {
+                        return Err(Error::Dependency(
+                            "these recipients are being changed concurrently; retry shortly".into(),
+                        ));
+                    }
+                    Err(e) => return Err(db_err(e)),
+                }
+            }
+        }
+        Ok(created)
     }
 
     /// Replaces a recipient's preferences; `None` if there is no recipient.

@@ -60,6 +60,32 @@ pub struct RecipientSpec {
 }
 
 impl Recipient {
+    /// `id` as `spec` says, replacing `before` whole but for what a put
+    /// keeps: its `created_at` and preferences; the version one past it.
+    pub fn replaced(
+        account_id: &str,
+        id: &str,
+        spec: &RecipientSpec,
+        before: Option<&Recipient>,
+        now: DateTime<Utc>,
+    ) -> Recipient {
+        let spec = spec.clone();
+        Recipient {
+            account_id: account_id.to_owned(),
+            recipient_id: id.to_owned(),
+            phone: spec.phone,
+            email: spec.email,
+            whatsapp: spec.whatsapp,
+            language: spec.language,
+            timezone: spec.timezone,
+            data: spec.data,
+            preferences: before.map(|b| b.preferences.clone()).unwrap_or_default(),
+            created_at: before.map_or(now, |b| b.created_at),
+            updated_at: now,
+            version: before.map_or(1, |b| b.version + 1),
+        }
+    }
+
     /// Its address on `channel`: WhatsApp falls back to its phone.
     pub fn address(&self, channel: CustomerChannel) -> Option<&str> {
         match channel {
@@ -257,6 +283,42 @@ mod tests {
         };
         assert_eq!(r.address(CustomerChannel::Whatsapp), Some("+96599999999"));
         assert_eq!(r.template_value()["data"]["tier"], "gold");
+    }
+
+    #[test]
+    fn a_replacement_keeps_created_at_and_preferences_and_nothing_else() {
+        let then = Utc::now() - chrono::Duration::days(1);
+        let first = Recipient::replaced(
+            "acc",
+            "u-1",
+            &RecipientSpec {
+                email: Some("a@b.co".into()),
+                ..RecipientSpec::default()
+            },
+            None,
+            then,
+        );
+        assert_eq!((first.version, first.created_at), (1, then));
+        let mut stored = first.clone();
+        stored.preferences =
+            Preferences::from_json(br#"{"categories": {"marketing": {"sms": false}}}"#)
+                .expect("valid");
+        let now = Utc::now();
+        let second = Recipient::replaced(
+            "acc",
+            "u-1",
+            &RecipientSpec {
+                phone: Some("+96599999999".into()),
+                ..RecipientSpec::default()
+            },
+            Some(&stored),
+            now,
+        );
+        assert_eq!(second.email, None, "replaced whole");
+        assert_eq!(second.phone.as_deref(), Some("+96599999999"));
+        assert_eq!((second.created_at, second.updated_at), (then, now));
+        assert_eq!(second.preferences, stored.preferences);
+        assert_eq!(second.version, 2);
     }
 
     #[test]
