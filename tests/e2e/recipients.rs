@@ -195,6 +195,19 @@ async fn a_message_to_a_recipient_uses_its_address_and_a_category_it_switched_of
         .await;
     let sent = gateway.received();
     assert_eq!(sent.len(), 1, "only the transactional one: {sent:?}");
+    // The recipient's messages, through its own index.
+    let (status, mine) = t.get(key, "/v1/notifications?recipient_id=ada").await;
+    assert_eq!(status, 200, "{mine}");
+    let ids: Vec<&str> = mine["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    assert_eq!(ids, [receipt_id, promo_id], "newest first");
+    assert_eq!(mine["items"][0]["recipient_id"], "ada");
+    let (status, _) = t.get(key, "/v1/notifications?recipient_id=a%20b").await;
+    assert_eq!(status, 400);
     assert!(sent[0].body.contains("%2B96599990001"), "{}", sent[0].body);
 
     // No such recipient, or none of its address on the channel: a 422

@@ -362,6 +362,7 @@ struct HistoryParams {
     order_no: Option<String>,
     endpoint_id: Option<String>,
     event_type: Option<String>,
+    recipient_id: Option<String>,
 }
 
 /// A page's `limit` parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] if absent.
@@ -475,6 +476,9 @@ impl HistoryParams {
                 "must be an event type such as order.completed",
             ));
         }
+        if let Some(id) = &self.recipient_id {
+            inc_shared::domain::recipients::recipient::check_id(id, "recipient_id")?;
+        }
         for (field, value) in [
             ("session_id", &self.session_id),
             ("order_no", &self.order_no),
@@ -491,6 +495,7 @@ impl HistoryParams {
             order_no: self.order_no,
             endpoint_id: self.endpoint_id,
             event_type: self.event_type,
+            recipient_id: self.recipient_id,
             limit,
             cursor: self.cursor,
             channel,
@@ -517,6 +522,7 @@ fn view(n: Notification) -> Value {
         "session_id": n.session_id,
         "order_no": n.order_no,
         "reference": n.reference,
+        "recipient_id": n.recipient_id,
         "receipt": n.receipt,
         "fallback": n.fallback,
         "fallback_of": n.fallback_of,

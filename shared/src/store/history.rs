@@ -26,6 +26,7 @@ pub struct LogQuery {
     pub order_no: Option<String>,
     pub endpoint_id: Option<String>,
     pub event_type: Option<String>,
+    pub recipient_id: Option<String>,
 }
 
 impl Store {
@@ -135,6 +136,14 @@ impl Store {
                 request = request
                     .expression_attribute_values(":bep", s(&index_key(account_id, endpoint_id)));
             }
+            if let Some(recipient_id) = query
+                .recipient_id
+                .as_ref()
+                .filter(|_| !index.covers_recipient())
+            {
+                filters.push("recipient_id = :rid");
+                request = request.expression_attribute_values(":rid", s(recipient_id));
+            }
             if let Some(event_type) = query.event_type.as_ref().filter(|_| !index.covers_type()) {
                 filters.push("event_type = :ety");
                 request = request.expression_attribute_values(":ety", s(event_type));
@@ -201,7 +210,7 @@ impl Store {
 }
 
 /// Which key serves a history query: the most selective filter it has.
-/// A session or an order holds a handful of notifications, an endpoint or
+/// A session, an order or a recipient holds a handful of notifications, an endpoint or
 /// an event type a share of them, a status (`failed` above all) is rarer
 /// than a channel, and without any filter the table's own key, the
 /// account, serves it.
@@ -209,6 +218,7 @@ enum LogIndex {
     Account,
     Session(String),
     Order(String),
+    Recipient(String),
     Endpoint(String),
     Type(String),
     Status(String),
@@ -222,6 +232,8 @@ impl LogIndex {
             LogIndex::Session(key(session_id))
         } else if let Some(order_no) = &query.order_no {
             LogIndex::Order(key(order_no))
+        } else if let Some(recipient_id) = &query.recipient_id {
+            LogIndex::Recipient(key(recipient_id))
         } else if let Some(endpoint_id) = &query.endpoint_id {
             LogIndex::Endpoint(key(endpoint_id))
         } else if let Some(event_type) = &query.event_type {
@@ -240,6 +252,7 @@ impl LogIndex {
             LogIndex::Account => None,
             LogIndex::Session(_) => Some("BySession"),
             LogIndex::Order(_) => Some("ByOrder"),
+            LogIndex::Recipient(_) => Some("ByRecipient"),
             LogIndex::Endpoint(_) => Some("ByEndpoint"),
             LogIndex::Type(_) => Some("ByType"),
             LogIndex::Status(_) => Some("ByStatus"),
@@ -253,6 +266,7 @@ impl LogIndex {
             LogIndex::Account => None,
             LogIndex::Session(v) => Some(("by_session", v)),
             LogIndex::Order(v) => Some(("by_order", v)),
+            LogIndex::Recipient(v) => Some(("by_recipient", v)),
             LogIndex::Endpoint(v) => Some(("by_endpoint", v)),
             LogIndex::Type(v) => Some(("by_type", v)),
             LogIndex::Status(v) => Some(("by_status", v)),
@@ -265,6 +279,9 @@ impl LogIndex {
     }
     fn covers_order(&self) -> bool {
         matches!(self, LogIndex::Order(_))
+    }
+    fn covers_recipient(&self) -> bool {
+        matches!(self, LogIndex::Recipient(_))
     }
     fn covers_endpoint(&self) -> bool {
         matches!(self, LogIndex::Endpoint(_))

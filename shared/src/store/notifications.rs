@@ -560,7 +560,8 @@ fn shard_key(notification_id: &str) -> String {
 
 /// A notification as stored: its fields, plus the partition keys of the
 /// history indexes it belongs to (`by_session` and `by_order` only when
-/// it is about a payment, `by_endpoint` only for a webhook, so those
+/// it is about a payment, `by_endpoint` only for a webhook, `by_recipient`
+/// only for a message to a recipient by its id, so those
 /// indexes are sparse) and of the due
 /// index while it is due.
 fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>> {
@@ -574,6 +575,9 @@ fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>
     key("by_type", &n.event_type);
     if let Some(endpoint_id) = n.endpoint() {
         key("by_endpoint", endpoint_id);
+    }
+    if let Some(recipient_id) = &n.recipient_id {
+        key("by_recipient", recipient_id);
     }
     if let Some(session_id) = &n.session_id {
         key("by_session", session_id);

@@ -327,6 +327,9 @@ impl Notification {
             now,
         );
         sms.reference = self.reference.clone();
+        sms.recipient_id = self.recipient_id.clone();
+        sms.category = self.category.clone();
+        sms.timezone = self.timezone.clone();
         sms.fallback_of = Some(self.notification_id.clone());
         Some(sms)
     }
