@@ -14,6 +14,9 @@ pub enum Error {
     Aws(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The INC API refused a request, or could not be reached.
+    #[error("{0}")]
+    Api(String),
 }
 
 impl Error {

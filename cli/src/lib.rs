@@ -1,11 +1,13 @@
 //! The `inc` command's library: creating accounts, the local stack that
 //! `make dev` and the end-to-end tests run, the dead-letter redrive, a
-//! webhook listener for the tour, and SES's email events played locally.
+//! webhook listener for the tour, SES's email events played locally, and
+//! recipients imported from a CSV file.
 
 pub mod accounts;
 pub mod dlq;
 pub mod endpoints;
 pub mod error;
+pub mod import;
 pub mod listen;
 pub mod local;
 pub mod ses_event;

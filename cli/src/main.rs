@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage an account's recipients through the API.
+    Recipients {
+        #[command(subcommand)]
+        command: RecipientsCommand,
+    },
     /// Play SES for an email INC sent: publish its Delivery, Bounce or
     /// Complaint event to the email events topic (the local stack's, by
     /// default), as SES's event publishing would.
@@ -91,6 +96,27 @@ enum AccountsCommand {
         /// Print `{"account_id": …, "api_key": …}`.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecipientsCommand {
+    /// Add the recipients of a CSV file to a list (created if missing), a
+    /// thousand rows a request, each row replacing its recipient whole.
+    /// Columns: id, phone, email, whatsapp, language, timezone, data.<key>.
+    Import {
+        /// The list's id.
+        #[arg(long)]
+        list: String,
+        /// The CSV file, with a header row.
+        file: PathBuf,
+        /// The INC API (the local stack's, from .inc/local.env).
+        #[arg(long, env = "INC_API_URL")]
+        api_url: String,
+        /// An API key of the account (INC_API_KEY; make dev's demo key,
+        /// INC_DEMO_API_KEY, if unset).
+        #[arg(long, env = "INC_API_KEY")]
+        api_key: Option<String>,
     },
 }
 
@@ -322,6 +348,35 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await?;
             println!("{event}");
+            Ok(())
+        }
+        Command::Recipients {
+            command:
+                RecipientsCommand::Import {
+                    list,
+                    file,
+                    api_url,
+                    api_key,
+                },
+        } => {
+            let api_key = api_key
+                .or_else(|| std::env::var("INC_DEMO_API_KEY").ok())
+                .ok_or_else(|| {
+                    inc_cli::Error::Api("set INC_API_KEY (or pass --api-key)".to_owned())
+                })?;
+            let target = inc_cli::import::Target { api_url, api_key };
+            let summary = inc_cli::import::run(&target, &list, &file).await?;
+            println!(
+                "{}: {} rows added to list `{list}`, {} updated, {} refused",
+                file.display(),
+                summary.added,
+                summary.updated,
+                summary.refused.len()
+            );
+            for r in &summary.refused {
+                println!("  line {}: {}", r.line, r.reason);
+            }
+            println!("list `{list}` has {} members", summary.member_count);
             Ok(())
         }
         Command::Listen { port, status } => {

@@ -4,17 +4,12 @@
 // it and see its second attempt. Run by tests/e2e/panel.rs, which checks
 // the sink's side; the environment says where everything is:
 //   INC_URL, INC_API_KEY, INC_SINK_URL, INC_SCREENSHOT, CHROMIUM (optional)
-import { chromium } from "playwright-core";
+import { check, eventually, launch, signIn, watchedPage } from "./common.mjs";
 
 const base = process.env.INC_URL;
 const key = process.env.INC_API_KEY;
 const sink = process.env.INC_SINK_URL;
 const screenshot = process.env.INC_SCREENSHOT;
-const DEADLINE_MS = 30_000;
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 // Clicks Search and waits for the history page it asks for to be shown.
 async function search(page) {
@@ -24,39 +19,10 @@ async function search(page) {
   await page.waitForFunction(() => !document.body.classList.contains("loading"));
 }
 
-// Polls `probe` until it answers something truthy, or fails after the deadline.
-async function eventually(what, probe) {
-  const end = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-// Playwright starts it with a new, empty profile; no background traffic
-// either: this machine's network is closed, and the panel needs none.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 const summary = {};
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const elsewhere = [];
-  const problems = [];
-  page.on("request", (r) => { if (!r.url().startsWith(base)) elsewhere.push(r.url()); });
-  // A refused request (the wrong key, the bad URL) is logged by chromium itself; only
-  // the page's own errors count.
-  page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text());
-  });
-  page.on("pageerror", (e) => problems.push(String(e)));
+  const { page, clean } = await watchedPage(browser, base);
 
   await page.goto(base + "/panel");
   check((await page.title()).includes("INC"), "the panel's title");
@@ -71,9 +37,7 @@ try {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByText("That API key was not accepted.").waitFor();
 
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByText("Signed in.").waitFor();
+  await signIn(page, key);
 
   // Change settings: the endpoint and signed JSON.
   await page.getByLabel("Endpoint URL").fill(sink);
@@ -272,8 +236,7 @@ try {
   // Back to the notification for the picture.
   await page.locator("#detail-title").scrollIntoViewIfNeeded();
   await page.screenshot({ path: screenshot, fullPage: true });
-  check(elsewhere.length === 0, "requests left the origin: " + elsewhere);
-  check(problems.length === 0, "errors in the page: " + problems);
+  clean();
 } finally {
   await browser.close();
 }

@@ -7,6 +7,35 @@
 use std::process::Command;
 
 use inc_tests::{PATIENCE, Sink, TestStack, eventually, json, workspace_root};
+use reqwest::Method;
+use serde_json::Value;
+
+/// Runs `tests/browser/{script}` with node, its environment `env`, and
+/// answers the summary it prints.
+async fn run_script(script: &str, env: &[(&str, String)]) -> Value {
+    let root = workspace_root();
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "Playwright is missing: run `scripts/install-tools.sh browser`"
+    );
+    let mut command = Command::new("node");
+    command.arg(root.join("tests/browser").join(script));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("summary")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
@@ -74,38 +103,18 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
         .expect("receipt posted");
     assert_eq!(receipt.status().as_u16(), 200);
 
-    let script = root.join("tests/browser/panel.mjs");
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core")
-            .exists(),
-        "Playwright is missing: run `scripts/install-tools.sh browser`"
-    );
-    let base = t.url("");
-    let sink_url = sink.url();
-    let key = acct.key.clone();
-    let shot = screenshot.clone();
-    let (fallback_sms, fallback_of) = (sms_id.clone(), whatsapp_id.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .env("INC_URL", base.trim_end_matches('/'))
-            .env("INC_API_KEY", key)
-            .env("INC_SINK_URL", sink_url)
-            .env("INC_SCREENSHOT", shot)
-            .env("INC_FALLBACK_SMS", fallback_sms)
-            .env("INC_FALLBACK_OF", fallback_of)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the browser test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary");
+    let summary = run_script(
+        "panel.mjs",
+        &[
+            ("INC_URL", t.url("").trim_end_matches('/').to_owned()),
+            ("INC_API_KEY", acct.key.clone()),
+            ("INC_SINK_URL", sink.url()),
+            ("INC_SCREENSHOT", screenshot.display().to_string()),
+            ("INC_FALLBACK_SMS", sms_id.clone()),
+            ("INC_FALLBACK_OF", whatsapp_id.clone()),
+        ],
+    )
+    .await;
 
     // The settings the page saved are the account's.
     let (_, settings) = t.get(&acct.key, "/v1/settings").await;
@@ -188,4 +197,66 @@ async fn a_merchant_signs_in_changes_settings_sees_the_history_and_resends() {
     let png = std::fs::read(&screenshot).expect("a screenshot was saved");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     println!("screenshot: {}", screenshot.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_finds_a_recipient_and_uploads_a_csv_file_into_a_list() {
+    let t = TestStack::start().await;
+    let gateway = Sink::start().await;
+    let acct = t.account_with_sms(&gateway).await;
+    let key = &acct.key;
+    let (status, body) = t
+        .call(
+            Method::PUT,
+            "/v1/recipients/ada",
+            key,
+            Some(json!({"phone": "+96599990001", "timezone": "Asia/Kuwait"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/v1/recipients/ada/preferences",
+            key,
+            Some(json!({"categories": {"marketing": {"sms": false}}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = t
+        .send_json(
+            "/v1/messages",
+            key,
+            json!({"id": "promo", "channel": "sms", "to_recipient": "ada", "text": "Sale!", "category": "marketing"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["notification_id"].as_str().expect("id").to_owned();
+    t.notification_when(key, &id, |n| n["status"] == "failed")
+        .await;
+
+    let summary = run_script(
+        "recipients.mjs",
+        &[
+            ("INC_URL", t.url("").trim_end_matches('/').to_owned()),
+            ("INC_API_KEY", acct.key.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(summary["recipient_messages"], 1);
+
+    // What the page uploaded is the list's, each row as the file said.
+    let (_, list) = t.get(key, "/v1/lists/spring").await;
+    assert_eq!(
+        (&list["name"], &list["member_count"]),
+        (&json!("Spring offers"), &json!(3))
+    );
+    let (_, p3) = t.get(key, "/v1/recipients/p3").await;
+    assert_eq!(p3["email"], "p3@example.com");
+    assert_eq!(p3["data"], json!({"tier": "silver, new"}));
+    assert_eq!(
+        t.get(key, "/v1/recipients/p2").await.0,
+        404,
+        "the refused row"
+    );
 }

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 #[path = "recipients/faults.rs"]
 mod faults;
+#[path = "recipients/import.rs"]
+mod import;
 
 const PHONE: &str = "+96599990001";
 

@@ -28,6 +28,7 @@ async function api(method, path, body) {
     const message = (data.error && data.error.message) || response.status + " " + response.statusText;
     const error = new Error(message);
     error.status = response.status;
+    error.field = data.error && data.error.field;
     throw error;
   }
   return data;
@@ -66,7 +67,7 @@ async function signIn(key) {
   $("sign-out").hidden = false;
   say("Signed in.");
   await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes(), loadSuppressions(true),
-    loadTemplates(), loadScheduled(true)]);
+    loadTemplates(), loadScheduled(true), loadLists()]);
 }
 
 function signOut() {

@@ -14,6 +14,7 @@ const ENDPOINTS: &str = include_str!("../panel/endpoints.js");
 const SUPPRESSIONS: &str = include_str!("../panel/suppressions.js");
 const TEMPLATES: &str = include_str!("../panel/templates.js");
 const MESSAGES: &str = include_str!("../panel/messages.js");
+const RECIPIENTS: &str = include_str!("../panel/recipients.js");
 const STYLE: &str = include_str!("../panel/panel.css");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
@@ -54,6 +55,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
         "suppressions.js" => Ok(page("text/javascript; charset=utf-8", SUPPRESSIONS)),
         "templates.js" => Ok(page("text/javascript; charset=utf-8", TEMPLATES)),
         "messages.js" => Ok(page("text/javascript; charset=utf-8", MESSAGES)),
+        "recipients.js" => Ok(page("text/javascript; charset=utf-8", RECIPIENTS)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
         _ => Err(Error::NotFound("asset")),
     }
@@ -72,6 +74,7 @@ mod tests {
             SUPPRESSIONS,
             TEMPLATES,
             MESSAGES,
+            RECIPIENTS,
             STYLE,
         ] {
             assert!(!text.contains("http://"), "an absolute http URL");
