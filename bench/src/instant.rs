@@ -177,7 +177,7 @@ fn deliver_on_own_thread(
 
 /// `n` UpdateItem calls through the SDK alone (a lease's expression), on a
 /// thread of its own: its CPU.
-fn bare_updates(sdk: &SdkConfig, table: String, n: usize) -> Duration {
+pub(crate) fn bare_updates(sdk: &SdkConfig, table: String, n: usize) -> Duration {
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     let sdk = sdk.clone();
     on_own_thread(move || async move {

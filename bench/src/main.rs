@@ -13,6 +13,7 @@ mod cost;
 mod fan_out;
 mod init;
 mod instant;
+mod lists;
 mod runtime_api;
 mod schedule;
 
@@ -444,6 +445,12 @@ async fn main() {
     if chosen("fan-out") {
         println!("fan-out to 50 endpoints…");
         fan_out::fan_out(&mut rows).await;
+    }
+    if chosen("lists") {
+        println!("list membership writes, AWS answered at once…");
+        lists::membership_writes(&mut rows, &mut notes).await;
+        println!("a 100,000-member list imported and read end to end…");
+        lists::list_read(&mut rows, &mut notes).await;
     }
     if chosen("schedule") {
         println!("schedule → send lateness (1,000 messages due at once)…");

@@ -16,6 +16,12 @@ members imported -- seconds, then minutes, as tables grow, which is moto's
 cost and not DynamoDB's. Here a transaction saves only the items it names
 before it runs and, if it is refused, puts back exactly those: the same
 all-or-nothing, at the cost of the transaction's own size.
+
+And a Query sorted every item of the table before it picked those of the
+partition asked for (or of the index's key): a page of a list's members
+cost a sort of every member of every list. Here a Query looks only at the
+items of its partition (an index's Query, only at the items carrying the
+key asked for), and sorts those, as moto then does anyway.
 """
 
 import copy
@@ -26,6 +32,7 @@ import threading
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.server import main
 
 _LOCK = threading.RLock()
@@ -112,6 +119,46 @@ def _transact_undoing_items(self, transact_items, *args, **kwargs):
 
 
 DynamoDBBackend.transact_write_items = functools.wraps(_transact)(_transact_undoing_items)
+
+def _every_item(table):
+    for partition in table.items.values():
+        if table.range_key_attr:
+            yield from partition.values()
+        else:
+            yield partition
+
+
+_table_query = Table.query
+
+
+def _query_one_partition(self, hash_key, *args, **kwargs):
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    conditions = kwargs.get("hash_key_conditions")
+    if index_name and not conditions:
+        return _table_query(self, hash_key, *args, **kwargs)
+    if index_name:
+        candidates = [
+            item
+            for item in _every_item(self)
+            if all(item.attrs.get(name) == value for name, value in conditions)
+        ]
+    else:
+        partition = self.items.get(hash_key)
+        if partition is None:
+            candidates = []
+        elif self.range_key_attr:
+            candidates = list(partition.values())
+        else:
+            candidates = [partition]
+    # Under the backend lock: no other request sees the shadowed method.
+    self.all_items = lambda: candidates
+    try:
+        return _table_query(self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+Table.query = functools.wraps(_table_query)(_query_one_partition)
 
 if __name__ == "__main__":
     sys.exit(main())
