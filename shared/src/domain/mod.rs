@@ -15,11 +15,11 @@
 //! | [`endpoints`] | where webhooks go: endpoints and their input, filters, signing, rate limits, stats, the alerts about them |
 //! | [`recipients`] | the people a merchant talks to: recipients, their preferences per category and channel, lists (sharded members, exact counts) |
 //! | [`messages`] | customer messages: templates, direct messages, opt-outs, the providers' receipts |
+//! | [`campaigns`] | one message to every member of a list, once each per run: the request, statuses, recurrence, runs and their sharded counts, what each member gets, replies |
 //! | [`payments`] | the state × channel rules, the payment message texts, planning what an event causes, the transaction and its timeline |
 //!
 //! Part three's concepts take their places in this order as they come:
-//! campaigns after `messages`, apps (devices, feeds) beside them,
-//! destinations after `endpoints`.
+//! apps (devices, feeds) beside campaigns, destinations after `endpoints`.
 
 /// The concepts, lowest first: each may use only those before it.
 pub const CONCEPTS: &[&str] = &[
@@ -30,10 +30,12 @@ pub const CONCEPTS: &[&str] = &[
     "endpoints",
     "recipients",
     "messages",
+    "campaigns",
     "payments",
 ];
 
 pub mod accounts;
+pub mod campaigns;
 pub mod common;
 pub mod delivery;
 pub mod endpoints;

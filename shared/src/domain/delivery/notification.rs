@@ -171,6 +171,11 @@ pub struct Notification {
     /// deliver checks its preferences at send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_id: Option<String>,
+    /// The campaign (contract 13) a message belongs to, and its run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<u32>,
     /// The message's category (`None`: transactional), which the
     /// recipient's preferences are read for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,6 +285,8 @@ impl Notification {
             order_no,
             reference: None,
             recipient_id: None,
+            campaign_id: None,
+            run: None,
             category: None,
             timezone: None,
             channel: draft.channel,
