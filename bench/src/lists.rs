@@ -75,7 +75,7 @@ pub async fn membership_writes(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let sdk = t.sdk.to_builder().endpoint_url(stub.endpoint()).build();
     // Record one real batch of new members; replayed, every member of a
     // batch is new, as the recorded reads found none.
-    let api = Arc::new(inc_api::Api::new(&sdk, &t.config()));
+    let api = Arc::new(inc_api::Api::new(&sdk, &t.config()).expect("api"));
     let (status, body) = call(
         &api,
         "POST",
@@ -91,7 +91,7 @@ pub async fn membership_writes(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let (key, config) = (acct.key.clone(), t.config());
     let replay_sdk = sdk.clone();
     let (cpu, wall, added) = on_own_thread(move || async move {
-        let api = Arc::new(inc_api::Api::new(&replay_sdk, &config));
+        let api = Arc::new(inc_api::Api::new(&replay_sdk, &config).expect("api"));
         let (cpu, wall) = (ThreadTime::now(), Instant::now());
         let mut added = 0;
         for b in 1..=BATCHES {

@@ -41,6 +41,13 @@ pub struct Tables {
     pub lists: String,
     /// List members (`shard_key` = `account#list#NN`, `recipient_id`).
     pub list_members: String,
+    /// Campaigns (`account_id`, `campaign_id`; index `ByDue`).
+    pub campaigns: String,
+    /// Campaign runs, their fan-out shards and counters (`run_key`, `part`;
+    /// index `ByDue`).
+    pub campaign_runs: String,
+    /// Replies to campaign messages and their claims (`reply_key`, `reply_sort`).
+    pub replies: String,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +55,11 @@ pub struct Config {
     pub tables: Tables,
     /// Where ingest queues notifications and deliver reads them.
     pub delivery_queue_url: Option<String>,
+    /// Where campaign messages are queued (deliver reads it too, beside the
+    /// delivery queue, with a concurrency of its own).
+    pub campaign_queue_url: Option<String>,
+    /// Where a campaign's fan-out pages are queued.
+    pub fanout_queue_url: Option<String>,
     /// Where deliver puts notifications it has given up on.
     pub dead_letter_queue_url: Option<String>,
     /// Where Lambda keeps the SES events the receipts function failed.
@@ -68,6 +80,9 @@ pub struct Config {
     /// How long an endpoint may fail with no 2xx before it is disabled
     /// (`INC_ENDPOINT_DISABLE_AFTER_SECS`, 5 days by default).
     pub endpoint_disable_after: Duration,
+    /// Members per page of a campaign's fan-out (`INC_FANOUT_PAGE_SIZE`,
+    /// 1 to 99).
+    pub fanout_page_size: usize,
     /// The SES configuration set emails are sent with, which publishes
     /// their receipts (`INC_SES_CONFIGURATION_SET`; none: no email receipts).
     pub ses_configuration_set: Option<String>,
@@ -90,6 +105,9 @@ impl Tables {
             recipients: required(get, "INC_RECIPIENTS_TABLE")?,
             lists: required(get, "INC_LISTS_TABLE")?,
             list_members: required(get, "INC_LIST_MEMBERS_TABLE")?,
+            campaigns: required(get, "INC_CAMPAIGNS_TABLE")?,
+            campaign_runs: required(get, "INC_CAMPAIGN_RUNS_TABLE")?,
+            replies: required(get, "INC_REPLIES_TABLE")?,
         })
     }
 
@@ -142,9 +160,16 @@ impl Config {
                 "INC_SCHEDULE_LEAD_SECS must be 1 to 840".into(),
             ));
         }
+        let page = number(&get, "INC_FANOUT_PAGE_SIZE", 99)?;
+        if !(1..=99).contains(&page) {
+            return Err(Error::Config("INC_FANOUT_PAGE_SIZE must be 1 to 99".into()));
+        }
         Ok(Config {
+            fanout_page_size: usize::try_from(page).unwrap_or(99),
             tables: Tables::from_lookup(&get)?,
             delivery_queue_url: get("INC_DELIVERY_QUEUE_URL"),
+            campaign_queue_url: get("INC_CAMPAIGN_QUEUE_URL"),
+            fanout_queue_url: get("INC_FANOUT_QUEUE_URL"),
             dead_letter_queue_url: get("INC_DEAD_LETTER_QUEUE_URL"),
             receipts_dead_letter_queue_url: get("INC_RECEIPTS_DEAD_LETTER_QUEUE_URL"),
             retry,
@@ -167,6 +192,20 @@ impl Config {
         self.delivery_queue_url
             .as_deref()
             .ok_or_else(|| Error::Config("INC_DELIVERY_QUEUE_URL is not set".into()))
+    }
+
+    /// The campaign queue, for the functions that need it.
+    pub fn campaign_queue(&self) -> Result<&str> {
+        self.campaign_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("INC_CAMPAIGN_QUEUE_URL is not set".into()))
+    }
+
+    /// The fan-out queue, for the functions that need it.
+    pub fn fanout_queue(&self) -> Result<&str> {
+        self.fanout_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("INC_FANOUT_QUEUE_URL is not set".into()))
     }
 
     /// The receipts function's dead-letter queue, for `inc dlq redrive
@@ -214,7 +253,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 14] = [
+    const TABLES: [(&str, &str); 17] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -229,6 +268,9 @@ mod tests {
         ("INC_RECIPIENTS_TABLE", "r"),
         ("INC_LISTS_TABLE", "l"),
         ("INC_LIST_MEMBERS_TABLE", "lm"),
+        ("INC_CAMPAIGNS_TABLE", "c"),
+        ("INC_CAMPAIGN_RUNS_TABLE", "cr"),
+        ("INC_REPLIES_TABLE", "rp"),
     ];
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`store`], [`queue`], [`webhook`]: the adapters to DynamoDB, SQS and
 //!   the merchant's HTTP endpoint, side by side: none uses another.
 //! - [`providers`]: the SMS gateway, WhatsApp and SES, on the webhook's
-//!   HTTP client.
+//!   HTTP client; [`emit`]: INC's own events, claimed and queued as a
+//!   merchant's are.
 //! - [`tls`]: the compiled-in roots every connection trusts, and the SDK
 //!   configuration built on them.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
@@ -23,6 +24,8 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "adapters")]
+pub mod emit;
 pub mod error;
 pub mod metrics;
 #[cfg(feature = "adapters")]
@@ -48,7 +51,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["config", "metrics"],
     &["tls", "telemetry"],
     &["store", "queue", "webhook"],
-    &["providers"],
+    &["providers", "emit"],
     &["api"],
 ];
 

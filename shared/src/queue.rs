@@ -43,10 +43,10 @@ impl Queue {
 
     /// [`enqueue`](Self::enqueue), each message hidden by SQS for its
     /// number of seconds first (at most 900): a scheduled send.
-    pub async fn enqueue_delayed(
+    pub async fn enqueue_delayed<T: serde::Serialize>(
         &self,
         queue_url: &str,
-        messages: &[(DeliveryMessage, u32)],
+        messages: &[(T, u32)],
     ) -> Result<()> {
         let batches = messages
             .chunks(10)
@@ -55,7 +55,11 @@ impl Queue {
         Ok(())
     }
 
-    async fn send_batch(&self, queue_url: &str, chunk: &[(DeliveryMessage, u32)]) -> Result<()> {
+    async fn send_batch<T: serde::Serialize>(
+        &self,
+        queue_url: &str,
+        chunk: &[(T, u32)],
+    ) -> Result<()> {
         let entries = chunk
             .iter()
             .enumerate()

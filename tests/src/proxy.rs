@@ -23,6 +23,9 @@ struct State {
 struct Rule {
     text: String,
     pass: usize,
+    /// How many matching requests it refuses before letting them through
+    /// again (`None`: until [`Proxy::restore`]).
+    times: Option<usize>,
 }
 
 pub struct Proxy {
@@ -100,6 +103,18 @@ impl Proxy {
         self.state.refused.lock().expect("proxy lock").push(Rule {
             text: text.to_owned(),
             pass,
+            times: None,
+        });
+    }
+
+    /// Refuses the next `times` requests that contain `text`, then lets
+    /// them through: a dependency failing for a moment (a throttle, a
+    /// blip), beside any rule already set.
+    pub fn refuse_next(&self, text: &str, times: usize) {
+        self.state.refused.lock().expect("proxy lock").push(Rule {
+            text: text.to_owned(),
+            pass: 0,
+            times: Some(times),
         });
     }
 }
@@ -138,8 +153,13 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, state: Arc<State>) {
                     if !buf[..n].windows(text.len()).any(|w| w == text) {
                         return false;
                     }
-                    match rule.pass {
-                        0 => true,
+                    match (rule.pass, rule.times) {
+                        (0, None) => true,
+                        (0, Some(0)) => false,
+                        (0, Some(left)) => {
+                            rule.times = Some(left - 1);
+                            true
+                        }
                         _ => {
                             rule.pass -= 1;
                             false

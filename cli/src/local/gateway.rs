@@ -77,7 +77,7 @@ pub fn http_router(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<Rou
             // Nothing reads stdout for metrics here: they go to the debug log.
             inc_ingest::Ingest::new(sdk, config)?.with_metrics(Metrics::to_log()),
         )),
-        "api" => inc_api::router(Arc::new(inc_api::Api::new(sdk, config))),
+        "api" => inc_api::router(Arc::new(inc_api::Api::new(sdk, config)?)),
         "resend" => inc_resend::router(Arc::new(inc_resend::Resend::new(sdk, config)?)),
         other => {
             return Err(Error::Template(format!(

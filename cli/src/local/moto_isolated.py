@@ -140,7 +140,10 @@ def _query_one_partition(self, hash_key, *args, **kwargs):
         candidates = [
             item
             for item in _every_item(self)
-            if all(item.attrs.get(name) == value for name, value in conditions)
+            if all(
+                item.attrs.get(name) is not None and item.attrs.get(name) == value
+                for name, value in conditions
+            )
         ]
     else:
         partition = self.items.get(hash_key)

@@ -34,28 +34,32 @@ pub fn lambda_record(m: aws_sdk_sqs::types::Message) -> SqsMessage {
 
 /// The handler of an SQS-triggered function, by its binary's name.
 pub enum SqsHandler {
-    Deliver(inc_deliver::Deliver),
+    Deliver(Box<inc_deliver::Deliver>),
+    Campaigns(Box<inc_campaigns::Campaigns>),
 }
 
 impl SqsHandler {
     async fn handle(&self, event: SqsEvent) -> Vec<String> {
-        match self {
-            SqsHandler::Deliver(d) => d
-                .handle(event)
-                .await
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect(),
-        }
+        let answer = match self {
+            SqsHandler::Deliver(d) => d.handle(event).await,
+            SqsHandler::Campaigns(c) => c.handle(event).await,
+        };
+        answer
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
     }
 }
 
 pub fn sqs_handler(binary: &str, sdk: &SdkConfig, config: &Config) -> Result<SqsHandler> {
     match binary {
-        "deliver" => Ok(SqsHandler::Deliver(
+        "deliver" => Ok(SqsHandler::Deliver(Box::new(
             inc_deliver::Deliver::new(sdk, config)?.with_metrics(Metrics::to_log()),
-        )),
+        ))),
+        "campaigns" => Ok(SqsHandler::Campaigns(Box::new(
+            inc_campaigns::Campaigns::new(sdk, config)?,
+        ))),
         other => Err(Error::Template(format!(
             "the local stack has no SQS handler for binary `{other}`"
         ))),

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use inc_shared::api::{authenticate, read_json_body};
-use inc_shared::domain::endpoints::alerts::ALERT_TYPES;
+use inc_shared::domain::events::catalog::inc_types;
 use inc_shared::domain::events::catalog::{self, BUILT_IN, built_in_view};
 use inc_shared::domain::{EventType, EventTypeSpec};
 use inc_shared::{Error, Result};
@@ -38,7 +38,7 @@ pub async fn list(State(app): State<Arc<Api>>, headers: HeaderMap) -> Result<Res
     let declared = app.store.event_types_of(&account.account_id).await?;
     let items: Vec<Value> = BUILT_IN
         .iter()
-        .chain(ALERT_TYPES)
+        .chain(inc_types())
         .map(|(name, description)| built_in_view(name, description))
         .chain(declared.iter().map(EventType::view))
         .collect();
@@ -51,7 +51,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    if let Some((name, description)) = BUILT_IN.iter().chain(ALERT_TYPES).find(|(n, _)| *n == name)
+    if let Some((name, description)) = BUILT_IN.iter().chain(inc_types()).find(|(n, _)| *n == name)
     {
         return Ok(axum::Json(built_in_view(name, description)).into_response());
     }

@@ -23,6 +23,7 @@ use inc_shared::queue::Queue;
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
+mod campaigns;
 mod endpoint_stats;
 mod endpoints;
 mod event_types;
@@ -38,6 +39,8 @@ const DEFAULT_PAGE: i32 = 50;
 
 pub struct Api {
     store: Store,
+    /// Campaigns' starts and controls, and the replies to their messages.
+    campaigns: inc_campaigns::Campaigns,
     policy: EndpointPolicy,
     /// Where a receipt's SMS fallback is queued (contract section 10).
     queue: Queue,
@@ -45,13 +48,14 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(sdk: &SdkConfig, config: &Config) -> Api {
-        Api {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Api> {
+        Ok(Api {
             store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
+            campaigns: inc_campaigns::Campaigns::new(sdk, config)?,
             policy: config.endpoint_policy,
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue_url.clone().unwrap_or_default(),
-        }
+        })
     }
 }
 
@@ -126,6 +130,16 @@ pub fn router(app: Arc<Api>) -> Router {
             "/v1/lists/{id}/members/{recipient}",
             axum::routing::delete(recipients::remove_member),
         )
+        .route(
+            "/v1/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/v1/campaigns/{id}", get(campaigns::get))
+        .route("/v1/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/v1/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/v1/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/v1/campaigns/{id}/runs", get(campaigns::runs))
+        .route("/v1/campaigns/{id}/replies", get(campaigns::replies))
         .route("/v1/receipts/sms/{token}", post(receipts::sms))
         .route(
             "/v1/receipts/whatsapp/{token}",
@@ -363,6 +377,7 @@ struct HistoryParams {
     endpoint_id: Option<String>,
     event_type: Option<String>,
     recipient_id: Option<String>,
+    campaign_id: Option<String>,
 }
 
 /// A page's `limit` parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] if absent.
@@ -479,6 +494,9 @@ impl HistoryParams {
         if let Some(id) = &self.recipient_id {
             inc_shared::domain::recipients::recipient::check_id(id, "recipient_id")?;
         }
+        if let Some(id) = &self.campaign_id {
+            inc_shared::domain::recipients::recipient::check_id(id, "campaign_id")?;
+        }
         for (field, value) in [
             ("session_id", &self.session_id),
             ("order_no", &self.order_no),
@@ -496,6 +514,7 @@ impl HistoryParams {
             endpoint_id: self.endpoint_id,
             event_type: self.event_type,
             recipient_id: self.recipient_id,
+            campaign_id: self.campaign_id,
             limit,
             cursor: self.cursor,
             channel,
@@ -523,6 +542,8 @@ fn view(n: Notification) -> Value {
         "order_no": n.order_no,
         "reference": n.reference,
         "recipient_id": n.recipient_id,
+        "campaign_id": n.campaign_id,
+        "run": n.run,
         "receipt": n.receipt,
         "fallback": n.fallback,
         "fallback_of": n.fallback_of,

@@ -16,9 +16,11 @@ use serde_json::{Value, json};
 
 use inc_deliver::fallback::send_by_sms;
 use inc_shared::api::{media_type, read_body};
+use inc_shared::domain::campaigns::replies::{Inbound, is_stop};
 use inc_shared::domain::common::ids;
 use inc_shared::domain::messages::receipts::{
-    ReceiptStatus, SmsInbound, sms_inbound, whatsapp_signature_ok, whatsapp_statuses,
+    ReceiptStatus, SmsInbound, sms_inbound, whatsapp_messages, whatsapp_signature_ok,
+    whatsapp_statuses,
 };
 use inc_shared::domain::messages::suppression::{Suppression, key};
 use inc_shared::domain::{Channel, CustomerChannel};
@@ -90,6 +92,17 @@ pub async fn sms(
             app.store.add_suppression(&suppression).await?;
             tracing::info!(account_id, "recipient suppressed: replied STOP");
             "suppressed"
+        }
+        SmsInbound::Reply { from, text, id } => {
+            let inbound = Inbound {
+                channel: CustomerChannel::Sms,
+                from,
+                text,
+                received_at: Utc::now(),
+                provider_id: id,
+            };
+            app.campaigns.reply(account_id, &inbound).await?;
+            "replied"
         }
         SmsInbound::Ignored => "ignored",
     };
@@ -203,6 +216,36 @@ pub async fn whatsapp(
             false => ignored += 1,
         }
     }
-    tracing::info!(account_id, recorded, ignored, "WhatsApp receipts");
-    Ok(axum::Json(json!({ "recorded": recorded, "ignored": ignored })).into_response())
+    // Inbound messages (contract 13): a STOP opts out of WhatsApp, anything
+    // else is a reply.
+    let mut replies = 0;
+    for m in whatsapp_messages(&bytes)? {
+        if is_stop(&m.text) {
+            let suppression = Suppression {
+                account_id: account_id.to_owned(),
+                recipient: key(CustomerChannel::Whatsapp, &m.from),
+                channel: CustomerChannel::Whatsapp,
+                to: m.from,
+                reason: Some("replied STOP".into()),
+                source: "whatsapp_stop".into(),
+                created_at: Utc::now(),
+            };
+            app.store.add_suppression(&suppression).await?;
+            continue;
+        }
+        let inbound = Inbound {
+            channel: CustomerChannel::Whatsapp,
+            from: m.from,
+            text: m.text,
+            received_at: m.at,
+            provider_id: m.id,
+        };
+        app.campaigns.reply(account_id, &inbound).await?;
+        replies += 1;
+    }
+    tracing::info!(account_id, recorded, ignored, replies, "WhatsApp receipts");
+    Ok(
+        axum::Json(json!({ "recorded": recorded, "ignored": ignored, "replies": replies }))
+            .into_response(),
+    )
 }

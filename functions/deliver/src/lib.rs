@@ -39,9 +39,11 @@ mod health;
 mod rate;
 mod stats;
 
+use rate::Pace;
 use stats::BatchStats;
 
 use inc_shared::domain::accounts::quiet_hours;
+use inc_shared::domain::campaigns::campaign::CampaignStatus;
 use inc_shared::domain::delivery::decision::decide;
 use inc_shared::domain::delivery::retry::wait_on_sqs;
 use inc_shared::domain::endpoints::alerts::ALERTS_ENDPOINT_ID;
@@ -66,6 +68,10 @@ pub struct Deliver {
     retry: RetrySchedule,
     metrics: Metrics,
     queue_url: String,
+    /// Where campaign messages come from (the function reads both queues).
+    campaign_queue_url: String,
+    /// A campaign run ends when its last message does (contract 13).
+    campaigns: inc_campaigns::Campaigns,
     dlq_url: String,
     /// Accounts read by earlier batches of this warm instance.
     accounts: AccountCache,
@@ -105,6 +111,8 @@ impl Deliver {
             retry: config.retry.clone(),
             metrics: Metrics::stdout(),
             queue_url: config.delivery_queue()?.to_owned(),
+            campaign_queue_url: config.campaign_queue()?.to_owned(),
+            campaigns: inc_campaigns::Campaigns::new(sdk, config)?,
             dlq_url: config.dead_letter_queue()?.to_owned(),
             accounts: AccountCache::default(),
             disable_after: config.endpoint_disable_after,
@@ -143,6 +151,9 @@ impl Deliver {
         )
         .await;
         self.add_stats(stats).await;
+        if let Ok(read) = &read {
+            self.finish_campaign_runs(read).await;
+        }
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in event.records.iter().zip(outcomes) {
             let id = record.message_id.clone().unwrap_or_default();
@@ -260,18 +271,42 @@ impl Deliver {
                 .hide(record, wait_on_sqs(Duration::from_secs(seconds)))
                 .await;
         }
-        // A rate-limited endpoint: wait for this send's instant, or, if the
-        // next windows are full, on the queue — neither is an attempt.
+        // A campaign canceled before its message went (contract 13): the
+        // message is canceled, counted so, and never sent.
+        let campaign = notification
+            .campaign_id
+            .as_ref()
+            .and_then(|c| read.campaigns.get(&(account_id.clone(), c.clone())));
+        if campaign.is_some_and(|c| c.status == CampaignStatus::Canceled) {
+            if self.store.cancel_campaign_message(&notification).await? {
+                tracing::info!(notification_id = %id, "campaign canceled; message not sent");
+            }
+            return Ok(Disposition::Done);
+        }
+        // A rate limit — the endpoint's, or the account's campaigns' on this
+        // channel: wait for this send's instant, or, if the next windows
+        // are full, on the queue — neither is an attempt.
+        let pace = match campaign {
+            Some(c) => c.rate.map(|limit| Pace {
+                key: format!("campaigns#{}", notification.channel.as_str()),
+                limit: u64::from(limit),
+            }),
+            None => read
+                .endpoint_of(&notification)
+                .filter(|e| e.enabled && !notification.is_alert())
+                .and_then(|e| {
+                    Some(Pace {
+                        key: e.endpoint_id.clone(),
+                        limit: e.rate_limit?,
+                    })
+                }),
+        };
         let mut send_at = None;
-        if let Some((endpoint, limit)) = read
-            .endpoint_of(&notification)
-            .filter(|e| e.enabled && !notification.is_alert())
-            .and_then(|e| Some((e, e.rate_limit?)))
-        {
-            match self.rate_place(&notification, endpoint, limit).await? {
+        if let Some(pace) = &pace {
+            match self.rate_place(&notification, pace).await? {
                 Some(at) => send_at = Some(at),
                 None => {
-                    tracing::info!(notification_id = %id, limit, "rate limit: waiting on the queue");
+                    tracing::info!(notification_id = %id, limit = pace.limit, "rate limit: waiting on the queue");
                     let windows = rate_limit::LOOKAHEAD * rate_limit::WINDOW_MS;
                     return self
                         .hide(record, Duration::from_millis(windows.unsigned_abs()))
@@ -337,9 +372,8 @@ impl Deliver {
         if let Some(reason) = self.refused_by_preferences(&notification).await? {
             return self.give_up(body, &notification, None, reason).await;
         }
-        if let Some(at) = send_at
-            && let (Some(e), Some(limit)) = (endpoint, endpoint.and_then(|e| e.rate_limit))
-            && !self.wait_for_instant(&notification, e, limit, at).await?
+        if let (Some(at), Some(pace)) = (send_at, &pace)
+            && !self.wait_for_instant(&notification, pace, at).await?
         {
             // Woken too late, and no later place in sight: its message
             // waits on the queue (the lease lapses meanwhile).
@@ -418,9 +452,13 @@ impl Deliver {
                 let done = self
                     .give_up(body, &notification, Some(&attempt), &reason)
                     .await?;
-                // An alert never alerts about itself, and a disabled
-                // endpoint's own alert covers its notifications.
-                if !notification.is_alert() && !reason.starts_with(DISABLED) {
+                // An alert never alerts about itself, a disabled endpoint's
+                // own alert covers its notifications, and a campaign's
+                // counts report its failures.
+                if !notification.is_alert()
+                    && !reason.starts_with(DISABLED)
+                    && notification.campaign_id.is_none()
+                {
                     self.notification_failed(account, &notification, &reason)
                         .await;
                 }
@@ -433,10 +471,49 @@ impl Deliver {
     async fn hide(&self, record: &SqsMessage, wait: Duration) -> Result<Disposition> {
         if let Some(receipt) = record.receipt_handle.as_deref() {
             self.queue
-                .retry_later(&self.queue_url, receipt, wait)
+                .retry_later(self.queue_of(record), receipt, wait)
                 .await?;
         }
         Ok(Disposition::Again)
+    }
+
+    /// The queue a record came from: the campaign queue's, or the delivery
+    /// queue's (the function reads both).
+    fn queue_of(&self, record: &SqsMessage) -> &str {
+        let from_campaigns = record.event_source_arn.as_deref().is_some_and(|arn| {
+            let name = self
+                .campaign_queue_url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            !name.is_empty() && arn.rsplit(':').next() == Some(name)
+        });
+        match from_campaigns {
+            true => &self.campaign_queue_url,
+            false => &self.queue_url,
+        }
+    }
+
+    /// The campaign runs whose messages this batch read: each is ended if
+    /// its last message just did (errors are left to the sweeper, which
+    /// looks at every unfinished run).
+    async fn finish_campaign_runs(&self, read: &BatchRead) {
+        let mut runs: Vec<(&str, &str, u32)> = read
+            .notifications
+            .values()
+            .filter_map(|n| Some((n.account_id.as_str(), n.campaign_id.as_deref()?, n.run?)))
+            .collect();
+        runs.sort_unstable();
+        runs.dedup();
+        for (account_id, campaign_id, run) in runs {
+            if let Err(err) = self
+                .campaigns
+                .finish_if_done(account_id, campaign_id, run)
+                .await
+            {
+                tracing::warn!(account_id, campaign_id, run, %err, "could not look at the campaign run");
+            }
+        }
     }
 
     async fn retry_later(
@@ -547,11 +624,7 @@ impl Deliver {
                     .record_attempt(n, a, Status::Failed, None, Some(reason), true)
                     .await?
             }
-            None => {
-                self.store
-                    .mark_failed(&n.account_id, &n.notification_id, reason)
-                    .await?
-            }
+            None => self.store.mark_failed(n, reason).await?,
         }
         self.metrics.delivery(
             n.channel.as_str(),

@@ -1,10 +1,12 @@
-//! Waiting for a rate-limited endpoint: a place in its windows, then its instant.
+//! Waiting for a rate limit — an endpoint's `rate_limit`, or the `rate` of
+//! an account's campaigns on a channel: a place in its windows, then its
+//! instant.
 
 use chrono::Utc;
 
 use inc_shared::Result;
+use inc_shared::domain::Notification;
 use inc_shared::domain::endpoints::rate_limit;
-use inc_shared::domain::{Endpoint, Notification};
 
 use crate::Deliver;
 
@@ -16,17 +18,13 @@ impl Deliver {
     /// `rate_limit`): its instant (Unix milliseconds), or `None` if the
     /// next windows are full. A place whose instant has already passed is
     /// left unused: sending late would crowd the next window.
-    pub(crate) async fn rate_place(
-        &self,
-        n: &Notification,
-        e: &Endpoint,
-        limit: u64,
-    ) -> Result<Option<i64>> {
+    pub(crate) async fn rate_place(&self, n: &Notification, pace: &Pace) -> Result<Option<i64>> {
+        let limit = pace.limit;
         let first = rate_limit::window_of(Utc::now().timestamp_millis());
         for window in first..first + rate_limit::LOOKAHEAD {
             let place = self
                 .store
-                .take_rate_place(&n.account_id, &e.endpoint_id, window)
+                .take_rate_place(&n.account_id, &pace.key, window)
                 .await?;
             let now = Utc::now().timestamp_millis();
             match rate_limit::send_at(window, place, limit) {
@@ -44,8 +42,7 @@ impl Deliver {
     pub(crate) async fn wait_for_instant(
         &self,
         n: &Notification,
-        e: &Endpoint,
-        limit: u64,
+        pace: &Pace,
         mut at: i64,
     ) -> Result<bool> {
         for _ in 0..rate_limit::LOOKAHEAD {
@@ -53,11 +50,18 @@ impl Deliver {
             if Utc::now().timestamp_millis() <= at + RATE_SLACK_MS {
                 return Ok(true);
             }
-            match self.rate_place(n, e, limit).await? {
+            match self.rate_place(n, pace).await? {
                 Some(next) => at = next,
                 None => return Ok(false),
             }
         }
         Ok(false)
     }
+}
+
+/// A rate a send keeps: the windows it takes its place in (an endpoint's
+/// id, or `campaigns#<channel>`, under the account) and their limit.
+pub(crate) struct Pace {
+    pub key: String,
+    pub limit: u64,
 }

@@ -40,7 +40,7 @@ use inc_shared::domain::payments::plan::{
 };
 use inc_shared::domain::{Endpoint, Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
-use inc_shared::queue::{DeliveryMessage, Queue};
+use inc_shared::queue::Queue;
 use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, Store};
 use inc_shared::{Config, Error, Result};
 
@@ -78,35 +78,21 @@ impl Ingest {
     /// `notifications` are the event's, when this request stored them (the
     /// messages then name their endpoints); a retry knows only their ids.
     async fn publish(&self, record: &EventRecord, notifications: &[Notification]) -> Result<()> {
-        let messages: Vec<DeliveryMessage> = match notifications.is_empty() {
-            // One that failed before sending (its template) needs no message.
-            false => notifications
-                .iter()
-                .filter(|n| !n.status.is_final())
-                .map(DeliveryMessage::of)
-                .collect(),
-            true => record
-                .notification_ids
-                .iter()
-                .map(|id| DeliveryMessage::new(&record.account_id, id))
-                .collect(),
-        };
-        if let Err(err) = self.queue.enqueue(&self.queue_url, &messages).await {
+        let published = inc_shared::emit::publish(
+            &self.store,
+            &self.queue,
+            &self.queue_url,
+            record,
+            notifications,
+        )
+        .await;
+        if let Err(err) = published {
             tracing::warn!(event_id = %record.event_id, %err,
                 "stored, but its messages could not be queued; the sweeper will queue them");
             return Err(Error::NotYetQueued(
                 "the event was stored, but its notifications could not be queued yet; \
                  they will be sent, and retrying with the same id is safe",
             ));
-        }
-        if let Err(err) = self
-            .store
-            .complete_event(&record.account_id, &record.event_id)
-            .await
-        {
-            // Everything is queued; only the marker is missing. A retry
-            // queues again, and deliver sends each notification once.
-            tracing::warn!(event_id = %record.event_id, %err, "could not mark the event completed");
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ use inc_shared::domain::Notification;
 use inc_shared::domain::delivery::outbox::{SweepAction, release_delay, sweep_action};
 use inc_shared::queue::{DeliveryMessage, Queue};
 use inc_shared::store::Store;
+use inc_shared::store::campaign_runs::DuePart;
 use inc_shared::{Config, Result};
 
 /// How many due notifications one read of a shard takes.
@@ -38,6 +39,10 @@ pub struct Sweeper {
     store: Store,
     queue: Queue,
     queue_url: String,
+    /// Where campaign messages go back to.
+    campaign_queue_url: String,
+    /// Campaign runs to start, stalled pages, runs to end (contract 13).
+    campaigns: inc_campaigns::Campaigns,
     dlq_url: String,
     /// How long a chain may stay pending: the retry schedule plus a day.
     max_age: Duration,
@@ -70,6 +75,12 @@ pub struct Report {
     pub dead_lettered: usize,
     /// Found due, but changed meanwhile or needing nothing.
     pub skipped: usize,
+    /// Campaign runs started (a scheduled campaign, a recurrence's next run).
+    pub runs_started: usize,
+    /// Fan-out pages queued again after their shard stalled.
+    pub pages_requeued: usize,
+    /// Campaign runs ended.
+    pub runs_finished: usize,
 }
 
 impl Sweeper {
@@ -79,6 +90,8 @@ impl Sweeper {
             store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue()?.to_owned(),
+            campaign_queue_url: config.campaign_queue()?.to_owned(),
+            campaigns: inc_campaigns::Campaigns::new(sdk, config)?,
             dlq_url: config.dead_letter_queue()?.to_owned(),
             max_age: schedule + Duration::days(1),
         })
@@ -119,14 +132,21 @@ impl Sweeper {
                 }
             }
             // Their `sweep_at` already moved on: if this send fails, the
-            // next run after the grace period tries again.
-            self.queue.enqueue(&self.queue_url, &requeue).await?;
-            report.requeued += requeue.len();
+            // next run after the grace period tries again. A campaign's
+            // messages go back to the campaign queue.
+            let (campaign, other): (Vec<_>, Vec<_>) =
+                requeue.into_iter().partition(|m| m.campaign_id.is_some());
+            self.queue.enqueue(&self.queue_url, &other).await?;
+            self.queue
+                .enqueue(&self.campaign_queue_url, &campaign)
+                .await?;
+            report.requeued += other.len() + campaign.len();
             self.queue
                 .enqueue_delayed(&self.queue_url, &release)
                 .await?;
             report.released += release.len();
         }
+        self.sweep_campaigns(now, &mut report).await?;
         if report != Report::default() {
             tracing::info!(?report, "swept");
         }
@@ -167,6 +187,65 @@ impl Sweeper {
             }
             SweepAction::Nothing => Handled::Skipped,
         })
+    }
+
+    /// Campaigns: runs due to start, fan-out shards that stalled (their
+    /// page is queued again; a duplicate is dropped by the shard's
+    /// cursor), runs to end or whose events are owed.
+    async fn sweep_campaigns(&self, now: DateTime<Utc>, report: &mut Report) -> Result<()> {
+        // One campaign's failure is logged and left for the next tick; the
+        // others go on.
+        for campaign in self.store.due_campaigns(now, PAGE).await? {
+            match self.campaigns.start_run(&campaign, now).await {
+                Ok(Some(_)) => report.runs_started += 1,
+                Ok(None) => report.skipped += 1,
+                Err(err) => {
+                    tracing::warn!(campaign_id = %campaign.campaign_id, %err, "could not start the campaign's run")
+                }
+            }
+        }
+        let grace = self.store.timing().grace;
+        for part in self.store.due_run_parts(now, PAGE).await? {
+            match &part {
+                DuePart::Shard { message, .. } => {
+                    if self.store.push_due(&part, Some(now + grace)).await? {
+                        match self
+                            .campaigns
+                            .queue_pages(std::slice::from_ref(message), 0)
+                            .await
+                        {
+                            Ok(()) => report.pages_requeued += 1,
+                            Err(err) => {
+                                tracing::warn!(%err, "could not queue a stalled page; the next tick tries again")
+                            }
+                        }
+                    }
+                }
+                DuePart::Run {
+                    account_id,
+                    campaign_id,
+                    run,
+                    ..
+                } => {
+                    let ended = self
+                        .campaigns
+                        .finish_if_done(account_id, campaign_id, *run)
+                        .await?;
+                    let owed = self
+                        .store
+                        .events_owed(account_id, campaign_id, *run)
+                        .await?;
+                    let next = match ended && owed.is_empty() {
+                        true => None,
+                        false => Some(now + grace),
+                    };
+                    if self.store.push_due(&part, next).await? && ended {
+                        report.runs_finished += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn dead_letter(&self, n: &Notification, reason: &str) -> Result<()> {

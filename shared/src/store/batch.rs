@@ -1,5 +1,5 @@
-//! What one deliver batch reads: its notifications, their accounts and
-//! their endpoints, in one strongly consistent `BatchGetItem` across the
+//! What one deliver batch reads: its notifications, their accounts, their
+//! endpoints and their campaigns, in one strongly consistent `BatchGetItem` across the
 //! tables, instead of a `GetItem` per item. An endpoint the batch's
 //! messages did not name (a message queued before they named it) is read
 //! in a second call, once the notifications say which it is.
@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::account_cache::AccountCache;
 use super::{Account, Store, db_err, de, s};
+use crate::domain::campaigns::campaign::Campaign;
 use crate::domain::delivery::message::DeliveryMessage;
 use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Notification};
 use crate::error::{Error, Result};
@@ -30,6 +31,8 @@ pub struct BatchRead {
     pub accounts: HashMap<String, Arc<Account>>,
     /// By `(account_id, endpoint_id)`; each account's default endpoint too.
     pub endpoints: HashMap<(String, String), Endpoint>,
+    /// The campaigns of the batch's campaign messages, by `(account_id, campaign_id)`.
+    pub campaigns: HashMap<(String, String), Campaign>,
     /// The stored `settings_version` of accounts asked for by version only.
     versions: HashMap<String, u64>,
 }
@@ -85,7 +88,22 @@ impl Store {
             .collect();
         endpoints.sort_unstable();
         endpoints.dedup();
+        let mut campaigns: Vec<(&str, &str)> = messages
+            .iter()
+            .filter_map(|m| Some((m.account_id.as_str(), m.campaign_id.as_deref()?)))
+            .collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
         let mut wanted: HashMap<String, Vec<Key>> = HashMap::new();
+        for (account_id, id) in campaigns {
+            wanted
+                .entry(self.tables.campaigns.clone())
+                .or_default()
+                .push(HashMap::from([
+                    ("account_id".to_owned(), s(account_id)),
+                    ("campaign_id".to_owned(), s(id)),
+                ]));
+        }
         for (account_id, id) in notifications {
             wanted
                 .entry(self.tables.notifications.clone())
@@ -195,6 +213,10 @@ impl Store {
                     if table == self.tables.notifications {
                         let n: Notification = de(item)?;
                         read.notifications.insert(n.notification_id.clone(), n);
+                    } else if table == self.tables.campaigns {
+                        let c: Campaign = de(item)?;
+                        read.campaigns
+                            .insert((c.account_id.clone(), c.campaign_id.clone()), c);
                     } else if table == self.tables.endpoints {
                         let e: Endpoint = de(item)?;
                         read.endpoints

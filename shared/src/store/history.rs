@@ -27,6 +27,7 @@ pub struct LogQuery {
     pub endpoint_id: Option<String>,
     pub event_type: Option<String>,
     pub recipient_id: Option<String>,
+    pub campaign_id: Option<String>,
 }
 
 impl Store {
@@ -144,6 +145,14 @@ impl Store {
                 filters.push("recipient_id = :rid");
                 request = request.expression_attribute_values(":rid", s(recipient_id));
             }
+            if let Some(campaign_id) = query
+                .campaign_id
+                .as_ref()
+                .filter(|_| !index.covers_campaign())
+            {
+                filters.push("campaign_id = :cid");
+                request = request.expression_attribute_values(":cid", s(campaign_id));
+            }
             if let Some(event_type) = query.event_type.as_ref().filter(|_| !index.covers_type()) {
                 filters.push("event_type = :ety");
                 request = request.expression_attribute_values(":ety", s(event_type));
@@ -219,6 +228,7 @@ enum LogIndex {
     Session(String),
     Order(String),
     Recipient(String),
+    Campaign(String),
     Endpoint(String),
     Type(String),
     Status(String),
@@ -234,6 +244,8 @@ impl LogIndex {
             LogIndex::Order(key(order_no))
         } else if let Some(recipient_id) = &query.recipient_id {
             LogIndex::Recipient(key(recipient_id))
+        } else if let Some(campaign_id) = &query.campaign_id {
+            LogIndex::Campaign(key(campaign_id))
         } else if let Some(endpoint_id) = &query.endpoint_id {
             LogIndex::Endpoint(key(endpoint_id))
         } else if let Some(event_type) = &query.event_type {
@@ -253,6 +265,7 @@ impl LogIndex {
             LogIndex::Session(_) => Some("BySession"),
             LogIndex::Order(_) => Some("ByOrder"),
             LogIndex::Recipient(_) => Some("ByRecipient"),
+            LogIndex::Campaign(_) => Some("ByCampaign"),
             LogIndex::Endpoint(_) => Some("ByEndpoint"),
             LogIndex::Type(_) => Some("ByType"),
             LogIndex::Status(_) => Some("ByStatus"),
@@ -267,6 +280,7 @@ impl LogIndex {
             LogIndex::Session(v) => Some(("by_session", v)),
             LogIndex::Order(v) => Some(("by_order", v)),
             LogIndex::Recipient(v) => Some(("by_recipient", v)),
+            LogIndex::Campaign(v) => Some(("by_campaign", v)),
             LogIndex::Endpoint(v) => Some(("by_endpoint", v)),
             LogIndex::Type(v) => Some(("by_type", v)),
             LogIndex::Status(v) => Some(("by_status", v)),
@@ -282,6 +296,9 @@ impl LogIndex {
     }
     fn covers_recipient(&self) -> bool {
         matches!(self, LogIndex::Recipient(_))
+    }
+    fn covers_campaign(&self) -> bool {
+        matches!(self, LogIndex::Campaign(_))
     }
     fn covers_endpoint(&self) -> bool {
         matches!(self, LogIndex::Endpoint(_))

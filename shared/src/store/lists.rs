@@ -344,6 +344,49 @@ impl Store {
         ))
     }
 
+    /// Up to `limit` member ids of one shard of a list, by id, after
+    /// `after`; and whether the shard holds more. One query by key: what a
+    /// campaign's fan-out reads, a page at a time.
+    pub async fn shard_page(
+        &self,
+        account_id: &str,
+        list_id: &str,
+        shard: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool)> {
+        let key = shard_key(account_id, list_id, shard);
+        let start = after.map(|last| {
+            HashMap::from([
+                ("shard_key".to_owned(), s(&key)),
+                ("recipient_id".to_owned(), s(last)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.list_members)
+            .key_condition_expression("shard_key = :k")
+            .expression_attribute_values(":k", s(&key))
+            .projection_expression("recipient_id")
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .send()
+            .await
+            .map_err(db_err)?;
+        let ids = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|mut item| match item.remove("recipient_id") {
+                Some(AttributeValue::S(id)) => Some(id),
+                _ => None,
+            })
+            .collect();
+        Ok((ids, out.last_evaluated_key.is_some()))
+    }
+
     /// A page of a list's member ids: shard by shard, each by id, after
     /// `cursor` (`NN:last id` inside, opaque outside).
     pub async fn list_member_ids(

@@ -18,6 +18,8 @@
 //! - [`suppressions`]: the opt-out list;
 //! - [`recipients`]: recipients and their preferences, and their erasure;
 //! - [`lists`]: lists and their members, sharded, counted exactly;
+//! - [`campaigns`], [`campaign_runs`]: campaigns, their runs, fan-out
+//!   shards and sharded counters; [`replies`]: replies to their messages;
 //! - [`sweep`]: the due index the sweeper reads;
 //! - [`templates`]: message templates.
 //!
@@ -38,6 +40,8 @@ use crate::error::{Error, Result};
 pub mod account_cache;
 pub mod accounts;
 pub mod batch;
+pub mod campaign_runs;
+pub mod campaigns;
 pub mod deferrals;
 pub mod endpoint_health;
 pub mod endpoint_stats;
@@ -51,6 +55,7 @@ pub mod messages;
 pub mod notifications;
 pub mod receipts;
 pub mod recipients;
+pub mod replies;
 pub mod suppressions;
 pub mod sweep;
 pub mod templates;
@@ -121,6 +126,29 @@ fn first_item_refused(
             .first()
             .and_then(|r| r.code())
             .is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict"),
+        _ => false,
+    }
+}
+
+/// Whether a transaction was cancelled because another one held one of its
+/// items at the same moment (DynamoDB's `TransactionConflict`): worth
+/// trying again, unlike a condition that did not hold.
+fn conflicted(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+            let codes: Vec<&str> = cancel
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
         _ => false,
     }
 }

@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 use serde_dynamo::to_attribute_value;
 
 use super::{Store, applied, db_err, index_key, s, ser, ts};
+use crate::domain::campaigns::run::{Counts, Ended};
 use crate::domain::delivery::outbox::{self, Restore, Staged};
 use crate::domain::{Attempt, Notification, Status};
 use crate::error::{Error, Result};
@@ -18,6 +19,10 @@ use crate::error::{Error, Result};
 pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(t.timestamp_millis().to_string())
 }
+
+/// How often a counted change is tried when another transaction held its
+/// counter at the same moment.
+const COUNTED_TRIES: u32 = 8;
 
 pub(super) fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
@@ -123,25 +128,76 @@ impl Store {
         applied(result)
     }
 
-    /// [`update_if`](Self::update_if) the notification exists.
-    async fn update_existing(
+    /// [`update_if`](Self::update_if), and for a campaign's message that
+    /// this change ends (`ended`), its run's count in the same transaction:
+    /// the change is then also conditional on the message not having ended
+    /// already, so an end is counted once. False if a condition did not hold.
+    pub(super) async fn update_counted(
         &self,
-        account_id: &str,
-        notification_id: &str,
+        n: &Notification,
+        condition: &str,
         c: Changes,
-    ) -> Result<()> {
-        match self
-            .update_if(
-                account_id,
-                notification_id,
-                "attribute_exists(notification_id)",
-                c,
-            )
-            .await?
-        {
-            true => Ok(()),
-            false => Err(Error::NotFound("notification")),
+        ended: Option<Ended>,
+    ) -> Result<bool> {
+        let (Some(campaign_id), Some(run), Some(ended)) = (&n.campaign_id, n.run, ended) else {
+            return self
+                .update_if(&n.account_id, &n.notification_id, condition, c)
+                .await;
+        };
+        let mut c = c;
+        c.name("#st", "status")
+            .value(":was_queued", s(Status::Queued.as_str()))
+            .value(":was_retrying", s(Status::Retrying.as_str()));
+        let expression = c.expression();
+        let update = Update::builder()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(&n.account_id))
+            .key("notification_id", s(&n.notification_id))
+            .condition_expression(format!(
+                "({condition}) AND #st IN (:was_queued, :was_retrying)"
+            ))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(c.names).filter(|n| !n.is_empty()))
+            .set_expression_attribute_values(Some(c.values).filter(|v| !v.is_empty()))
+            .build()
+            .map_err(db_err)?;
+        let shard = crate::domain::recipients::lists::shard_of(
+            n.recipient_id.as_deref().unwrap_or(&n.notification_id),
+        );
+        let counter = self.counter_update(
+            &n.account_id,
+            campaign_id,
+            run,
+            shard,
+            &Counts::ended(ended),
+        )?;
+        // Another transaction on the run's counter at the same moment is a
+        // conflict, not a refusal: tried again, a bounded number of times.
+        for attempt in 0..COUNTED_TRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                .transact_items(counter.clone())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if super::first_item_refused(&e) && !super::conflicted(&e) => {
+                    return Ok(false);
+                }
+                Err(e) if super::conflicted(&e) && attempt + 1 < COUNTED_TRIES => {
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
+                        5..=25 * (u64::from(attempt) + 1),
+                    )))
+                    .await;
+                }
+                Err(e) => return Err(db_err(e)),
+            }
         }
+        Err(Error::Dependency(
+            "a campaign's count met too many concurrent writes".into(),
+        ))
     }
 
     pub async fn get_notification(
@@ -242,8 +298,30 @@ impl Store {
         };
         let due = outbox::sweep_at(status, next_attempt_at, dead_letter_owed, now, self.timing);
         c.sweep(&n.notification_id, due);
-        self.update_existing(&n.account_id, &n.notification_id, c)
-            .await
+        let ended = match status {
+            Status::Delivered => Some(Ended::Sent),
+            Status::Failed => Some(Ended::of_failure(last_error.unwrap_or_default())),
+            _ => None,
+        };
+        self.write_existing(n, c, ended).await
+    }
+
+    /// Writes `c` to a notification that exists (a `404` if none), counted
+    /// as [`update_counted`](Self::update_counted) says; a campaign message
+    /// that ended already is left as it ended.
+    async fn write_existing(
+        &self,
+        n: &Notification,
+        c: Changes,
+        ended: Option<Ended>,
+    ) -> Result<()> {
+        let written = self
+            .update_counted(n, "attribute_exists(notification_id)", c, ended)
+            .await?;
+        match written || n.campaign_id.is_some() {
+            true => Ok(()),
+            false => Err(Error::NotFound("notification")),
+        }
     }
 
     /// Puts a delivered or failed notification back to `queued`, staged, for
@@ -464,15 +542,31 @@ impl Store {
 
     /// Gives a notification up without a new attempt (its account is
     /// gone), owing its dead-letter copy.
-    pub async fn mark_failed(
-        &self,
-        account_id: &str,
-        notification_id: &str,
-        reason: &str,
-    ) -> Result<()> {
-        let mut c = self.failing(account_id, notification_id, reason);
+    pub async fn mark_failed(&self, n: &Notification, reason: &str) -> Result<()> {
+        let mut c = self.failing(&n.account_id, &n.notification_id, reason);
         c.remove("lease_until");
-        self.update_existing(account_id, notification_id, c).await
+        self.write_existing(n, c, Some(Ended::of_failure(reason)))
+            .await
+    }
+
+    /// Cancels a queued campaign message whose campaign was canceled before
+    /// it went: `canceled`, never sent, counted so.
+    pub async fn cancel_campaign_message(&self, n: &Notification) -> Result<bool> {
+        let now = Utc::now();
+        let mut c = Changes::default();
+        c.status(&n.account_id, Status::Canceled)
+            .set("last_error = :err", ":err", s("the campaign was canceled"))
+            .set("updated_at = :now", ":now", ts(now))
+            .sweep(&n.notification_id, None)
+            .remove("next_attempt_at")
+            .remove("lease_until");
+        self.update_counted(
+            n,
+            "attribute_exists(notification_id)",
+            c,
+            Some(Ended::Canceled),
+        )
+        .await
     }
 
     /// The changes that make a notification `failed` for `reason`, owing
@@ -578,6 +672,13 @@ fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>
     }
     if let Some(recipient_id) = &n.recipient_id {
         key("by_recipient", recipient_id);
+    }
+    if let Some(campaign_id) = &n.campaign_id {
+        key("by_campaign", campaign_id);
+    }
+    // The message an inbound reply answers: by channel and address.
+    if let Some(to) = n.payload.to() {
+        key("by_address", &format!("{}#{to}", n.channel.as_str()));
     }
     if let Some(session_id) = &n.session_id {
         key("by_session", session_id);

@@ -60,6 +60,36 @@ impl Store {
         Ok(self.get_suppression(account_id, recipient).await?.is_some())
     }
 
+    /// Which of `recipients` (`channel#to` keys) are on the opt-out list:
+    /// a batch read, a hundred keys a call.
+    pub async fn suppressed_among(
+        &self,
+        account_id: &str,
+        recipients: &[String],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut unique: Vec<&String> = recipients.iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let keys = unique
+            .into_iter()
+            .map(|r| {
+                std::collections::HashMap::from([
+                    ("account_id".to_owned(), super::s(account_id)),
+                    ("recipient".to_owned(), super::s(r)),
+                ])
+            })
+            .collect();
+        Ok(self
+            .batch_get_items(&self.tables.suppressions, keys, Some("recipient"))
+            .await?
+            .into_iter()
+            .filter_map(|mut item| match item.remove("recipient") {
+                Some(aws_sdk_dynamodb::types::AttributeValue::S(r)) => Some(r),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// A page of the list, by channel then recipient, after `cursor`;
     /// one channel's only when `channel` is given.
     pub async fn list_suppressions(

@@ -8,6 +8,7 @@ use serde_dynamo::from_items;
 
 use super::notifications::{Changes, number, shard_partition};
 use super::{Store, db_err, s, ts};
+use crate::domain::campaigns::run::Ended;
 use crate::domain::delivery::outbox::{self, SWEEP_SHARDS};
 use crate::domain::{Notification, Status};
 use crate::error::{Error, Result};
@@ -121,7 +122,8 @@ impl Store {
             .value(":now", number(now.timestamp_millis()));
         let condition = "sweep_at = :seen AND #st IN (:queued, :retrying, :scheduled) \
                          AND (attribute_not_exists(lease_until) OR lease_until < :now)";
-        self.update_if(&n.account_id, &n.notification_id, condition, c)
+        // A campaign's message is counted failed with it.
+        self.update_counted(n, condition, c, Some(Ended::Failed))
             .await
     }
 }

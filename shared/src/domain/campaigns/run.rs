@@ -16,15 +16,17 @@ use crate::domain::recipients::lists::SHARDS;
 /// How many counters a run's counts are spread over: one per list shard,
 /// so each fan-out chain writes its own.
 pub const COUNTER_SHARDS: u32 = SHARDS;
-/// Members per page of the fan-out: a transaction holds 100 items, one of
-/// them the counter's update.
+/// The most members per page of the fan-out: a transaction holds 100
+/// items, one of them the counter's update (the page size is a setting,
+/// `INC_FANOUT_PAGE_SIZE`, up to this).
 pub const PAGE: usize = 99;
 /// How long a fan-out worker holds a shard's page before another may take
 /// it over (it crashed).
 pub const LEASE_SECS: i64 = 120;
-/// How long a shard may show no progress before the sweeper puts its page
-/// on the queue again (its message was lost).
-pub const STALL_SECS: i64 = 900;
+/// The event a run emits when it starts.
+pub const STARTED: &str = "campaign.started";
+/// The event a run emits when it ends (sent or canceled), with its counts.
+pub const FINISHED: &str = "campaign.finished";
 
 /// A run's counts (contract section 13), plus `canceled`: members whose
 /// message was not sent because the campaign was canceled first.
@@ -187,6 +189,9 @@ pub struct FanoutMessage {
     pub account_id: String,
     pub campaign_id: String,
     pub run: u32,
+    /// When the run started (Unix milliseconds): the time its messages'
+    /// fixed ids carry.
+    pub started: i64,
     pub shard: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,

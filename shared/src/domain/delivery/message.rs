@@ -16,6 +16,10 @@ pub struct DeliveryMessage {
     /// reads it after the notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_id: Option<String>,
+    /// The campaign of a campaign's message, read with the batch: a
+    /// canceled campaign's message is not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
 }
 
 impl DeliveryMessage {
@@ -25,6 +29,7 @@ impl DeliveryMessage {
             account_id: account_id.to_owned(),
             notification_id: notification_id.to_owned(),
             endpoint_id: None,
+            campaign_id: None,
         }
     }
 
@@ -35,6 +40,7 @@ impl DeliveryMessage {
                 .endpoint()
                 .filter(|e| *e != crate::domain::common::ids::DEFAULT_ENDPOINT_ID)
                 .map(str::to_owned),
+            campaign_id: n.campaign_id.clone(),
             ..DeliveryMessage::new(&n.account_id, &n.notification_id)
         }
     }

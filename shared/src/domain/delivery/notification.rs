@@ -73,6 +73,16 @@ impl Payload {
         }
     }
 
+    /// The customer's address of a customer message; none for a webhook.
+    pub fn to(&self) -> Option<&str> {
+        match self {
+            Payload::Webhook(_) => None,
+            Payload::Sms { to, .. } | Payload::Email { to, .. } | Payload::Whatsapp { to, .. } => {
+                Some(to)
+            }
+        }
+    }
+
     pub fn channel(&self) -> Channel {
         match self {
             Payload::Webhook(_) => Channel::Webhook,

@@ -58,13 +58,36 @@ pub const ALERT_TYPES: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn is_built_in(name: &str) -> bool {
-    BUILT_IN.iter().chain(ALERT_TYPES).any(|(n, _)| *n == name)
+/// The types INC sends about campaigns and the replies to its messages
+/// (contract section 13): INC's own as well.
+pub const CAMPAIGN_TYPES: &[(&str, &str)] = &[
+    (
+        "campaign.started",
+        "A run of a campaign started: its members are being reached.",
+    ),
+    (
+        "campaign.finished",
+        "A run of a campaign ended (every member reached, or canceled), with its counts.",
+    ),
+    (
+        "message.replied",
+        "A customer answered a message INC sent (an SMS or WhatsApp reply, such as a survey's).",
+    ),
+];
+
+/// Every type only INC itself sends, with its description.
+pub fn inc_types() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    ALERT_TYPES.iter().chain(CAMPAIGN_TYPES)
 }
 
-/// Whether `name` is a type only INC itself sends (an alert).
+pub fn is_built_in(name: &str) -> bool {
+    BUILT_IN.iter().chain(inc_types()).any(|(n, _)| *n == name)
+}
+
+/// Whether `name` is a type only INC itself sends (an alert, a campaign's
+/// start or end, a reply).
 pub fn is_reserved(name: &str) -> bool {
-    ALERT_TYPES.iter().any(|(n, _)| *n == name)
+    inc_types().any(|(n, _)| *n == name)
 }
 
 /// Whether `name` is a valid event type: dot-separated segments of

@@ -14,7 +14,10 @@ pub mod whatsapp;
 
 pub use crate::domain::delivery::receipt::{Receipt, ReceiptStatus};
 pub use sms::{SmsInbound, sms_inbound};
-pub use whatsapp::{whatsapp_signature, whatsapp_signature_ok, whatsapp_statuses};
+pub use whatsapp::{
+    WhatsappInbound, whatsapp_messages, whatsapp_signature, whatsapp_signature_ok,
+    whatsapp_statuses,
+};
 
 pub(super) fn invalid(field: &str, why: &str) -> Error {
     Error::bad_request("invalid_field", format!("{field}: {why}"), Some(field))

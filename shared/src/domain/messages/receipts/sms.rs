@@ -23,6 +23,13 @@ pub enum SmsInbound {
     },
     /// A customer replied STOP: suppress `from` for SMS.
     Stop { from: String },
+    /// A customer replied anything else: a reply (contract 13), `id` what
+    /// tells a repeat of the same report.
+    Reply {
+        from: String,
+        text: String,
+        id: String,
+    },
     /// Nothing INC acts on (a SENT report, another reply, a message INC did
     /// not send): accepted, so the provider does not retry it.
     Ignored,
@@ -94,7 +101,15 @@ pub fn sms_inbound(body: &[u8], now: DateTime<Utc>) -> Result<SmsInbound> {
                 true => Ok(SmsInbound::Stop {
                     from: sender(from)?,
                 }),
-                false => Ok(SmsInbound::Ignored),
+                false if msg.trim().is_empty() => Ok(SmsInbound::Ignored),
+                false => {
+                    use sha2::{Digest, Sha256};
+                    Ok(SmsInbound::Reply {
+                        from: sender(from)?,
+                        text: msg.to_owned(),
+                        id: hex::encode(Sha256::digest(body)),
+                    })
+                }
             }
         }
         "SENT" => Ok(SmsInbound::Ignored),

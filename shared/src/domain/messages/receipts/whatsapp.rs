@@ -1,7 +1,7 @@
 //! WhatsApp receipts are Meta's Cloud API webhooks, signed with the app's
 //! secret; each status names the message by the id INC's send returned.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 
 use super::invalid;
 use crate::domain::delivery::receipt::{Receipt, ReceiptStatus};
@@ -45,6 +45,62 @@ fn mac_of(secret: &str, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
 /// `read`, and `failed` (undelivered, with Meta's error as the detail);
 /// `sent` says nothing a 2xx did not. A body that is not such a webhook is
 /// a `400`.
+/// An inbound WhatsApp message of Meta's webhook (`messages[]`): who sent
+/// it (E.164), its text (a text's body, a button's or a list reply's
+/// title), when, and Meta's id of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsappInbound {
+    pub from: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// The inbound messages of Meta's webhook body; one INC cannot read is
+/// skipped (an image, a reaction), a malformed one is a `400`.
+pub fn whatsapp_messages(body: &[u8]) -> Result<Vec<WhatsappInbound>> {
+    let doc: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| Error::bad_request("invalid_body", "the body is not JSON", None))?;
+    let mut out = Vec::new();
+    for change in doc["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["changes"].as_array().into_iter().flatten())
+    {
+        for m in change["value"]["messages"].as_array().into_iter().flatten() {
+            let id = m["id"]
+                .as_str()
+                .filter(|id| !id.is_empty() && id.len() <= 256)
+                .ok_or_else(|| invalid("messages.id", "must be a message id"))?;
+            let from = m["from"]
+                .as_str()
+                .filter(|f| !f.is_empty() && f.len() <= 20 && f.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| invalid("messages.from", "must be a phone number"))?;
+            let at = m["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .ok_or_else(|| invalid("messages.timestamp", "must be epoch seconds"))?;
+            let text = m["text"]["body"]
+                .as_str()
+                .or_else(|| m["button"]["text"].as_str())
+                .or_else(|| m["interactive"]["button_reply"]["title"].as_str())
+                .or_else(|| m["interactive"]["list_reply"]["title"].as_str());
+            let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+                continue;
+            };
+            out.push(WhatsappInbound {
+                from: format!("+{from}"),
+                text: text.to_owned(),
+                at,
+                id: id.to_owned(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 pub fn whatsapp_statuses(body: &[u8]) -> Result<Vec<(String, Receipt)>> {
     let doc: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| Error::bad_request("invalid_body", "the body is not JSON", None))?;

@@ -1,0 +1,1 @@
+//! Pause, resume and cancel, bad input at acceptance.

@@ -1,0 +1,1 @@
+//! Faults under which each member still gets exactly one message.
