@@ -111,13 +111,19 @@ async fn check(app: &Api, account_id: &str, request: &CampaignRequest) -> Result
     let data = template_data(&probe, &member.template_value());
     for language in template.languages.keys() {
         template.render(Some(language), &data).map_err(|e| {
+            // A field of the campaign's `data` is named as the request's; a
+            // member's (`recipient.…`) through the template that uses it.
+            let field = match e.field() {
+                Some(f) if !f.starts_with("data.recipient") => f.to_owned(),
+                _ => "template".to_owned(),
+            };
             Error::unprocessable(
                 "template_error",
                 format!(
                     "{e} (checked with the list's member `{}`)",
                     member.recipient_id
                 ),
-                e.field(),
+                Some(&field),
             )
         })?;
     }

@@ -423,10 +423,7 @@ impl Store {
             .update_expression("SET lease_until = :until")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", number(now.timestamp_millis()))
-            .expression_attribute_values(
-                ":until",
-                number((now + chrono::Duration::seconds(crate::domain::campaigns::run::LEASE_SECS)).timestamp_millis()),
-            );
+            .expression_attribute_values(":until", number((now + self.page_lease()).timestamp_millis()));
         if let Some(cursor) = &m.cursor {
             request = request.expression_attribute_values(":cursor", s(cursor));
         }
@@ -456,6 +453,15 @@ impl Store {
             (false, true) => Lease::Busy,
             _ => Lease::Stale,
         })
+    }
+
+    /// How long a page is a worker's: `LEASE_SECS`, or the sweeper's grace if
+    /// shorter (a worker killed mid-page holds its shard no longer than the
+    /// sweeper waits to queue the page again).
+    fn page_lease(&self) -> chrono::Duration {
+        self.timing.grace.min(chrono::Duration::seconds(
+            crate::domain::campaigns::run::LEASE_SECS,
+        ))
     }
 
     /// Lets a page go without moving its shard on (the campaign stopped).

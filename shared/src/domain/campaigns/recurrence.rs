@@ -109,8 +109,10 @@ impl Recurrence {
             .rule_text()
             .parse()
             .map_err(|e| invalid("recurrence.rrule", &format!("not an RFC 5545 rule: {e}")))?;
-        let start = start
-            .with_timezone(&rrule::Tz::Tz(zone))
+        // Whole seconds: RFC 5545 has no fractions, and a start with some
+        // would not be an occurrence of its own rule.
+        let start = DateTime::from_timestamp(start.timestamp(), 0)
+            .unwrap_or(start)
             .with_timezone(&rrule::Tz::Tz(zone));
         unvalidated
             .build(start)
@@ -122,9 +124,16 @@ impl Recurrence {
     pub fn next(&self, start: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let set = self.rule(start).ok()?;
         let zone = self.zone().ok()?;
-        let from = (after - chrono::Duration::seconds(1)).with_timezone(&rrule::Tz::Tz(zone));
-        let found = set.after(from).all(1);
-        let next = found.dates.first()?.with_timezone(&Utc);
+        // Occurrences are whole seconds: one in the second `after` falls in
+        // counts as at or after it.
+        let from =
+            DateTime::from_timestamp(after.timestamp(), 0)?.with_timezone(&rrule::Tz::Tz(zone));
+        let found = set.after(from).all(2);
+        let next = found
+            .dates
+            .iter()
+            .map(|d| d.with_timezone(&Utc))
+            .find(|d| *d >= from.with_timezone(&Utc))?;
         match self.until {
             Some(until) if next > until => None,
             _ => Some(next),
@@ -181,6 +190,26 @@ mod tests {
             Some(at(2027, 6, 5, 10, 0))
         );
         assert_eq!(r.next(start, at(2027, 6, 6, 0, 0)), None, "past the end");
+    }
+
+    #[test]
+    fn a_start_with_a_fraction_of_a_second_is_the_first_occurrence() {
+        let r = Recurrence::from_value(
+            json!({"rrule": "FREQ=SECONDLY;INTERVAL=3;COUNT=2", "timezone": "Europe/Rome"}),
+        )
+        .expect("valid");
+        let start = at(2026, 12, 5, 10, 0) + chrono::Duration::milliseconds(388);
+        let first = r.next(start, start).expect("a first");
+        assert_eq!(first, at(2026, 12, 5, 10, 0));
+        let second = r
+            .next(start, first + chrono::Duration::seconds(1))
+            .expect("a second");
+        assert_eq!(second, first + chrono::Duration::seconds(3));
+        assert_eq!(
+            r.next(start, second + chrono::Duration::seconds(1)),
+            None,
+            "COUNT=2"
+        );
     }
 
     #[test]

@@ -18,6 +18,18 @@ use crate::domain::common::channel::CustomerChannel;
 use crate::domain::delivery::notification::Payload;
 use crate::error::{Error, Result};
 
+/// Whether `data` lacks the dotted `path` (`recipient.data.tier`).
+fn lacks(data: &Value, path: &str) -> bool {
+    let mut at = data;
+    for segment in path.split('.') {
+        match at.get(segment) {
+            Some(next) => at = next,
+            None => return true,
+        }
+    }
+    false
+}
+
 /// The language a template falls back to.
 pub const FALLBACK_LANGUAGE: &str = "en";
 /// Longest source of one field.
@@ -300,11 +312,14 @@ impl Template {
             // Name the first variable the data lacks, rather than minijinja's
             // "undefined value".
             if let Ok(compiled) = env.template_from_str(source) {
+                // Dotted paths too (`recipient.data.tier`): the first
+                // segment the data lacks names what is missing.
                 let mut missing: Vec<String> = compiled
-                    .undeclared_variables(false)
+                    .undeclared_variables(true)
                     .into_iter()
                     .filter(|v| {
-                        data.get(v).is_none() && env.globals().all(|(g, _)| g != v.as_str())
+                        let root = v.split('.').next().unwrap_or_default();
+                        env.globals().all(|(g, _)| g != root) && lacks(data, v)
                     })
                     .collect();
                 missing.sort();
