@@ -227,6 +227,30 @@ async fn a_survey_reaches_each_member_once_counts_exactly_and_takes_replies() {
         // The provider repeats its report: one reply.
         assert_eq!(mo(&phone(4), "5").await.expect("posted").status(), 200);
     }
+    // Delivery reports of three messages, one of them twice at once:
+    // `delivered` counts three.
+    let sent_to: Vec<String> = listed
+        .iter()
+        .filter(|n| n["status"] == "delivered")
+        .take(3)
+        .map(|n| n["id"].as_str().expect("id").to_owned())
+        .collect();
+    let delivery = |id: String| {
+        t.http
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("ipn_type=DELIVERY&status=RESULT_OK&status_code=-1&custom={id}"))
+            .send()
+    };
+    let posts = sent_to
+        .iter()
+        .cloned()
+        .chain(std::iter::once(sent_to[0].clone()))
+        .map(delivery);
+    for answer in futures::future::join_all(posts).await {
+        assert_eq!(answer.expect("posted").status(), 200);
+    }
+    campaign_when(&t, key, "survey-1", |c| c["counts"]["delivered"] == 3).await;
     assert_eq!(mo(&phone(5), "STOP").await.expect("posted").status(), 200);
     let replied = campaign_when(&t, key, "survey-1", |c| c["counts"]["replied"] == 1).await;
     assert_eq!(replied["status"], "sent");

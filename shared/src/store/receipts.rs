@@ -3,10 +3,13 @@
 //! over an older one (`receipt_ms`), so two receipts of one message at once
 //! leave the later standing whichever write lands last.
 
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
 use super::notifications::{Changes, number};
 use super::{Store, db_err, s};
 use crate::domain::Channel;
-use crate::domain::messages::receipts::Receipt;
+use crate::domain::campaigns::run::Counts;
+use crate::domain::messages::receipts::{Receipt, ReceiptStatus};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -59,13 +62,69 @@ impl Store {
                 number(receipt.at.timestamp_millis()),
             )
             .value(":channel", s(channel.as_str()));
-        self.update_if(
+        let recorded = self
+            .update_if(
+                account_id,
+                notification_id,
+                "attribute_exists(notification_id) AND #ch = :channel \
+                 AND (attribute_not_exists(receipt_ms) OR receipt_ms <= :ms)",
+                c,
+            )
+            .await?;
+        if recorded && matches!(receipt.status, ReceiptStatus::Delivered | ReceiptStatus::Read) {
+            self.count_delivered(account_id, notification_id).await?;
+        }
+        Ok(recorded)
+    }
+
+    /// A campaign's message reached its customer (contract 13's
+    /// `delivered`): counted once, however many receipts say so, by a flag
+    /// on the message written with the count in one transaction.
+    async fn count_delivered(&self, account_id: &str, notification_id: &str) -> Result<()> {
+        let Some(n) = self.get_notification(account_id, notification_id).await? else {
+            return Ok(());
+        };
+        let (Some(campaign_id), Some(run)) = (&n.campaign_id, n.run) else {
+            return Ok(());
+        };
+        let flag = Update::builder()
+            .table_name(&self.tables.notifications)
+            .key("account_id", s(account_id))
+            .key("notification_id", s(notification_id))
+            .condition_expression("attribute_exists(notification_id) AND attribute_not_exists(delivered_counted)")
+            .update_expression("SET delivered_counted = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .build()
+            .map_err(db_err)?;
+        let shard = crate::domain::recipients::lists::shard_of(n.recipient_id.as_deref().unwrap_or(notification_id));
+        let count = self.counter_update(
             account_id,
-            notification_id,
-            "attribute_exists(notification_id) AND #ch = :channel \
-             AND (attribute_not_exists(receipt_ms) OR receipt_ms <= :ms)",
-            c,
-        )
-        .await
+            campaign_id,
+            run,
+            shard,
+            &Counts {
+                delivered: 1,
+                ..Counts::default()
+            },
+        )?;
+        for attempt in 0..8u64 {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(flag.clone()).build())
+                .transact_items(count.clone())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if super::conflicted(&e) && attempt < 7 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * (attempt + 1))).await;
+                }
+                // Counted already.
+                Err(e) if super::first_item_refused(&e) => return Ok(()),
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        Err(Error::Dependency("a campaign's count met too many concurrent writes".into()))
     }
 }
