@@ -12,28 +12,20 @@
 //! is sent again, which is safe: a batch's retry adds only what is
 //! missing and counts nothing twice.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::time::Duration;
-
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::path::Path;
 
 use inc_shared::domain::recipients::lists::MAX_BATCH;
 use inc_shared::domain::recipients::recipient::{RecipientSpec, check_id};
 
+pub use crate::api::Target;
+use crate::api::{Client, refusal};
 use crate::{Error, Result};
 
 /// The columns a file may have besides `data.<key>`.
 const COLUMNS: &[&str] = &["id", "phone", "email", "whatsapp", "language", "timezone"];
-/// How often one request is tried before the import stops.
-const MAX_TRIES: u32 = 8;
-
-/// Where the API is and who is asking.
-pub struct Target {
-    pub api_url: String,
-    pub api_key: String,
-}
 
 /// A row left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +168,7 @@ pub async fn import(
 ) -> Result<Summary> {
     check_id(list, "list").map_err(|e| Error::Api(e.to_string()))?;
     let client = Client::new(target)?;
-    client.ensure_list(list).await?;
+    ensure_list(&client, list).await?;
     let mut summary = Summary::default();
     for batch in rows.chunks(MAX_BATCH) {
         let members: Vec<&Value> = batch.iter().map(|r| &r.member).collect();
@@ -197,7 +189,9 @@ pub async fn import(
         progress(batch.len() as u64);
     }
     if rows.is_empty() {
-        let (_, found) = client.list(list).await?;
+        let (_, found) = client
+            .call(reqwest::Method::GET, &format!("/v1/lists/{list}"), None)
+            .await?;
         summary.member_count = found["member_count"].as_u64().unwrap_or(0);
     }
     refused.sort_by_key(|r| r.line);
@@ -205,104 +199,17 @@ pub async fn import(
     Ok(summary)
 }
 
-/// The API, with the key and the retries of a transient answer.
-struct Client<'a> {
-    http: reqwest::Client,
-    target: &'a Target,
-}
-
-impl<'a> Client<'a> {
-    fn new(target: &'a Target) -> Result<Client<'a>> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::Api(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client { http, target })
-    }
-
-    /// The list's status and body.
-    async fn list(&self, list: &str) -> Result<(u16, Value)> {
-        self.call(reqwest::Method::GET, &format!("/v1/lists/{list}"), None)
+/// The list, created (named as its id) if there is none.
+async fn ensure_list(client: &Client<'_>, list: &str) -> Result<()> {
+    let path = format!("/v1/lists/{list}");
+    match client.call(reqwest::Method::GET, &path, None).await? {
+        (200, _) => Ok(()),
+        (404, _) => client
+            .send(reqwest::Method::PUT, &path, Some(json!({ "name": list })))
             .await
+            .map(|_| ()),
+        (status, body) => Err(refusal(status, &body)),
     }
-
-    async fn ensure_list(&self, list: &str) -> Result<()> {
-        match self.list(list).await? {
-            (200, _) => Ok(()),
-            (404, _) => self
-                .send(
-                    reqwest::Method::PUT,
-                    &format!("/v1/lists/{list}"),
-                    Some(json!({ "name": list })),
-                )
-                .await
-                .map(|_| ()),
-            (status, body) => Err(refusal(status, &body)),
-        }
-    }
-
-    /// A request that must succeed: a transient failure is tried again
-    /// (after the answer's `Retry-After`, or a growing pause), anything
-    /// else is the error.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value> {
-        let mut pause = Duration::from_millis(500);
-        for _ in 1..MAX_TRIES {
-            match self.call(method.clone(), path, body.clone()).await {
-                Ok((200..=299, answer)) => return Ok(answer),
-                Ok((429 | 503, _)) | Err(Error::Api(_)) => {}
-                Ok((status, answer)) => return Err(refusal(status, &answer)),
-                Err(e) => return Err(e),
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(8));
-        }
-        match self.call(method, path, body).await? {
-            (200..=299, answer) => Ok(answer),
-            (status, answer) => Err(refusal(status, &answer)),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<(u16, Value)> {
-        let url = format!("{}{path}", self.target.api_url.trim_end_matches('/'));
-        let mut request = self
-            .http
-            .request(method, &url)
-            .header("Authorization", format!("Api-Key {}", self.target.api_key));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::Api(format!("{url}: {e}")))?;
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| Error::Api(format!("{url}: {e}")))?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
-    }
-}
-
-/// An answer that will not change by asking again, as the error to show.
-fn refusal(status: u16, body: &Value) -> Error {
-    let message = body["error"]["message"]
-        .as_str()
-        .map_or_else(|| body.to_string(), str::to_owned);
-    Error::Api(format!("the API answered {status}: {message}"))
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! recipients imported from a CSV file.
 
 pub mod accounts;
+pub mod api;
+pub mod campaigns;
 pub mod dlq;
 pub mod endpoints;
 pub mod error;

@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Send and watch campaigns through the API.
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
     /// Manage an account's recipients through the API.
     Recipients {
         #[command(subcommand)]
@@ -99,6 +104,77 @@ enum AccountsCommand {
     },
 }
 
+/// Where the API is and whose key to send (`make dev`'s demo key when
+/// INC_API_KEY is unset).
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// The INC API (the local stack's, from .inc/local.env).
+    #[arg(long, env = "INC_API_URL")]
+    api_url: String,
+    /// An API key of the account (INC_API_KEY; make dev's demo key,
+    /// INC_DEMO_API_KEY, if unset).
+    #[arg(long, env = "INC_API_KEY")]
+    api_key: Option<String>,
+}
+
+impl ApiArgs {
+    fn target(self) -> Result<inc_cli::api::Target> {
+        let api_key = self
+            .api_key
+            .or_else(|| std::env::var("INC_DEMO_API_KEY").ok())
+            .ok_or_else(|| inc_cli::Error::Api("set INC_API_KEY (or pass --api-key)".to_owned()))?;
+        Ok(inc_cli::api::Target {
+            api_url: self.api_url,
+            api_key,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum CampaignsCommand {
+    /// Send a template to every member of a list, now (or at --send-at).
+    Create {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        list: String,
+        /// sms, email or whatsapp.
+        #[arg(long)]
+        channel: String,
+        /// The channel's template to send.
+        #[arg(long)]
+        template: String,
+        /// The campaign's data, as JSON (templates read it beside `recipient`).
+        #[arg(long)]
+        data: Option<String>,
+        /// Marketing by default; what recipients' preferences are read for.
+        #[arg(long)]
+        category: Option<String>,
+        /// Messages per second at most.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// RFC 3339; now if absent.
+        #[arg(long)]
+        send_at: Option<String>,
+        /// Draw its progress until the run is over.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// A campaign's status and counts.
+    Status {
+        id: String,
+        /// Draw its progress until the run is over.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
 #[derive(Subcommand)]
 enum RecipientsCommand {
     /// Add the recipients of a CSV file to a list (created if missing), a
@@ -110,13 +186,8 @@ enum RecipientsCommand {
         list: String,
         /// The CSV file, with a header row.
         file: PathBuf,
-        /// The INC API (the local stack's, from .inc/local.env).
-        #[arg(long, env = "INC_API_URL")]
-        api_url: String,
-        /// An API key of the account (INC_API_KEY; make dev's demo key,
-        /// INC_DEMO_API_KEY, if unset).
-        #[arg(long, env = "INC_API_KEY")]
-        api_key: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
     },
 }
 
@@ -350,21 +421,11 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{event}");
             Ok(())
         }
+        Command::Campaigns { command } => campaigns(command).await,
         Command::Recipients {
-            command:
-                RecipientsCommand::Import {
-                    list,
-                    file,
-                    api_url,
-                    api_key,
-                },
+            command: RecipientsCommand::Import { list, file, api },
         } => {
-            let api_key = api_key
-                .or_else(|| std::env::var("INC_DEMO_API_KEY").ok())
-                .ok_or_else(|| {
-                    inc_cli::Error::Api("set INC_API_KEY (or pass --api-key)".to_owned())
-                })?;
-            let target = inc_cli::import::Target { api_url, api_key };
+            let target = api.target()?;
             let summary = inc_cli::import::run(&target, &list, &file).await?;
             println!(
                 "{}: {} rows added to list `{list}`, {} updated, {} refused",
@@ -467,6 +528,51 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
     drop(stack);
     drop(moto);
     let _ = std::fs::remove_file(".inc/local.env");
+    Ok(())
+}
+
+async fn campaigns(command: CampaignsCommand) -> Result<()> {
+    use inc_cli::campaigns as c;
+    let (target, id, watch) = match command {
+        CampaignsCommand::Create {
+            id,
+            name,
+            list,
+            channel,
+            template,
+            data,
+            category,
+            rate,
+            send_at,
+            watch,
+            api,
+        } => {
+            let target = api.target()?;
+            let create = c::Create {
+                id: id.clone(),
+                name,
+                list,
+                channel,
+                template,
+                data,
+                category,
+                rate,
+                send_at,
+            };
+            let answer = c::create(&target, &create).await?;
+            println!(
+                "campaign {id}: {}",
+                answer["status"].as_str().unwrap_or("?")
+            );
+            (target, id, watch)
+        }
+        CampaignsCommand::Status { id, watch, api } => (api.target()?, id, watch),
+    };
+    let campaign = match watch {
+        true => c::watch(&target, &id).await?,
+        false => c::status(&target, &id).await?,
+    };
+    println!("campaign {id}: {}", c::counts_line(&campaign));
     Ok(())
 }
 

@@ -239,7 +239,9 @@ async fn a_survey_reaches_each_member_once_counts_exactly_and_takes_replies() {
         t.http
             .post(&url)
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(format!("ipn_type=DELIVERY&status=RESULT_OK&status_code=-1&custom={id}"))
+            .body(format!(
+                "ipn_type=DELIVERY&status=RESULT_OK&status_code=-1&custom={id}"
+            ))
             .send()
     };
     let posts = sent_to
@@ -283,4 +285,59 @@ async fn a_survey_reaches_each_member_once_counts_exactly_and_takes_replies() {
             .0,
         404
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_a_campaign_and_watches_it_to_its_end() {
+    use inc_cli::campaigns::{Create, counts_line, create, watch};
+    let t = TestStack::start().await;
+    let gateway = Sink::start().await;
+    let acct = survey_account(&t, &gateway).await;
+    fill(&t, &acct.key, "cli", members("k", 12)).await;
+    let target = inc_cli::api::Target {
+        api_url: t.url(""),
+        api_key: acct.key.clone(),
+    };
+    let answer = create(
+        &target,
+        &Create {
+            id: "from-cli".into(),
+            name: "From the CLI".into(),
+            list: "cli".into(),
+            channel: "sms".into(),
+            template: "survey".into(),
+            data: Some(r#"{"question": "1 to 5?"}"#.into()),
+            category: None,
+            rate: Some(50),
+            send_at: None,
+        },
+    )
+    .await
+    .expect("created");
+    assert_eq!(answer["status"], "sending");
+    let done = watch(&target, "from-cli").await.expect("watched");
+    assert_eq!(done["counts"]["sent"], 12, "{done}");
+    assert!(
+        counts_line(&done).contains("sent 12"),
+        "{}",
+        counts_line(&done)
+    );
+    // A bad one is the API's refusal, said plainly.
+    let refused = create(
+        &target,
+        &Create {
+            id: "bad".into(),
+            name: "Bad".into(),
+            list: "nobody".into(),
+            channel: "sms".into(),
+            template: "survey".into(),
+            data: None,
+            category: None,
+            rate: None,
+            send_at: None,
+        },
+    )
+    .await
+    .expect_err("refused");
+    assert!(refused.to_string().contains("422"), "{refused}");
 }

@@ -136,7 +136,10 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
         routes, declared,
         "events/ should hold one API Gateway event per template route"
     );
-    assert!(sqs >= 1, "events/ should hold an SQS event for deliver");
+    assert!(
+        sqs >= 2,
+        "events/ should hold an SQS event for deliver and for campaigns"
+    );
     let schedules = template()
         .functions
         .iter()
@@ -336,8 +339,17 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
     .await;
     assert_eq!(
         swept,
-        json!({"released": 0, "requeued": 0, "undone": 0, "given_up": 0, "dead_lettered": 0, "skipped": 0})
+        json!({"released": 0, "requeued": 0, "undone": 0, "given_up": 0, "dead_lettered": 0, "skipped": 0,
+               "runs_started": 0, "pages_requeued": 0, "runs_finished": 0})
     );
+
+    // A page of a campaign run that does not exist: read, and dropped.
+    let page = substitute(
+        "campaigns-fanout-sqs.json",
+        &[("acc_replace_with_account_id", &acct.id)],
+    );
+    let response = invoke(&watch, "campaigns", &page).await;
+    assert_eq!(response, json!({"batchItemFailures": []}));
 
     // SES's Delivery event through SNS, for an email this moto never sent:
     // read, looked up, and ignored.
@@ -402,7 +414,7 @@ fn the_template_is_ready_for_production() {
     }
     // Every function logs JSON to a group with a retention.
     let functions = resources_of(&doc, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), 7);
     let groups = resources_of(&doc, "AWS::Logs::LogGroup");
     for (id, f) in &functions {
         let logging = &f["Properties"]["LoggingConfig"];
@@ -428,6 +440,11 @@ fn the_template_is_ready_for_production() {
     assert_eq!(
         deliver["Properties"]["Events"]["Deliveries"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]["Ref"].as_str(),
         Some("DeliveryMaxConcurrency")
+    );
+    // Campaign messages and pages each have a concurrency of their own.
+    assert_eq!(
+        deliver["Properties"]["Events"]["CampaignDeliveries"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]["Ref"].as_str(),
+        Some("CampaignMaxConcurrency")
     );
     // The sweeper runs on its schedule, one at a time.
     let sweeper = &functions
@@ -469,6 +486,13 @@ fn the_template_is_ready_for_production() {
         on(
             "ApproximateNumberOfMessagesVisible",
             "ReceiptsDeadLetterQueue"
+        ),
+        1
+    );
+    assert_eq!(
+        on(
+            "ApproximateNumberOfMessagesVisible",
+            "FanoutDeadLetterQueue"
         ),
         1
     );

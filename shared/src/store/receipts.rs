@@ -71,7 +71,12 @@ impl Store {
                 c,
             )
             .await?;
-        if recorded && matches!(receipt.status, ReceiptStatus::Delivered | ReceiptStatus::Read) {
+        if recorded
+            && matches!(
+                receipt.status,
+                ReceiptStatus::Delivered | ReceiptStatus::Read
+            )
+        {
             self.count_delivered(account_id, notification_id).await?;
         }
         Ok(recorded)
@@ -91,12 +96,16 @@ impl Store {
             .table_name(&self.tables.notifications)
             .key("account_id", s(account_id))
             .key("notification_id", s(notification_id))
-            .condition_expression("attribute_exists(notification_id) AND attribute_not_exists(delivered_counted)")
+            .condition_expression(
+                "attribute_exists(notification_id) AND attribute_not_exists(delivered_counted)",
+            )
             .update_expression("SET delivered_counted = :t")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .build()
             .map_err(db_err)?;
-        let shard = crate::domain::recipients::lists::shard_of(n.recipient_id.as_deref().unwrap_or(notification_id));
+        let shard = crate::domain::recipients::lists::shard_of(
+            n.recipient_id.as_deref().unwrap_or(notification_id),
+        );
         let count = self.counter_update(
             account_id,
             campaign_id,
@@ -125,6 +134,8 @@ impl Store {
                 Err(e) => return Err(db_err(e)),
             }
         }
-        Err(Error::Dependency("a campaign's count met too many concurrent writes".into()))
+        Err(Error::Dependency(
+            "a campaign's count met too many concurrent writes".into(),
+        ))
     }
 }
