@@ -260,3 +260,93 @@ async fn a_merchant_finds_a_recipient_and_uploads_a_csv_file_into_a_list() {
         "the refused row"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_watches_a_campaign_go_reads_its_replies_and_cancels_another() {
+    let t = TestStack::start().await;
+    let gateway = Sink::start().await;
+    let acct = t.account_with_sms(&gateway).await;
+    let key = &acct.key;
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/v1/templates/sms/survey",
+            key,
+            Some(json!({"languages": {"en": {"body": "How did we do, {{ recipient.id }}?"}}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/v1/lists/panel",
+            key,
+            Some(json!({"name": "Panel"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let rows: Vec<Value> = (0..30)
+        .map(|i| json!({"id": format!("p{i:02}"), "phone": format!("+3933320{i:05}")}))
+        .collect();
+    let (status, body) = t
+        .send_json("/v1/lists/panel/members", key, json!({"recipients": rows}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let campaign = |id: &str, rate: u32| {
+        json!({"id": id, "name": if id == "survey" { "Survey" } else { "Slow" }, "list": "panel",
+               "channel": "sms", "template": "survey", "rate": rate})
+    };
+    // The survey goes at 5 a second: six seconds to watch.
+    let (status, body) = t
+        .send_json("/v1/campaigns", key, campaign("survey", 5))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // A member answers as soon as its message is out.
+    let (_, settings) = t.get(key, "/v1/settings").await;
+    let url = settings["receipt_urls"]["sms"]
+        .as_str()
+        .expect("receipt URL")
+        .to_owned();
+    eventually("a first survey message", PATIENCE, || async {
+        let (_, c) = t.get(key, "/v1/campaigns/survey").await;
+        (c["counts"]["sent"].as_i64() >= Some(1)).then_some(())
+    })
+    .await;
+    let first = gateway.received()[0].body.clone();
+    let fields: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_str(&first).expect("form");
+    let answer = t
+        .http
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "ipn_type=MO&from={}&msg=5+stars",
+            fields["to"].replace('+', "%2B")
+        ))
+        .send()
+        .await
+        .expect("reply posted");
+    assert_eq!(answer.status().as_u16(), 200);
+    // The slow one: one a second, so the page finds it still sending.
+    let (status, _) = t.send_json("/v1/campaigns", key, campaign("slow", 1)).await;
+    assert_eq!(status, 202);
+
+    let shot = workspace_root().join("target/artifacts/campaigns.png");
+    std::fs::create_dir_all(shot.parent().expect("folder")).expect("artifacts");
+    let summary = run_script(
+        "campaigns.mjs",
+        &[
+            ("INC_URL", t.url("").trim_end_matches('/').to_owned()),
+            ("INC_API_KEY", acct.key.clone()),
+            ("INC_SCREENSHOT", shot.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(summary["samples"].as_i64() >= Some(2), "{summary}");
+    // What the page did is the campaigns' state.
+    let (_, slow) = t.get(key, "/v1/campaigns/slow").await;
+    assert_eq!(slow["status"], "canceled", "{slow}");
+    let (_, survey) = t.get(key, "/v1/campaigns/survey").await;
+    assert_eq!(survey["counts"]["sent"], 30);
+    assert_eq!(survey["counts"]["replied"], 1);
+}

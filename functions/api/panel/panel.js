@@ -67,7 +67,7 @@ async function signIn(key) {
   $("sign-out").hidden = false;
   say("Signed in.");
   await Promise.all([loadHistory(true), loadEndpoints(), loadEventTypes(), loadSuppressions(true),
-    loadTemplates(), loadScheduled(true), loadLists()]);
+    loadTemplates(), loadScheduled(true), loadLists(), loadCampaigns()]);
 }
 
 function signOut() {

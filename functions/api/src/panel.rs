@@ -15,6 +15,7 @@ const SUPPRESSIONS: &str = include_str!("../panel/suppressions.js");
 const TEMPLATES: &str = include_str!("../panel/templates.js");
 const MESSAGES: &str = include_str!("../panel/messages.js");
 const RECIPIENTS: &str = include_str!("../panel/recipients.js");
+const CAMPAIGNS: &str = include_str!("../panel/campaigns.js");
 const STYLE: &str = include_str!("../panel/panel.css");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
@@ -56,6 +57,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
         "templates.js" => Ok(page("text/javascript; charset=utf-8", TEMPLATES)),
         "messages.js" => Ok(page("text/javascript; charset=utf-8", MESSAGES)),
         "recipients.js" => Ok(page("text/javascript; charset=utf-8", RECIPIENTS)),
+        "campaigns.js" => Ok(page("text/javascript; charset=utf-8", CAMPAIGNS)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
         _ => Err(Error::NotFound("asset")),
     }
@@ -75,6 +77,7 @@ mod tests {
             TEMPLATES,
             MESSAGES,
             RECIPIENTS,
+            CAMPAIGNS,
             STYLE,
         ] {
             assert!(!text.contains("http://"), "an absolute http URL");
