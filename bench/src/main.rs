@@ -9,6 +9,7 @@
 //! tools`). Nothing here is a pass/fail test.
 
 mod aws_stub;
+mod campaigns;
 mod cost;
 mod fan_out;
 mod init;
@@ -451,6 +452,12 @@ async fn main() {
         lists::membership_writes(&mut rows, &mut notes).await;
         println!("a 100,000-member list imported and read end to end…");
         lists::list_read(&mut rows, &mut notes).await;
+    }
+    if chosen("campaigns") {
+        println!("campaign fan-out, AWS answered at once (100,000 members)…");
+        campaigns::fan_out(&mut rows, &mut notes).await;
+        println!("a paced campaign on the local stack…");
+        campaigns::paced(&mut rows, &mut notes).await;
     }
     if chosen("schedule") {
         println!("schedule → send lateness (1,000 messages due at once)…");

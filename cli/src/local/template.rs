@@ -383,13 +383,21 @@ mod tests {
         );
         assert!(ingest.environment.contains_key("INC_EVENTS_TABLE"));
         let deliver = t.functions.iter().find(|f| f.binary == "deliver").unwrap();
-        assert_eq!(deliver.queues[0].queue_logical_id, "DeliveryQueue");
-        assert!(deliver.queues[0].report_batch_item_failures);
+        let queues: Vec<&str> = deliver
+            .queues
+            .iter()
+            .map(|q| q.queue_logical_id.as_str())
+            .collect();
+        assert!(
+            queues.contains(&"DeliveryQueue") && queues.contains(&"CampaignQueue"),
+            "{queues:?}"
+        );
+        assert!(deliver.queues.iter().all(|q| q.report_batch_item_failures));
         let sweeper = t.functions.iter().find(|f| f.binary == "sweeper").unwrap();
         let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
         assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
-        assert_eq!(t.tables.len(), 14);
-        assert_eq!(t.queues.len(), 3);
+        assert_eq!(t.tables.len(), 17);
+        assert_eq!(t.queues.len(), 6);
         let receipts = t.functions.iter().find(|f| f.binary == "receipts").unwrap();
         assert_eq!(receipts.topics, ["EmailEventsTopic"]);
         assert_eq!(

@@ -105,15 +105,21 @@ async fn the_catalog_checks_data_against_a_declared_schema_and_stores_nothing_ba
             "endpoint.disabled",
             "endpoint.recovered",
             "notification.failed",
+            "campaign.started",
+            "campaign.finished",
+            "message.replied",
             "iot.reading"
         ]
     );
     // The alerts are INC's own: listed as reserved, and refused as events,
     // so an endpoint can trust that an endpoint.disabled came from INC.
     for item in list["items"].as_array().expect("items") {
-        let alert = item["type"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("endpoint.") || t == "notification.failed");
+        let alert = item["type"].as_str().is_some_and(|t| {
+            t.starts_with("endpoint.")
+                || t.starts_with("campaign.")
+                || t == "notification.failed"
+                || t == "message.replied"
+        });
         assert_eq!(item["reserved"], alert, "{item}");
     }
     for (i, alert) in [
@@ -121,6 +127,8 @@ async fn the_catalog_checks_data_against_a_declared_schema_and_stores_nothing_ba
         "endpoint.disabled",
         "endpoint.recovered",
         "notification.failed",
+        "campaign.finished",
+        "message.replied",
     ]
     .into_iter()
     .enumerate()

@@ -292,7 +292,7 @@ async fn whatsapp_receipts_are_verified_signed_and_matched_by_message_id() {
     let (status, body) = post(unknown, Some(signed)).await;
     assert_eq!(
         (status, &body),
-        (200, &json!({"recorded": 0, "ignored": 1}))
+        (200, &json!({"recorded": 0, "ignored": 1, "replies": 0}))
     );
     assert_eq!(receipt_of(&t, key, &nid).await, Value::Null);
 

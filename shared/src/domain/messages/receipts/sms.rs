@@ -164,15 +164,26 @@ mod tests {
     }
 
     #[test]
-    fn stop_suppresses_its_sender_and_other_replies_do_nothing() {
+    fn stop_suppresses_its_sender_and_other_texts_are_replies() {
         assert_eq!(
             read("ipn_type=MO&from=00393331234567&msg=%20stop%20").unwrap(),
             SmsInbound::Stop {
                 from: "+393331234567".into()
             }
         );
+        let SmsInbound::Reply { from, text, id } =
+            read("ipn_type=MO&from=%2B393331234567&msg=Grazie").unwrap()
+        else {
+            panic!("a reply")
+        };
+        assert_eq!((from.as_str(), text.as_str()), ("+393331234567", "Grazie"));
+        let again = read("ipn_type=MO&from=%2B393331234567&msg=Grazie").unwrap();
+        assert!(
+            matches!(again, SmsInbound::Reply { id: ref same, .. } if *same == id),
+            "the same report, the same id"
+        );
         assert_eq!(
-            read("ipn_type=MO&from=%2B393331234567&msg=Grazie").unwrap(),
+            read("ipn_type=MO&from=%2B393331234567&msg=%20").unwrap(),
             SmsInbound::Ignored
         );
     }
