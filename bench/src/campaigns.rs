@@ -1,5 +1,5 @@
 //! Issue «3»'s speed rows. A campaign's fan-out with AWS answered at once
-//! (`aws_stub.rs`): one page of 99 members recorded through the campaigns
+//! (`aws_stub.rs`): one page of 98 members recorded through the campaigns
 //! function against moto, then replayed — members fanned out per second
 //! of one core, CPU per member against a direct message's through ingest,
 //! and a 100,000-member run's pages, sixteen chains side by side, from its
@@ -21,7 +21,7 @@ use crate::{Row, ms};
 
 /// Members of the run the stub fans out, and pages replayed for the CPU.
 const MEMBERS: usize = 100_000;
-const PAGE: usize = 99;
+const PAGE: usize = inc_shared::domain::campaigns::run::PAGE;
 const CPU_PAGES: usize = 200;
 /// The campaign run on the local stack, and its rate.
 const E2E_MEMBERS: usize = 2_000;

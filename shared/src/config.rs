@@ -81,7 +81,7 @@ pub struct Config {
     /// (`INC_ENDPOINT_DISABLE_AFTER_SECS`, 5 days by default).
     pub endpoint_disable_after: Duration,
     /// Members per page of a campaign's fan-out (`INC_FANOUT_PAGE_SIZE`,
-    /// 1 to 99).
+    /// 1 to 98).
     pub fanout_page_size: usize,
     /// The SES configuration set emails are sent with, which publishes
     /// their receipts (`INC_SES_CONFIGURATION_SET`; none: no email receipts).
@@ -160,12 +160,12 @@ impl Config {
                 "INC_SCHEDULE_LEAD_SECS must be 1 to 840".into(),
             ));
         }
-        let page = number(&get, "INC_FANOUT_PAGE_SIZE", 99)?;
-        if !(1..=99).contains(&page) {
-            return Err(Error::Config("INC_FANOUT_PAGE_SIZE must be 1 to 99".into()));
+        let page = number(&get, "INC_FANOUT_PAGE_SIZE", 98)?;
+        if !(1..=98).contains(&page) {
+            return Err(Error::Config("INC_FANOUT_PAGE_SIZE must be 1 to 98".into()));
         }
         Ok(Config {
-            fanout_page_size: usize::try_from(page).unwrap_or(99),
+            fanout_page_size: usize::try_from(page).unwrap_or(98),
             tables: Tables::from_lookup(&get)?,
             delivery_queue_url: get("INC_DELIVERY_QUEUE_URL"),
             campaign_queue_url: get("INC_CAMPAIGN_QUEUE_URL"),

@@ -17,9 +17,10 @@ use crate::domain::recipients::lists::SHARDS;
 /// so each fan-out chain writes its own.
 pub const COUNTER_SHARDS: u32 = SHARDS;
 /// The most members per page of the fan-out: a transaction holds 100
-/// items, one of them the counter's update (the page size is a setting,
-/// `INC_FANOUT_PAGE_SIZE`, up to this).
-pub const PAGE: usize = 99;
+/// items, two of them the campaign's check and the counter's update (the
+/// page size is a setting, `INC_FANOUT_PAGE_SIZE`, up to this).
+pub const PAGE: usize = 98;
+const _: () = assert!(PAGE + 2 <= 100, "a page's claim is one transaction of at most 100 items");
 /// How long a fan-out worker holds a shard's page before another may take
 /// it over (it crashed).
 pub const LEASE_SECS: i64 = 120;
@@ -232,10 +233,10 @@ mod tests {
 
     #[test]
     fn the_pace_spreads_a_rate_over_the_shards() {
-        assert_eq!(page_delay(99, None), 0);
-        assert_eq!(page_delay(99, Some(100)), 16, "99 × 16 shards at 100/s");
-        assert_eq!(page_delay(99, Some(10_000)), 1);
-        assert_eq!(page_delay(99, Some(1)), 900, "SQS's most");
+        assert_eq!(page_delay(PAGE, None), 0);
+        assert_eq!(page_delay(PAGE, Some(100)), 16, "98 × 16 shards at 100/s");
+        assert_eq!(page_delay(PAGE, Some(10_000)), 1);
+        assert_eq!(page_delay(PAGE, Some(1)), 900, "SQS's most");
         assert_eq!(page_delay(0, Some(10)), 0);
     }
 
