@@ -91,7 +91,12 @@ pub fn campaign_estimate(
     let per_page = |n: usize| n as f64 / pages_measured.max(1) as f64;
     // A page's members are queued in batches of ten sent side by side: one
     // round trip for all of them, and one for the next page.
-    let batches = per_page(calls_per_page.get("AmazonSQS.SendMessageBatch").copied().unwrap_or(0));
+    let batches = per_page(
+        calls_per_page
+            .get("AmazonSQS.SendMessageBatch")
+            .copied()
+            .unwrap_or(0),
+    );
     let calls = per_page(calls_per_page.values().sum::<usize>()) - (batches - 2.0).max(0.0);
     let page_s = calls * AWS_ROUND_TRIP_S + PAGE * cpu_per_member_s + SQS_HOP_S;
     let pages = (MEMBERS / PAGE).ceil();

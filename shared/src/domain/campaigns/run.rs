@@ -20,7 +20,10 @@ pub const COUNTER_SHARDS: u32 = SHARDS;
 /// items, two of them the campaign's check and the counter's update (the
 /// page size is a setting, `INC_FANOUT_PAGE_SIZE`, up to this).
 pub const PAGE: usize = 98;
-const _: () = assert!(PAGE + 2 <= 100, "a page's claim is one transaction of at most 100 items");
+const _: () = assert!(
+    PAGE + 2 <= 100,
+    "a page's claim is one transaction of at most 100 items"
+);
 /// How long a fan-out worker holds a shard's page before another may take
 /// it over (it crashed).
 pub const LEASE_SECS: i64 = 120;
