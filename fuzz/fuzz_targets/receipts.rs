@@ -14,6 +14,10 @@ fuzz_target!(|body: &[u8]| {
             assert!(notification_id.starts_with("ntf_") && notification_id.len() <= 64)
         }
         Ok(SmsInbound::Stop { from }) => assert!(from.starts_with('+'), "{from}"),
+        Ok(SmsInbound::Reply { from, id, .. }) => {
+            assert!(from.starts_with('+'), "{from}");
+            assert_eq!(id.len(), 64, "a reply's id is its body's digest");
+        }
         Ok(SmsInbound::Ignored) => {}
         Err(e) => assert!((400..500).contains(&e.status()), "{e}"),
     }
