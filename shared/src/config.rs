@@ -48,6 +48,12 @@ pub struct Tables {
     pub campaign_runs: String,
     /// Replies to campaign messages and their claims (`reply_key`, `reply_sort`).
     pub replies: String,
+    /// Recipients' devices (`device_key` = `account#recipient`, `token`).
+    pub devices: String,
+    /// In-app feeds and their unread counts (`feed_key`, `item_id`).
+    pub feed: String,
+    /// Open feed sockets (`conn_key`, `connection_id`).
+    pub connections: String,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +92,26 @@ pub struct Config {
     /// The SES configuration set emails are sent with, which publishes
     /// their receipts (`INC_SES_CONFIGURATION_SET`; none: no email receipts).
     pub ses_configuration_set: Option<String>,
+    /// Where frames are posted to the in-app feed's sockets: the WebSocket
+    /// API's `@connections` endpoint, made of its endpoint
+    /// (`INC_WS_ENDPOINT`, `wss://…`) and stage (`INC_WS_STAGE`). None: no
+    /// frames are sent (the feed still holds every item).
+    pub websocket_management_url: Option<String>,
+}
+
+/// The `@connections` endpoint of a WebSocket API: `https://` for its
+/// `wss://` (`http://` for a local `ws://`), with its stage.
+pub fn management_url(endpoint: &str, stage: &str) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    let base = match endpoint.split_once("://") {
+        Some(("wss", rest)) => format!("https://{rest}"),
+        Some(("ws", rest)) => format!("http://{rest}"),
+        _ => endpoint.to_owned(),
+    };
+    match stage.trim_matches('/') {
+        "" => base,
+        stage => format!("{base}/{stage}"),
+    }
 }
 
 impl Tables {
@@ -108,6 +134,9 @@ impl Tables {
             campaigns: required(get, "INC_CAMPAIGNS_TABLE")?,
             campaign_runs: required(get, "INC_CAMPAIGN_RUNS_TABLE")?,
             replies: required(get, "INC_REPLIES_TABLE")?,
+            devices: required(get, "INC_DEVICES_TABLE")?,
+            feed: required(get, "INC_FEED_TABLE")?,
+            connections: required(get, "INC_CONNECTIONS_TABLE")?,
         })
     }
 
@@ -184,6 +213,8 @@ impl Config {
                     .into(),
             ),
             ses_configuration_set: get("INC_SES_CONFIGURATION_SET"),
+            websocket_management_url: get("INC_WS_ENDPOINT")
+                .map(|e| management_url(&e, &get("INC_WS_STAGE").unwrap_or_default())),
         })
     }
 
@@ -253,7 +284,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const TABLES: [(&str, &str); 17] = [
+    const TABLES: [(&str, &str); 20] = [
         ("INC_ACCOUNTS_TABLE", "a"),
         ("INC_API_KEYS_TABLE", "k"),
         ("INC_EVENTS_TABLE", "e"),
@@ -271,7 +302,22 @@ mod tests {
         ("INC_CAMPAIGNS_TABLE", "c"),
         ("INC_CAMPAIGN_RUNS_TABLE", "cr"),
         ("INC_REPLIES_TABLE", "rp"),
+        ("INC_DEVICES_TABLE", "dv"),
+        ("INC_FEED_TABLE", "fd"),
+        ("INC_CONNECTIONS_TABLE", "cn"),
     ];
+
+    #[test]
+    fn the_sockets_management_url_is_made_of_the_endpoint_and_stage() {
+        assert_eq!(
+            management_url("wss://abc.execute-api.eu-west-1.amazonaws.com", "live"),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/live"
+        );
+        assert_eq!(
+            management_url("ws://127.0.0.1:3001/", "live"),
+            "http://127.0.0.1:3001/live"
+        );
+    }
 
     #[test]
     fn defaults_apply_and_required_names_are_named() {

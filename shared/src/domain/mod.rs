@@ -15,11 +15,12 @@
 //! | [`endpoints`] | where webhooks go: endpoints and their input, filters, signing, rate limits, stats, the alerts about them |
 //! | [`recipients`] | the people a merchant talks to: recipients, their preferences per category and channel, lists (sharded members, exact counts) |
 //! | [`messages`] | customer messages: templates, direct messages, opt-outs, the providers' receipts |
+//! | [`apps`] | mobile push and the in-app feed: devices, FCM's and APNs' rules, feed items and their frames, recipient tokens |
 //! | [`campaigns`] | one message to every member of a list, once each per run: the request, statuses, recurrence, runs and their sharded counts, what each member gets, replies |
 //! | [`payments`] | the state × channel rules, the payment message texts, planning what an event causes, the transaction and its timeline |
 //!
 //! Part three's concepts take their places in this order as they come:
-//! apps (devices, feeds) beside campaigns, destinations after `endpoints`.
+//! destinations after `endpoints`.
 
 /// The concepts, lowest first: each may use only those before it.
 pub const CONCEPTS: &[&str] = &[
@@ -30,11 +31,13 @@ pub const CONCEPTS: &[&str] = &[
     "endpoints",
     "recipients",
     "messages",
+    "apps",
     "campaigns",
     "payments",
 ];
 
 pub mod accounts;
+pub mod apps;
 pub mod campaigns;
 pub mod common;
 pub mod delivery;

@@ -28,7 +28,7 @@ impl Store {
     pub async fn claim_message(
         &self,
         record: &MessageRecord,
-        notification: &Notification,
+        notifications: &[Notification],
     ) -> Result<MessageClaim> {
         let put = Put::builder()
             .table_name(&self.tables.messages)
@@ -36,11 +36,14 @@ impl Store {
             .condition_expression("attribute_not_exists(message_id)")
             .build()
             .map_err(Error::dependency)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for n in notifications {
+            items.push(self.new_notification_put(n)?);
+        }
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(self.new_notification_put(notification)?)
+            .set_transact_items(Some(items))
             .send()
             .await;
         let Err(err) = result else {

@@ -20,6 +20,8 @@
 //! - [`lists`]: lists and their members, sharded, counted exactly;
 //! - [`campaigns`], [`campaign_runs`]: campaigns, their runs, fan-out
 //!   shards and sharded counters; [`replies`]: replies to their messages;
+//! - [`devices`], [`feed`], [`connections`]: a recipient's devices, its
+//!   in-app feed with its exact unread count, its open feed sockets;
 //! - [`sweep`]: the due index the sweeper reads;
 //! - [`templates`]: message templates.
 //!
@@ -42,13 +44,16 @@ pub mod accounts;
 pub mod batch;
 pub mod campaign_runs;
 pub mod campaigns;
+pub mod connections;
 pub mod deferrals;
+pub mod devices;
 pub mod endpoint_health;
 pub mod endpoint_stats;
 pub mod endpoints;
 pub mod event_types;
 pub mod events;
 pub mod fallbacks;
+pub mod feed;
 pub mod history;
 pub mod lists;
 pub mod messages;

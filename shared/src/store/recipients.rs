@@ -271,13 +271,18 @@ impl Store {
     }
 
     /// Erases a recipient: its memberships of every list of the account
-    /// (each with that list's count), then the item with its preferences.
+    /// (each with that list's count), its devices, feed and sockets, then
+    /// the item with its preferences.
     /// False if there was no recipient and no membership.
     pub async fn erase_recipient(&self, account_id: &str, id: &str) -> Result<bool> {
         let mut erased = false;
         for list in self.all_lists(account_id).await? {
             erased |= self.remove_member(account_id, &list.list_id, id).await?;
         }
+        // Its devices, its feed and its open sockets (contract 14).
+        erased |= self.delete_devices(account_id, id).await?;
+        erased |= self.delete_feed(account_id, id).await?;
+        erased |= self.delete_connections(account_id, id).await?;
         let out = self
             .client
             .delete_item()

@@ -28,7 +28,64 @@ pub struct Channels {
     pub email: Option<EmailProvider>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whatsapp: Option<WhatsappProvider>,
+    /// Mobile push (contract 14): Firebase Cloud Messaging, Apple's APNs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushProviders>,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushProviders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fcm: Option<FcmProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apns: Option<ApnsProvider>,
+}
+
+/// FCM's HTTP v1 API: INC signs an OAuth 2.0 assertion with the service
+/// account's key (RS256), exchanges it at `token_uri`, and sends with the
+/// access token until shortly before it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmProvider {
+    pub project_id: String,
+    pub service_account: ServiceAccount,
+    /// `https://fcm.googleapis.com` unless set (tests point it at loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// The fields of a Google service account's JSON key INC uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccount {
+    pub client_email: String,
+    /// PEM (`-----BEGIN PRIVATE KEY-----`); write-only.
+    pub private_key: String,
+    /// `https://oauth2.googleapis.com/token` unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_uri: Option<String>,
+}
+
+/// Apple's APNs: an ES256 provider token (team, key id) renewed every 20
+/// to 50 minutes, HTTP/2, the app's bundle id as `apns-topic`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsProvider {
+    pub team_id: String,
+    pub key_id: String,
+    /// PEM of the `.p8` key; write-only.
+    pub private_key: String,
+    pub topic: String,
+    /// `https://api.push.apple.com` unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// FCM's and Google's defaults.
+pub const FCM_BASE_URL: &str = "https://fcm.googleapis.com";
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+pub const APNS_BASE_URL: &str = "https://api.push.apple.com";
 
 fn yes() -> bool {
     true
@@ -172,6 +229,12 @@ impl Channels {
             CustomerChannel::Sms => self.sms.as_ref().is_some_and(|p| p.enabled),
             CustomerChannel::Email => self.email.as_ref().is_some_and(|p| p.enabled),
             CustomerChannel::Whatsapp => self.whatsapp.as_ref().is_some_and(|p| p.enabled),
+            CustomerChannel::Push => self
+                .push
+                .as_ref()
+                .is_some_and(|p| p.fcm.is_some() || p.apns.is_some()),
+            // The feed is INC's own.
+            CustomerChannel::InApp => true,
         }
     }
 
@@ -188,6 +251,14 @@ impl Channels {
             wa.access_token = masked(&wa.access_token);
             wa.app_secret = wa.app_secret.as_deref().map(masked);
         }
+        if let Some(push) = &mut c.push {
+            if let Some(fcm) = &mut push.fcm {
+                fcm.service_account.private_key = MASK.to_owned();
+            }
+            if let Some(apns) = &mut push.apns {
+                apns.private_key = MASK.to_owned();
+            }
+        }
         c
     }
 
@@ -202,6 +273,8 @@ impl Channels {
             ("sms", "fallback/api_key"),
             ("whatsapp", "access_token"),
             ("whatsapp", "app_secret"),
+            ("push", "fcm/service_account/private_key"),
+            ("push", "apns/private_key"),
         ] {
             let sent = doc
                 .pointer(&format!("/{channel}/{secret}"))
@@ -302,8 +375,71 @@ impl Channels {
                 }
             }
         }
+        if let Some(push) = &self.push {
+            validate_push(push, &url, &bad)?;
+        }
         check_overrides(self).map_err(|(field, why)| bad(&field, &why))
     }
+}
+
+/// The push providers' fields, and their keys parsed: a key that is not
+/// one is refused when saved (`422`), not at the first send.
+fn validate_push(
+    push: &PushProviders,
+    url: &dyn Fn(&str, &str) -> Result<()>,
+    bad: &dyn Fn(&str, &str) -> Error,
+) -> Result<()> {
+    let word = |field: &str, value: &str, max: usize| {
+        let ok = !value.is_empty()
+            && value.len() <= max
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        match ok {
+            true => Ok(()),
+            false => Err(bad(
+                field,
+                &format!("must be 1 to {max} of A-Z a-z 0-9 - _ ."),
+            )),
+        }
+    };
+    if let Some(fcm) = &push.fcm {
+        word("push.fcm.project_id", &fcm.project_id, 100)?;
+        if !is_email(&fcm.service_account.client_email) {
+            return Err(bad(
+                "push.fcm.service_account.client_email",
+                "must be the service account's email",
+            ));
+        }
+        jsonwebtoken::EncodingKey::from_rsa_pem(fcm.service_account.private_key.as_bytes())
+            .map_err(|e| {
+                bad(
+                    "push.fcm.service_account.private_key",
+                    &format!("must be the service account's RSA key in PEM: {e}"),
+                )
+            })?;
+        if let Some(u) = &fcm.base_url {
+            url("push.fcm.base_url", u)?;
+        }
+        if let Some(u) = &fcm.service_account.token_uri {
+            url("push.fcm.service_account.token_uri", u)?;
+        }
+    }
+    if let Some(apns) = &push.apns {
+        word("push.apns.team_id", &apns.team_id, 20)?;
+        word("push.apns.key_id", &apns.key_id, 20)?;
+        word("push.apns.topic", &apns.topic, 200)?;
+        jsonwebtoken::EncodingKey::from_ec_pem(apns.private_key.as_bytes()).map_err(|e| {
+            bad(
+                "push.apns.private_key",
+                &format!("must be the .p8 key (EC P-256) in PEM: {e}"),
+            )
+        })?;
+        if let Some(u) = &apns.base_url {
+            url("push.apns.base_url", u)?;
+        }
+    }
+    Ok(())
 }
 
 /// Compiles every override, so a broken template is refused when saved.

@@ -45,9 +45,25 @@ pub fn outcome(
     category: &str,
     opted_out: impl Fn(&str) -> bool,
 ) -> Outcome {
-    let Some(address) = recipient
-        .address(channel)
-        .and_then(|a| suppression::check_recipient(channel, "to", a).ok())
+    outcome_at(
+        recipient,
+        channel,
+        recipient.address(channel),
+        category,
+        opted_out,
+    )
+}
+
+/// [`outcome`] at an address found apart: a push campaign's member is
+/// reached at its newest device (contract 14), none is `skipped`.
+pub fn outcome_at(
+    recipient: &Recipient,
+    channel: CustomerChannel,
+    address: Option<&str>,
+    category: &str,
+    opted_out: impl Fn(&str) -> bool,
+) -> Outcome {
+    let Some(address) = address.and_then(|a| suppression::check_recipient(channel, "to", a).ok())
     else {
         return Outcome::Skipped;
     };
@@ -215,6 +231,8 @@ mod tests {
                     body: Some("Ciao {{ recipient.data.name }}, -{{ discount }}%".into()),
                     template: None,
                     parameters: Vec::new(),
+                    title: None,
+                    data: Default::default(),
                 },
             )]
             .into(),

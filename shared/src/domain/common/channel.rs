@@ -1,5 +1,6 @@
 //! The channels a notification travels on: the merchant's webhook, and
-//! the customer channels (SMS, email, WhatsApp).
+//! the customer channels — SMS, email and WhatsApp, reached at an address,
+//! and the apps' push (a device's token) and in-app feed (contract 14).
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,10 @@ pub enum Channel {
     Sms,
     Email,
     Whatsapp,
+    /// A mobile push to one device (FCM or APNs).
+    Push,
+    /// An item of the recipient's in-app feed.
+    InApp,
 }
 
 impl Channel {
@@ -22,6 +27,8 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
             Channel::Whatsapp => "whatsapp",
+            Channel::Push => "push",
+            Channel::InApp => "in_app",
         }
     }
 
@@ -31,6 +38,8 @@ impl Channel {
             Channel::Sms,
             Channel::Email,
             Channel::Whatsapp,
+            Channel::Push,
+            Channel::InApp,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)
@@ -43,6 +52,8 @@ impl From<CustomerChannel> for Channel {
             CustomerChannel::Sms => Channel::Sms,
             CustomerChannel::Email => Channel::Email,
             CustomerChannel::Whatsapp => Channel::Whatsapp,
+            CustomerChannel::Push => Channel::Push,
+            CustomerChannel::InApp => Channel::InApp,
         }
     }
 }
@@ -54,37 +65,72 @@ pub enum CustomerChannel {
     Email,
     Sms,
     Whatsapp,
+    /// The apps' channels (contract 14): a recipient's devices, its feed.
+    Push,
+    InApp,
 }
 
 impl CustomerChannel {
-    /// The channel named `value`, or a `400` naming `field`.
+    /// The channel named `value` among those reached at an address (SMS,
+    /// email, WhatsApp: payments, opt-outs), or a `400` naming `field`.
     pub fn from_field(field: &str, value: &str) -> crate::error::Result<CustomerChannel> {
-        CustomerChannel::ALL
+        CustomerChannel::parse(value).ok_or_else(|| {
+            crate::error::Error::bad_request(
+                "invalid_field",
+                format!("{field}: must be sms, email or whatsapp"),
+                Some(field),
+            )
+        })
+    }
+
+    /// The channel named `value` among every customer channel (messages,
+    /// templates, campaigns), or a `400` naming `field`.
+    pub fn any_from_field(field: &str, value: &str) -> crate::error::Result<CustomerChannel> {
+        CustomerChannel::EVERY
             .into_iter()
             .find(|c| c.as_str() == value)
             .ok_or_else(|| {
                 crate::error::Error::bad_request(
                     "invalid_field",
-                    format!("{field}: must be sms, email or whatsapp"),
+                    format!("{field}: must be sms, email, whatsapp, push or in_app"),
                     Some(field),
                 )
             })
     }
 
+    /// The channels reached at an address.
     pub const ALL: [CustomerChannel; 3] = [
         CustomerChannel::Email,
         CustomerChannel::Sms,
         CustomerChannel::Whatsapp,
     ];
 
+    /// Every customer channel.
+    pub const EVERY: [CustomerChannel; 5] = [
+        CustomerChannel::Email,
+        CustomerChannel::Sms,
+        CustomerChannel::Whatsapp,
+        CustomerChannel::Push,
+        CustomerChannel::InApp,
+    ];
+
+    /// Whether it is reached at an address (a number, an email), rather
+    /// than through a recipient's apps.
+    pub fn is_addressed(self) -> bool {
+        CustomerChannel::ALL.contains(&self)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CustomerChannel::Email => "email",
             CustomerChannel::Sms => "sms",
             CustomerChannel::Whatsapp => "whatsapp",
+            CustomerChannel::Push => "push",
+            CustomerChannel::InApp => "in_app",
         }
     }
 
+    /// An addressed channel by name.
     pub fn parse(s: &str) -> Option<CustomerChannel> {
         CustomerChannel::ALL.into_iter().find(|c| c.as_str() == s)
     }

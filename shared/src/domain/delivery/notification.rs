@@ -1,6 +1,8 @@
 //! Notifications: what each one sends, where it stands, and the log of
 //! every attempt to deliver it. (What an event causes is decided above, in `payments::plan`.)
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +48,23 @@ pub enum Payload {
         language: String,
         parameters: Vec<String>,
     },
+    /// A mobile push to one device (contract 14): `to` is the device as
+    /// `platform:token` (`fcm:…`, `apns:…`).
+    Push {
+        to: String,
+        title: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        data: BTreeMap<String, String>,
+    },
+    /// An item of a recipient's in-app feed: `to` is the recipient's id.
+    InApp {
+        to: String,
+        title: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        data: BTreeMap<String, String>,
+    },
 }
 
 impl Payload {
@@ -70,6 +89,18 @@ impl Payload {
                 language: String::new(),
                 parameters: Vec::new(),
             },
+            CustomerChannel::Push => Payload::Push {
+                to,
+                title: String::new(),
+                body: String::new(),
+                data: BTreeMap::new(),
+            },
+            CustomerChannel::InApp => Payload::InApp {
+                to,
+                title: String::new(),
+                body: String::new(),
+                data: BTreeMap::new(),
+            },
         }
     }
 
@@ -77,9 +108,11 @@ impl Payload {
     pub fn to(&self) -> Option<&str> {
         match self {
             Payload::Webhook(_) => None,
-            Payload::Sms { to, .. } | Payload::Email { to, .. } | Payload::Whatsapp { to, .. } => {
-                Some(to)
-            }
+            Payload::Sms { to, .. }
+            | Payload::Email { to, .. }
+            | Payload::Whatsapp { to, .. }
+            | Payload::Push { to, .. }
+            | Payload::InApp { to, .. } => Some(to),
         }
     }
 
@@ -89,6 +122,8 @@ impl Payload {
             Payload::Sms { .. } => Channel::Sms,
             Payload::Email { .. } => Channel::Email,
             Payload::Whatsapp { .. } => Channel::Whatsapp,
+            Payload::Push { .. } => Channel::Push,
+            Payload::InApp { .. } => Channel::InApp,
         }
     }
 }

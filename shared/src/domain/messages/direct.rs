@@ -4,6 +4,8 @@
 //! by `id`, as events are. These are its request's rules and the record
 //! that remembers the answer.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -40,7 +42,11 @@ const FIELDS: &[&str] = &[
     "reference",
     "to_recipient",
     "category",
+    "title",
 ];
+
+/// A push or in-app title's longest.
+pub const MAX_TITLE_LEN: usize = 200;
 
 /// What the message says: a stored template with data, or literal text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +60,11 @@ pub enum Content {
     Text {
         text: String,
         subject: Option<String>,
+        /// Push and in-app: the title, and the data the app gets.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        data: BTreeMap<String, String>,
     },
 }
 
@@ -112,10 +123,17 @@ impl MessageRequest {
         let language = string("language")?;
         let send_at = string("send_at")?;
         let reference = string("reference")?;
+        let title = string("title")?;
         let data = top.remove("data").filter(|d| !d.is_null());
 
         crate::domain::events::event::validate_id(&id)?;
-        let channel = CustomerChannel::from_field("channel", &channel)?;
+        let channel = CustomerChannel::any_from_field("channel", &channel)?;
+        if !channel.is_addressed() && to.is_some() {
+            return Err(invalid(
+                "to",
+                "push and in_app reach a recipient's apps: give to_recipient",
+            ));
+        }
         let to = match (to, &to_recipient) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -154,6 +172,9 @@ impl MessageRequest {
                 if subject.is_some() {
                     return Err(invalid("subject", "comes from the template; give it there"));
                 }
+                if title.is_some() {
+                    return Err(invalid("title", "comes from the template; give it there"));
+                }
                 if let Some(tag) = &language
                     && !is_valid_language(tag)
                 {
@@ -180,9 +201,29 @@ impl MessageRequest {
                     ));
                 }
                 printable("text", &text, MAX_TEXT_LEN)?;
-                if data.is_some() {
-                    return Err(invalid("data", "fills a template; a text is sent as it is"));
-                }
+                let data = match (channel.is_addressed(), data) {
+                    (_, None) => BTreeMap::new(),
+                    (true, Some(_)) => {
+                        return Err(invalid("data", "fills a template; a text is sent as it is"));
+                    }
+                    (false, Some(data)) => app_data(data)?,
+                };
+                let title = match (channel.is_addressed(), title) {
+                    (true, None) => None,
+                    (true, Some(_)) => {
+                        return Err(invalid(
+                            "title",
+                            "only a push or in_app message has a title",
+                        ));
+                    }
+                    (false, None) => {
+                        return Err(invalid("title", "a push or in_app text needs a title"));
+                    }
+                    (false, Some(t)) => {
+                        printable("title", &t, MAX_TITLE_LEN)?;
+                        Some(t)
+                    }
+                };
                 if language.is_some() {
                     return Err(invalid(
                         "language",
@@ -197,7 +238,12 @@ impl MessageRequest {
                     (_, Some(_)) => return Err(invalid("subject", "only an email has a subject")),
                     (_, None) => {}
                 }
-                Content::Text { text, subject }
+                Content::Text {
+                    text,
+                    subject,
+                    title,
+                    data,
+                }
             }
         };
         let send_at = match send_at {
@@ -233,7 +279,12 @@ impl MessageRequest {
     /// (a `422` naming `to_recipient` when it has none), its language for
     /// a template that names none, and `recipient` for the template.
     pub fn address_to(&mut self, recipient: &Recipient) -> Result<()> {
-        let Some(address) = recipient.address(self.channel) else {
+        // A push goes to each of the recipient's devices, looked up apart.
+        let address = match self.channel {
+            CustomerChannel::Push => Some(""),
+            channel => recipient.address(channel),
+        };
+        let Some(address) = address else {
             return Err(Error::unprocessable(
                 "recipient_without_address",
                 format!(
@@ -243,11 +294,13 @@ impl MessageRequest {
                 Some("to_recipient"),
             ));
         };
-        self.to = crate::domain::messages::suppression::check_recipient(
-            self.channel,
-            "to_recipient",
-            address,
-        )?;
+        if !address.is_empty() {
+            self.to = crate::domain::messages::suppression::check_recipient(
+                self.channel,
+                "to_recipient",
+                address,
+            )?;
+        }
         if let Content::Template { language, data, .. } = &mut self.content {
             if language.is_none() {
                 *language = recipient.language.clone();
@@ -284,8 +337,25 @@ impl MessageRequest {
     pub fn draft(&self, template: Option<&Template>) -> std::result::Result<Payload, String> {
         let to = self.to.clone();
         let (name, language, data) = match &self.content {
-            Content::Text { text, subject } => {
+            Content::Text {
+                text,
+                subject,
+                title,
+                data,
+            } => {
                 return Ok(match self.channel {
+                    CustomerChannel::Push => Payload::Push {
+                        to,
+                        title: title.clone().unwrap_or_default(),
+                        body: text.clone(),
+                        data: data.clone(),
+                    },
+                    CustomerChannel::InApp => Payload::InApp {
+                        to,
+                        title: title.clone().unwrap_or_default(),
+                        body: text.clone(),
+                        data: data.clone(),
+                    },
                     CustomerChannel::Email => Payload::Email {
                         to,
                         subject: subject.clone().unwrap_or_default(),
@@ -336,12 +406,47 @@ pub struct MessageRecord {
     pub account_id: String,
     pub message_id: String,
     pub notification_id: String,
+    /// A push's notifications to the recipient's other devices (contract
+    /// 14: one per device); `notification_id` is the first device's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<String>,
     pub fingerprint: String,
     /// The status the first request answered.
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A push or in-app text's `data`: an object of at most 32 keys whose
+/// values are strings (numbers and booleans are taken as their text) —
+/// what FCM and APNs carry.
+fn app_data(data: Value) -> Result<BTreeMap<String, String>> {
+    let Value::Object(fields) = data else {
+        return Err(invalid("data", "must be an object"));
+    };
+    if fields.len() > 32 {
+        return Err(invalid("data", "at most 32 keys"));
+    }
+    fields
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) if s.len() <= 1_000 => Ok((k, s)),
+            Value::Number(n) => Ok((k, n.to_string())),
+            Value::Bool(b) => Ok((k, b.to_string())),
+            _ => Err(invalid(
+                &format!("data.{k}"),
+                "must be a string of at most 1,000 bytes, a number or a boolean",
+            )),
+        })
+        .collect()
+}
+
+impl MessageRecord {
+    /// Every notification of the message, the first one first.
+    pub fn notification_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.notification_id.as_str()).chain(self.others.iter().map(String::as_str))
+    }
 }
 
 #[cfg(test)]

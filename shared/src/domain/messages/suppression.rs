@@ -51,7 +51,10 @@ impl Suppression {
 pub fn normalize(channel: CustomerChannel, to: &str) -> String {
     match channel {
         CustomerChannel::Email => to.trim().to_lowercase(),
-        CustomerChannel::Sms | CustomerChannel::Whatsapp => to.trim().to_owned(),
+        CustomerChannel::Sms
+        | CustomerChannel::Whatsapp
+        | CustomerChannel::Push
+        | CustomerChannel::InApp => to.trim().to_owned(),
     }
 }
 
@@ -67,6 +70,8 @@ pub fn key_of(payload: &Payload) -> Option<String> {
         Payload::Sms { to, .. } => (CustomerChannel::Sms, to),
         Payload::Email { to, .. } => (CustomerChannel::Email, to),
         Payload::Whatsapp { to, .. } => (CustomerChannel::Whatsapp, to),
+        // The apps' channels answer to preferences, not to the opt-out list.
+        Payload::Push { .. } | Payload::InApp { .. } => return None,
     };
     Some(key(channel, to))
 }
@@ -78,6 +83,8 @@ pub fn check_recipient(channel: CustomerChannel, field: &str, to: &str) -> Resul
     let ok = match channel {
         CustomerChannel::Email => is_email(&to),
         CustomerChannel::Sms | CustomerChannel::Whatsapp => is_phone(&to),
+        // A device (`platform:token`) or a recipient id, checked where made.
+        CustomerChannel::Push | CustomerChannel::InApp => !to.is_empty() && to.len() <= 4_200,
     };
     if !ok {
         let why = match channel {

@@ -52,6 +52,12 @@ pub struct Text {
     /// WhatsApp: its body parameters, as expressions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<String>,
+    /// Push and in-app: the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Push and in-app: the data the app gets, each value an expression.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
 }
 
 /// A stored template.
@@ -79,6 +85,10 @@ pub struct Rendered {
     pub template: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<BTreeMap<String, String>>,
 }
 
 /// The sort key of `name` on `channel`.
@@ -177,6 +187,7 @@ fn text_from(channel: CustomerChannel, field: &str, value: Value) -> Result<Text
         CustomerChannel::Sms => &["body"],
         CustomerChannel::Email => &["subject", "body"],
         CustomerChannel::Whatsapp => &["template", "parameters"],
+        CustomerChannel::Push | CustomerChannel::InApp => &["title", "body", "data"],
     };
     if let Some(key) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(bad(
@@ -201,7 +212,33 @@ fn text_from(channel: CustomerChannel, field: &str, value: Value) -> Result<Text
         body: string("body", &mut fields)?,
         template: string("template", &mut fields)?,
         parameters: Vec::new(),
+        title: string("title", &mut fields)?,
+        data: BTreeMap::new(),
     };
+    match fields.remove("data") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(items)) if items.len() <= MAX_PARAMETERS => {
+            for (key, item) in items {
+                match item {
+                    Value::String(s) if s.len() <= MAX_SOURCE_LEN => {
+                        text.data.insert(key, s);
+                    }
+                    _ => {
+                        return Err(bad(
+                            &format!("{field}.data.{key}"),
+                            "must be a string (an expression)",
+                        ));
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                &format!("{field}.data"),
+                &format!("must be an object of at most {MAX_PARAMETERS} expressions"),
+            ));
+        }
+    }
     match fields.remove("parameters") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) if items.len() <= MAX_PARAMETERS => {
@@ -228,6 +265,10 @@ fn text_from(channel: CustomerChannel, field: &str, value: Value) -> Result<Text
             ("body", text.body.is_some()),
         ],
         CustomerChannel::Whatsapp => &[("template", text.template.is_some())],
+        CustomerChannel::Push | CustomerChannel::InApp => &[
+            ("title", text.title.is_some()),
+            ("body", text.body.is_some()),
+        ],
     };
     if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
         return Err(bad(&format!("{field}.{name}"), "is required"));
@@ -240,8 +281,10 @@ impl Text {
         self.subject
             .iter()
             .chain(&self.body)
+            .chain(&self.title)
             .map(String::as_str)
             .chain(self.parameters.iter().map(String::as_str))
+            .chain(self.data.values().map(String::as_str))
     }
 }
 
@@ -285,6 +328,18 @@ impl Template {
                     .ok_or_else(|| missing("WhatsApp template"))?,
                 language: rendered.language,
                 parameters: rendered.parameters.unwrap_or_default(),
+            },
+            CustomerChannel::Push => Payload::Push {
+                to,
+                title: rendered.title.ok_or_else(|| missing("title"))?,
+                body: rendered.body.ok_or_else(|| missing("body"))?,
+                data: rendered.data.unwrap_or_default(),
+            },
+            CustomerChannel::InApp => Payload::InApp {
+                to,
+                title: rendered.title.ok_or_else(|| missing("title"))?,
+                body: rendered.body.ok_or_else(|| missing("body"))?,
+                data: rendered.data.unwrap_or_default(),
             },
         })
     }
@@ -360,6 +415,16 @@ impl Template {
                         .collect::<Result<Vec<_>>>()?,
                 ),
                 _ => None,
+            },
+            title: text.title.as_deref().map(render).transpose()?,
+            data: match text.data.is_empty() {
+                true => None,
+                false => Some(
+                    text.data
+                        .iter()
+                        .map(|(k, v)| Ok((k.clone(), render(v)?)))
+                        .collect::<Result<BTreeMap<_, _>>>()?,
+                ),
             },
         })
     }

@@ -119,6 +119,7 @@ fn draft_of(
             }
             None => return Ok(None),
         },
+        CustomerChannel::Push | CustomerChannel::InApp => return Ok(None),
     };
     Ok(Some(NotificationDraft::new(payload)))
 }

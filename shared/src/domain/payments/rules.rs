@@ -17,6 +17,8 @@ pub fn allows(channel: CustomerChannel, state: PaymentState) -> bool {
             state,
             Created | Paid | Canceled | Failed | Expired | Authorized
         ),
+        // A payment's customer is a number and an address, not an app.
+        CustomerChannel::Push | CustomerChannel::InApp => false,
     }
 }
 
@@ -64,6 +66,7 @@ pub fn check(
     let contact = match channel {
         CustomerChannel::Email => &t.customer_email,
         CustomerChannel::Sms | CustomerChannel::Whatsapp => &t.customer_phone,
+        CustomerChannel::Push | CustomerChannel::InApp => return Err(SkipReason::StateNotAllowed),
     };
     if contact.is_none() {
         return Err(SkipReason::NoContact);

@@ -103,6 +103,7 @@ pub fn overridden(channels: &Channels, channel: CustomerChannel, t: &Transaction
             .whatsapp
             .as_ref()
             .is_some_and(|p| p.templates.contains_key(t.state.as_str())),
+        CustomerChannel::Push | CustomerChannel::InApp => false,
     }
 }
 

@@ -92,6 +92,10 @@ impl Recipient {
             CustomerChannel::Sms => self.phone.as_deref(),
             CustomerChannel::Email => self.email.as_deref(),
             CustomerChannel::Whatsapp => self.whatsapp.as_deref().or(self.phone.as_deref()),
+            // Its devices are its addresses for push (looked up apart); its
+            // feed is its own.
+            CustomerChannel::Push => None,
+            CustomerChannel::InApp => Some(&self.recipient_id),
         }
     }
 
