@@ -32,9 +32,13 @@ impl IntoResponse for Error {
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
+            let scheme = match self {
+                Error::NotRecipient => "Bearer",
+                _ => "Api-Key",
+            };
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Api-Key"),
+                header::HeaderValue::from_static(scheme),
             );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -59,6 +63,36 @@ pub fn api_key(headers: &HeaderMap) -> Option<&str> {
 pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<Account, Error> {
     let key = api_key(headers).ok_or(Error::Unauthorized)?;
     store.account_for_key(key).await?.ok_or(Error::Unauthorized)
+}
+
+/// The recipient token from `Authorization: Bearer <token>` (contract 14).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty() && token.len() <= 2_048)
+        .then_some(token)
+}
+
+/// The recipient a token names — signed with its account's secret (the
+/// current one or one being rotated out), unexpired — or 401; an API key
+/// is not one. A DynamoDB failure is a 503.
+pub async fn authenticate_recipient(
+    store: &Store,
+    token: &str,
+) -> Result<crate::domain::apps::token::Bearer, Error> {
+    use crate::domain::apps::token;
+    let account_id = token::account_of(token).ok_or(Error::NotRecipient)?;
+    let account = store
+        .get_account(&account_id)
+        .await?
+        .ok_or(Error::NotRecipient)?;
+    let now = chrono::Utc::now();
+    account
+        .signing_secrets(now)
+        .into_iter()
+        .find_map(|secret| token::verify(token, &account_id, secret, now).ok())
+        .ok_or(Error::NotRecipient)
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY`] bytes with a 413.

@@ -19,6 +19,12 @@ pub enum Error {
     /// No or unknown credentials: 401.
     #[error("a valid `Authorization: Api-Key <key>` header is required")]
     Unauthorized,
+    /// No, bad or expired recipient token on an app's route (contract 14):
+    /// 401. An API key is not one.
+    #[error(
+        "a valid `Authorization: Bearer <recipient token>` header is required (POST /v1/recipients/{{id}}/token makes one)"
+    )]
+    NotRecipient,
     /// Nothing of that id for this account: 404.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -97,7 +103,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest { .. } => 400,
-            Error::Unauthorized => 401,
+            Error::Unauthorized | Error::NotRecipient => 401,
             Error::NotFound(_) => 404,
             Error::Conflict { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
@@ -116,7 +122,7 @@ impl Error {
             Error::BadRequest { code, .. }
             | Error::Conflict { code, .. }
             | Error::Unprocessable { code, .. } => code,
-            Error::Unauthorized => "unauthorized",
+            Error::Unauthorized | Error::NotRecipient => "unauthorized",
             Error::NotFound(_) => "not_found",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",

@@ -6,7 +6,8 @@
 //! - [`store`], [`queue`], [`webhook`]: the adapters to DynamoDB, SQS and
 //!   the merchant's HTTP endpoint, side by side: none uses another.
 //! - [`providers`]: the SMS gateway, WhatsApp and SES, on the webhook's
-//!   HTTP client; [`emit`]: INC's own events, claimed and queued as a
+//!   HTTP client; [`push`]: FCM and APNs; [`realtime`]: frames to the
+//!   in-app feed's sockets; [`emit`]: INC's own events, claimed and queued as a
 //!   merchant's are.
 //! - [`tls`]: the compiled-in roots every connection trusts, and the SDK
 //!   configuration built on them.
@@ -31,7 +32,11 @@ pub mod metrics;
 #[cfg(feature = "adapters")]
 pub mod providers;
 #[cfg(feature = "adapters")]
+pub mod push;
+#[cfg(feature = "adapters")]
 pub mod queue;
+#[cfg(feature = "adapters")]
+pub mod realtime;
 #[cfg(feature = "adapters")]
 pub mod store;
 #[cfg(feature = "adapters")]
@@ -51,7 +56,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["config", "metrics"],
     &["tls", "telemetry"],
     &["store", "queue", "webhook"],
-    &["providers", "emit"],
+    &["providers", "push", "realtime", "emit"],
     &["api"],
 ];
 

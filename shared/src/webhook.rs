@@ -42,6 +42,16 @@ impl WebhookClient {
     /// Builds the client once, at init; it keeps connections open across
     /// invocations.
     pub fn new(policy: EndpointPolicy, timeout: Duration) -> Result<WebhookClient> {
+        Self::build(policy, timeout, false)
+    }
+
+    /// The same client speaking HTTP/2 only — over TLS as APNs requires, or
+    /// in the clear to a loopback server (prior knowledge).
+    pub fn http2_only(&self) -> Result<WebhookClient> {
+        Self::build(self.policy, self.timeout, true)
+    }
+
+    fn build(policy: EndpointPolicy, timeout: Duration, http2: bool) -> Result<WebhookClient> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(crate::tls::client_config()?)
             .redirect(reqwest::redirect::Policy::none())
@@ -50,6 +60,9 @@ impl WebhookClient {
             .user_agent(concat!("INC-Webhooks/", env!("CARGO_PKG_VERSION")));
         if !policy.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        if http2 {
+            builder = builder.http2_prior_knowledge();
         }
         let http = builder
             .build()

@@ -23,7 +23,7 @@ use inc_shared::domain::campaigns::campaign::{Campaign, CampaignStatus};
 use inc_shared::domain::campaigns::member::{self, Outcome};
 use inc_shared::domain::campaigns::run::{Counts, FanoutMessage, page_delay};
 use inc_shared::domain::messages::suppression;
-use inc_shared::domain::{Notification, Status};
+use inc_shared::domain::{CustomerChannel, Notification, Status};
 use inc_shared::queue::DeliveryMessage;
 use inc_shared::store::campaign_runs::{Lease, PageClaim};
 use inc_shared::{Error, Result};
@@ -180,12 +180,34 @@ impl Campaigns {
             })?;
         let started = chrono::DateTime::from_timestamp_millis(m.started).unwrap_or_else(Utc::now);
         let now = Utc::now();
+        // A push campaign reaches each member at its newest device.
+        let mut devices: HashMap<&str, String> = HashMap::new();
+        if campaign.channel == CustomerChannel::Push {
+            let reads = recipients
+                .iter()
+                .map(|r| self.store.devices_of(account_id, &r.recipient_id));
+            for (r, found) in recipients
+                .iter()
+                .zip(futures::future::try_join_all(reads).await?)
+            {
+                if let Some(d) = found.into_iter().max_by_key(|d| d.created_at) {
+                    devices.insert(r.recipient_id.as_str(), d.address());
+                }
+            }
+        }
         let mut planned: HashMap<String, (Notification, Counts)> = recipients
             .iter()
             .map(|r| {
-                let outcome = member::outcome(r, campaign.channel, &campaign.category, |k| {
-                    opted_out.contains(k)
-                });
+                let address = match campaign.channel {
+                    CustomerChannel::Push => {
+                        devices.get(r.recipient_id.as_str()).map(String::as_str)
+                    }
+                    channel => r.address(channel),
+                };
+                let outcome =
+                    member::outcome_at(r, campaign.channel, address, &campaign.category, |k| {
+                        opted_out.contains(k)
+                    });
                 let (n, counts) =
                     member::message(campaign, m.run, started, r, &outcome, &template, now);
                 debug_assert!(

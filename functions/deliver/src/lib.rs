@@ -65,6 +65,10 @@ pub struct Deliver {
     queue: Queue,
     webhooks: WebhookClient,
     providers: Providers,
+    /// FCM and APNs, with the credentials they sign kept warm.
+    push: inc_shared::push::Push,
+    /// Frames to the in-app feed's open sockets.
+    realtime: inc_shared::realtime::Realtime,
     retry: RetrySchedule,
     metrics: Metrics,
     queue_url: String,
@@ -107,6 +111,11 @@ impl Deliver {
             store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             providers: Providers::new(webhooks.clone(), sdk, config.ses_configuration_set.clone()),
+            push: inc_shared::push::Push::new(webhooks.clone())?,
+            realtime: inc_shared::realtime::Realtime::new(
+                sdk,
+                config.websocket_management_url.as_deref(),
+            ),
             webhooks,
             retry: config.retry.clone(),
             metrics: Metrics::stdout(),

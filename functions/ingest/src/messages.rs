@@ -84,81 +84,126 @@ pub async fn send(
         ),
         None => None,
     };
-    // A template the data does not fill goes its way like any message and
-    // fails when it comes due, naming the variable (deliver also checks
-    // the opt-out list then).
-    let mut draft = NotificationDraft::rendered(
-        request.channel,
-        &request.to,
-        request.draft(template.as_ref()),
-    );
+    // A push goes to each of the recipient's devices, one notification
+    // each (contract 14); every other channel to its one address.
+    let addresses = match (&recipient, request.channel) {
+        (Some(r), CustomerChannel::Push) => {
+            let devices = app.store.devices_of(account_id, &r.recipient_id).await?;
+            if devices.is_empty() {
+                return Err(Error::unprocessable(
+                    "recipient_without_devices",
+                    format!(
+                        "to_recipient: the recipient `{}` has no devices; add one with POST /v1/recipients/{}/devices",
+                        r.recipient_id, r.recipient_id
+                    ),
+                    Some("to_recipient"),
+                ));
+            }
+            devices.iter().map(|d| d.address()).collect()
+        }
+        _ => vec![request.to.clone()],
+    };
     // A WhatsApp message that fails for good goes by SMS where the account
     // asked for it: the SMS template of the same name, with the same data
     // (contract 10). Without one, it has no fallback.
-    if let Some(name) = request.template_name()
-        && request.channel == CustomerChannel::Whatsapp
-        && account.settings.channels.whatsapp_falls_back_to_sms()
-        && let Some(sms) = app
-            .store
-            .get_template(account_id, CustomerChannel::Sms, name)
-            .await?
-    {
-        draft.fallback = request.fallback_draft(&sms).ok();
-    }
-    let mut n = Notification::create(
-        account_id,
-        &request.id,
-        MESSAGE_EVENT_TYPE,
-        draft,
-        None,
-        now,
-    );
-    n.reference = request.reference.clone();
-    if let Some(r) = &recipient {
-        n.recipient_id = Some(r.recipient_id.clone());
-        n.timezone = r.timezone.clone();
-    }
-    n.category = (request.category != TRANSACTIONAL).then(|| request.category.clone());
-    n.status = request.initial_status();
-    if let Some(send_at) = request.send_at {
-        // Its chain (and the retry schedule's clock) starts at its send.
-        n.next_attempt_at = Some(send_at);
-        n.chain_started_at = Some(send_at);
-    }
+    let sms_fallback = match request.template_name() {
+        Some(name)
+            if request.channel == CustomerChannel::Whatsapp
+                && account.settings.channels.whatsapp_falls_back_to_sms() =>
+        {
+            app.store
+                .get_template(account_id, CustomerChannel::Sms, name)
+                .await?
+        }
+        _ => None,
+    };
+    let notifications: Vec<Notification> = addresses
+        .into_iter()
+        .map(|to| {
+            request.to = to;
+            // A template the data does not fill goes its way like any
+            // message and fails when it comes due, naming the variable
+            // (deliver also checks the opt-out list then).
+            let mut draft = NotificationDraft::rendered(
+                request.channel,
+                &request.to,
+                request.draft(template.as_ref()),
+            );
+            if let Some(sms) = &sms_fallback {
+                draft.fallback = request.fallback_draft(sms).ok();
+            }
+            let mut n = Notification::create(
+                account_id,
+                &request.id,
+                MESSAGE_EVENT_TYPE,
+                draft,
+                None,
+                now,
+            );
+            n.reference = request.reference.clone();
+            if let Some(r) = &recipient {
+                n.recipient_id = Some(r.recipient_id.clone());
+                n.timezone = r.timezone.clone();
+            }
+            n.category = (request.category != TRANSACTIONAL).then(|| request.category.clone());
+            n.status = request.initial_status();
+            if let Some(send_at) = request.send_at {
+                // Its chain (and the retry schedule's clock) starts at its send.
+                n.next_attempt_at = Some(send_at);
+                n.chain_started_at = Some(send_at);
+            }
+            n
+        })
+        .collect();
+    let first = &notifications[0];
     let record = MessageRecord {
         account_id: account_id.to_owned(),
         message_id: request.id.clone(),
-        notification_id: n.notification_id.clone(),
+        notification_id: first.notification_id.clone(),
+        others: notifications[1..]
+            .iter()
+            .map(|n| n.notification_id.clone())
+            .collect(),
         fingerprint,
-        status: n.status,
+        status: first.status,
         send_at: request.send_at,
         created_at: now,
     };
-    match app.store.claim_message(&record, &n).await? {
+    match app.store.claim_message(&record, &notifications).await? {
         MessageClaim::Taken(existing) => replay(&app, existing, &record.fingerprint).await,
         MessageClaim::Claimed => {
-            publish(&app, &n, now).await?;
-            tracing::info!(account_id, message_id = %record.message_id, status = n.status.as_str(),
-                channel = n.channel.as_str(), "message accepted");
+            publish(&app, &notifications, now).await?;
+            tracing::info!(account_id, message_id = %record.message_id, status = record.status.as_str(),
+                channel = request.channel.as_str(), notifications = notifications.len(), "message accepted");
             Ok(answer(StatusCode::ACCEPTED, &record))
         }
     }
 }
 
-/// Puts `n` on the queue if it is due within the lead: at once if queued,
-/// delayed until its send if scheduled. Nothing for a failed one, or one
-/// the sweeper releases later.
-async fn publish(app: &Ingest, n: &Notification, now: DateTime<Utc>) -> Result<()> {
-    let delay = match (n.status, n.next_attempt_at) {
-        (Status::Queued, _) if n.attempts.is_empty() => 0,
-        (Status::Scheduled, Some(send_at)) if release_now(send_at, now, app.store.timing()) => {
-            release_delay(send_at, now)
-        }
-        _ => return Ok(()),
-    };
-    let message = [(DeliveryMessage::of(n), delay)];
-    if let Err(err) = app.queue.enqueue_delayed(&app.queue_url, &message).await {
-        tracing::warn!(notification_id = %n.notification_id, %err,
+/// Puts each of `notifications` on the queue if it is due within the
+/// lead: at once if queued, delayed until its send if scheduled. Nothing
+/// for a failed one, or one the sweeper releases later.
+async fn publish(app: &Ingest, notifications: &[Notification], now: DateTime<Utc>) -> Result<()> {
+    let messages: Vec<_> = notifications
+        .iter()
+        .filter_map(|n| {
+            let delay = match (n.status, n.next_attempt_at) {
+                (Status::Queued, _) if n.attempts.is_empty() => 0,
+                (Status::Scheduled, Some(send_at))
+                    if release_now(send_at, now, app.store.timing()) =>
+                {
+                    release_delay(send_at, now)
+                }
+                _ => return None,
+            };
+            Some((DeliveryMessage::of(n), delay))
+        })
+        .collect();
+    if messages.is_empty() {
+        return Ok(());
+    }
+    if let Err(err) = app.queue.enqueue_delayed(&app.queue_url, &messages).await {
+        tracing::warn!(message_id = %notifications[0].event_id, %err,
             "stored, but its message could not be queued; the sweeper will queue it");
         return Err(Error::NotYetQueued(
             "the message was stored, but could not be queued yet; it will be sent, \
@@ -178,13 +223,13 @@ async fn replay(app: &Ingest, existing: MessageRecord, fingerprint: &str) -> Res
             message: "a message with this id but a different body was already accepted".into(),
         });
     }
-    if let Some(n) = app
-        .store
-        .get_notification(&existing.account_id, &existing.notification_id)
-        .await?
-    {
-        publish(app, &n, Utc::now()).await?;
+    let mut notifications = Vec::new();
+    for id in existing.notification_ids() {
+        if let Some(n) = app.store.get_notification(&existing.account_id, id).await? {
+            notifications.push(n);
+        }
     }
+    publish(app, &notifications, Utc::now()).await?;
     Ok(answer(StatusCode::OK, &existing))
 }
 
@@ -194,6 +239,9 @@ fn answer(status: StatusCode, record: &MessageRecord) -> Response {
         "notification_id": record.notification_id,
         "status": record.status,
     });
+    if !record.others.is_empty() {
+        body["notification_ids"] = json!(record.notification_ids().collect::<Vec<_>>());
+    }
     if let Some(at) = record.send_at {
         body["send_at"] = json!(at);
     }
@@ -219,7 +267,7 @@ async fn find(app: &Ingest, account_id: &str, id: &str) -> Result<(MessageRecord
 }
 
 fn view(record: &MessageRecord, n: &Notification) -> Value {
-    json!({
+    let mut view = json!({
         "id": record.message_id,
         "notification_id": n.notification_id,
         "status": n.status,
@@ -230,7 +278,12 @@ fn view(record: &MessageRecord, n: &Notification) -> Value {
         "updated_at": n.updated_at,
         "last_error": n.last_error,
         "attempts": n.attempts.len(),
-    })
+    });
+    // A push to several devices: the first one's state, and every one's id.
+    if !record.others.is_empty() {
+        view["notification_ids"] = json!(record.notification_ids().collect::<Vec<_>>());
+    }
+    view
 }
 
 /// `GET /v1/messages/{id}`: where the message stands now.
@@ -259,6 +312,12 @@ pub async fn cancel(
             .store
             .cancel_scheduled(account_id, &n.notification_id, Utc::now())
             .await?;
+    // A push's other devices: each one that is still scheduled.
+    for other in &record.others {
+        app.store
+            .cancel_scheduled(account_id, other, Utc::now())
+            .await?;
+    }
     let n = match canceled {
         true => {
             tracing::info!(account_id, message_id = %id, "message canceled");
