@@ -12,6 +12,7 @@ mod aws_stub;
 mod campaigns;
 mod cost;
 mod fan_out;
+mod feed;
 mod init;
 mod instant;
 mod lists;
@@ -458,6 +459,10 @@ async fn main() {
         campaigns::fan_out(&mut rows, &mut notes).await;
         println!("a paced campaign on the local stack…");
         campaigns::paced(&mut rows, &mut notes).await;
+    }
+    if chosen("feed") {
+        println!("in-app items to their socket (local stack)…");
+        feed::latency(&mut rows, &mut notes).await;
     }
     if chosen("schedule") {
         println!("schedule → send lateness (1,000 messages due at once)…");

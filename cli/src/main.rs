@@ -82,6 +82,18 @@ enum Command {
         #[arg(long, env = "INC_EMAIL_EVENTS_TOPIC_ARN")]
         topic_arn: String,
     },
+    /// Watch a recipient's in-app feed live, as its app would: print each
+    /// frame its socket gets (POST /v1/recipients/{id}/token makes a token).
+    Feed {
+        #[arg(long)]
+        token: String,
+        /// The WebSocket API (the local stack's, from .inc/local.env).
+        #[arg(long, env = "INC_WS_URL", default_value = "ws://127.0.0.1:3001")]
+        url: String,
+        /// Stop after this many frames.
+        #[arg(long)]
+        frames: Option<usize>,
+    },
     /// Receive webhooks on loopback and print them.
     Listen {
         #[arg(long, default_value_t = 8000)]
@@ -440,6 +452,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("list `{list}` has {} members", summary.member_count);
             Ok(())
         }
+        Command::Feed { token, url, frames } => inc_cli::feed::watch(&url, &token, frames).await,
         Command::Listen { port, status } => {
             let status = axum::http::StatusCode::from_u16(status).map_err(|e| {
                 inc_shared::Error::bad_request("invalid_status", e.to_string(), Some("status"))
@@ -503,6 +516,12 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
         ("INC_DEMO_ACCOUNT_ID".to_owned(), account.account_id.clone()),
     ]);
     env.extend(stack.environment.clone());
+    // Where apps open their in-app feed's socket (contract 14).
+    let ws_url = stack
+        .ws_addr
+        .map(|a| format!("ws://{a}"))
+        .unwrap_or_default();
+    env.insert("INC_WS_URL".to_owned(), ws_url.clone());
     // Each topic's ARN (INC_EMAIL_EVENTS_TOPIC_ARN for EmailEventsTopic): where
     // to publish what AWS would, such as SES's email events.
     for (logical_id, arn) in &stack.resources.topics {
@@ -516,7 +535,7 @@ async fn dev(http_port: u16, aws_port: u16, template: PathBuf) -> Result<()> {
     std::fs::write(".inc/local.env", lines)?;
 
     println!(
-        "\nINC is running.\n  HTTP API:            {api_url}\n  control panel:       {api_url}/panel (sign in with the API key below)\n  local AWS endpoint:  {}\n  environment:         .inc/local.env (set -a; . .inc/local.env; set +a)\n\n\
+        "\nINC is running.\n  HTTP API:            {api_url}\n  control panel:       {api_url}/panel (sign in with the API key below)\n  in-app feed sockets: {ws_url}/?token=<recipient token>\n  local AWS endpoint:  {}\n  environment:         .inc/local.env (set -a; . .inc/local.env; set +a)\n\n\
          Demo account {} — its webhooks go to {DEMO_ENDPOINT} (run `cargo run -q --bin inc -- listen` to watch them).\n  API key: {key}\n\n\
          Send the seed's SENT event:\n\n{}\n\nCtrl-C stops everything.",
         moto.endpoint,

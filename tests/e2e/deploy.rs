@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::sns::SnsEvent;
 use aws_lambda_events::sqs::SqsEvent;
 use inc_cli::local::Template;
@@ -107,8 +107,14 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
     let mut sqs = 0;
     let mut scheduled = 0;
     let mut sns = 0;
+    let mut sockets = BTreeSet::new();
     for (path, value) in sample_events() {
-        if value["detail-type"] == "Scheduled Event" {
+        if value["requestContext"]["eventType"].is_string() {
+            // The WebSocket API's routes (contract 14).
+            let event: ApiGatewayWebsocketProxyRequest =
+                serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            sockets.insert(event.request_context.route_key.unwrap_or_default());
+        } else if value["detail-type"] == "Scheduled Event" {
             assert_eq!(value["source"], "aws.events", "{}", path.display());
             scheduled += 1;
         } else if value["Records"][0]["EventSource"] == "aws:sns" {
@@ -148,6 +154,11 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
     assert_eq!(
         scheduled, schedules,
         "events/ should hold an EventBridge event per scheduled function"
+    );
+    assert_eq!(
+        sockets,
+        BTreeSet::from(["$connect".to_owned(), "$disconnect".to_owned()]),
+        "events/ should hold the WebSocket API's connect and disconnect"
     );
     let triggered = template()
         .functions
@@ -362,6 +373,22 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
         report,
         json!({"recorded": 0, "suppressed": 0, "ignored": 1})
     );
+    // The feed's socket: a token that is not one is refused at connect;
+    // a disconnect of a socket never seen is answered all the same.
+    let refused = invoke(
+        &watch,
+        "realtime",
+        &workspace_root().join("events/realtime-connect.json"),
+    )
+    .await;
+    assert_eq!(refused["statusCode"], 401, "{refused}");
+    let gone = invoke(
+        &watch,
+        "realtime",
+        &workspace_root().join("events/realtime-disconnect.json"),
+    )
+    .await;
+    assert_eq!(gone["statusCode"], 200, "{gone}");
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -414,7 +441,7 @@ fn the_template_is_ready_for_production() {
     }
     // Every function logs JSON to a group with a retention.
     let functions = resources_of(&doc, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 7);
+    assert_eq!(functions.len(), 8);
     let groups = resources_of(&doc, "AWS::Logs::LogGroup");
     for (id, f) in &functions {
         let logging = &f["Properties"]["LoggingConfig"];

@@ -18,6 +18,7 @@ use inc_cli::local::{Moto, Stack, StackOptions, sdk_config};
 
 pub mod ledger;
 pub mod proxy;
+pub mod push;
 pub mod sink;
 
 pub use ledger::Ledger;
@@ -174,6 +175,7 @@ impl TestStack {
         };
         let mut options = StackOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_functions,
             // Unless the test asks, schedules wait an hour: the tests that
             // need the sweeper run it themselves, at a time they choose.
@@ -305,6 +307,24 @@ impl TestStack {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stack.api_url())
+    }
+
+    /// Where apps open the in-app feed's socket (`ws://127.0.0.1:…`).
+    pub fn ws_url(&self) -> String {
+        format!(
+            "ws://{}",
+            self.stack.ws_addr.expect("the WebSocket API is served")
+        )
+    }
+
+    /// `method` on `path` as an app calls it: with a recipient token.
+    pub async fn as_app(&self, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
+        self.send(
+            self.http
+                .request(method, self.url(path))
+                .header("Authorization", format!("Bearer {token}")),
+        )
+        .await
     }
 
     pub fn env(&self, name: &str) -> String {

@@ -9,13 +9,16 @@
 //! counts, and the queue's own redrive to its dead-letter queue; fires each
 //! `Schedule` event (the sweeper) at its rate, as EventBridge would; and
 //! invokes each `SNS`-triggered function (receipts) with its topic's
-//! messages, as SNS would.
+//! messages, as SNS would; and serves each `WEBSOCKET` API on
+//! `ws://127.0.0.1:3001` with its `@connections` endpoint, invoking its
+//! function at connect, disconnect and each message, as API Gateway would.
 
 pub mod gateway;
 pub mod moto;
 pub mod poller;
 pub mod provision;
 pub mod scheduler;
+pub mod sockets;
 pub mod stack;
 pub mod template;
 pub mod topics;

@@ -25,6 +25,9 @@ pub struct Resources {
     pub topics: BTreeMap<String, String>,
     /// Logical id → name.
     pub configuration_sets: BTreeMap<String, String>,
+    /// WebSocket API logical id → where the local stack serves it
+    /// (`ws://127.0.0.1:3001`).
+    pub websockets: BTreeMap<String, String>,
 }
 
 impl Resolver for Resources {
@@ -42,6 +45,9 @@ impl Resolver for Resources {
     }
     fn configuration_set(&self, id: &str) -> Option<String> {
         self.configuration_sets.get(id).cloned()
+    }
+    fn websocket_endpoint(&self, id: &str) -> Option<String> {
+        self.websockets.get(id).cloned()
     }
 }
 

@@ -50,6 +50,9 @@ pub struct StackOptions {
     pub template: PathBuf,
     /// Where the HTTP routes are served (port 0: any free port).
     pub http_addr: SocketAddr,
+    /// Where the template's WebSocket API is served (`127.0.0.1:3001`;
+    /// port 0: any free port).
+    pub ws_addr: SocketAddr,
     /// Template parameters to override (`AllowPrivateEndpoints`, …).
     pub parameters: BTreeMap<String, String>,
     /// Serve the routes and consume the queues; false only provisions the
@@ -66,6 +69,7 @@ impl Default for StackOptions {
         StackOptions {
             template: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 3001)),
             // The local stack accepts endpoints on loopback (CONTRACT §1).
             parameters: BTreeMap::from([("AllowPrivateEndpoints".to_owned(), "true".to_owned())]),
             run_functions: true,
@@ -77,6 +81,8 @@ impl Default for StackOptions {
 /// A running local stack. Dropping it stops its server and pollers.
 pub struct Stack {
     pub http_addr: SocketAddr,
+    /// Where the WebSocket API is served, if the template has one.
+    pub ws_addr: Option<SocketAddr>,
     pub resources: Resources,
     /// Every function's resolved environment, merged: what `.inc/local.env`
     /// holds besides the AWS settings.
@@ -91,8 +97,28 @@ impl Stack {
     pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<Stack> {
         let mut template = Template::load(&options.template)?;
         template.parameters.extend(options.parameters.clone());
-        let resources = provision(sdk, &template).await?;
+        let mut resources = provision(sdk, &template).await?;
         let mut tasks = JoinSet::new();
+        // The WebSocket API's address is known before any function's
+        // environment names it (`Fn::GetAtt [Api, ApiEndpoint]`).
+        let mut ws_listener = match (template.websockets.first(), options.run_functions) {
+            (Some(api), true) => {
+                let listener = bind(options.ws_addr).await?;
+                let addr = listener.local_addr()?;
+                resources
+                    .websockets
+                    .insert(api.logical_id.clone(), format!("ws://{addr}"));
+                Some((api.clone(), listener))
+            }
+            (Some(api), false) => {
+                resources
+                    .websockets
+                    .insert(api.logical_id.clone(), format!("ws://{}", options.ws_addr));
+                None
+            }
+            (None, _) => None,
+        };
+        let mut ws_addr = None;
         let mut routes: BTreeMap<String, MethodRouter> = BTreeMap::new();
         let mut environment = BTreeMap::new();
         let mut workers = Vec::new();
@@ -103,6 +129,30 @@ impl Stack {
             environment.extend(env);
             if !options.run_functions {
                 continue;
+            }
+            if let Some((api, listener)) =
+                ws_listener.take_if(|(api, _)| api.function == function.logical_id)
+            {
+                let stage = api
+                    .stage
+                    .as_ref()
+                    .map(|(_, name)| name.as_str())
+                    .unwrap_or("");
+                let handler = match function.binary.as_str() {
+                    "realtime" => inc_realtime::Realtime::new(sdk, &config),
+                    other => {
+                        return Err(Error::Template(format!(
+                            "the local stack has no WebSocket handler for binary `{other}`"
+                        )));
+                    }
+                };
+                let app = super::sockets::Sockets::new(handler, stage).router();
+                ws_addr = Some(listener.local_addr()?);
+                tasks.spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!(%e, "WebSocket server stopped");
+                    }
+                });
             }
             if !function.routes.is_empty() {
                 let mut router = http_router(&function.binary, sdk, &config)?;
@@ -192,14 +242,7 @@ impl Stack {
             app = app.route(&path, method_router);
         }
         let app = app.fallback(inc_shared::api::not_found);
-        let listener = tokio::net::TcpListener::bind(options.http_addr)
-            .await
-            .map_err(|e| {
-                Error::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on {}: {e}", options.http_addr),
-                ))
-            })?;
+        let listener = bind(options.http_addr).await?;
         let http_addr = listener.local_addr()?;
         tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -208,6 +251,7 @@ impl Stack {
         });
         let mut stack = Stack {
             http_addr,
+            ws_addr,
             resources,
             environment,
             _tasks: tasks,
@@ -240,6 +284,15 @@ impl Stack {
     pub fn api_url(&self) -> String {
         format!("http://{}", self.http_addr)
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr}: {e}"),
+        ))
+    })
 }
 
 fn function_env(

@@ -21,6 +21,21 @@ pub struct Template {
     pub topics: Vec<Resource>,
     /// SES configuration sets (`AWS::SES::ConfigurationSet`).
     pub configuration_sets: Vec<Resource>,
+    /// WebSocket APIs (`AWS::ApiGatewayV2::Api`, `ProtocolType: WEBSOCKET`)
+    /// with their stage, routes and the function their integration invokes.
+    pub websockets: Vec<WebSocketApi>,
+}
+
+/// A WebSocket API as the local stack serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketApi {
+    pub logical_id: String,
+    /// The stage's logical id and name (`Ref` of a stage is its name).
+    pub stage: Option<(String, String)>,
+    /// The logical id of the function its `AWS_PROXY` integration invokes.
+    pub function: String,
+    /// `$connect`, `$disconnect`, `$default`, …
+    pub routes: Vec<String>,
 }
 
 /// A resource's logical id and properties.
@@ -70,6 +85,8 @@ pub trait Resolver {
     fn topic_arn(&self, logical_id: &str) -> Option<String>;
     /// A configuration set's `Ref`: its name.
     fn configuration_set(&self, logical_id: &str) -> Option<String>;
+    /// A WebSocket API's `ApiEndpoint`: where the local stack serves it.
+    fn websocket_endpoint(&self, logical_id: &str) -> Option<String>;
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -123,6 +140,7 @@ impl Template {
             queues: Vec::new(),
             topics: Vec::new(),
             configuration_sets: Vec::new(),
+            websockets: Vec::new(),
         };
         for (id, resource) in resources {
             let kind = resource
@@ -162,6 +180,7 @@ impl Template {
                 _ => {}
             }
         }
+        template.websockets = websockets(resources)?;
         Ok(template)
     }
 
@@ -285,6 +304,14 @@ impl Template {
             if let Some(v) = self.parameters.get(name) {
                 return Ok(v.clone());
             }
+            if let Some((_, stage)) = self
+                .websockets
+                .iter()
+                .filter_map(|w| w.stage.as_ref())
+                .find(|(id, _)| id == name)
+            {
+                return Ok(stage.clone());
+            }
             return resolver
                 .table_name(name)
                 .or_else(|| resolver.queue_url(name))
@@ -301,6 +328,13 @@ impl Template {
             .and_then(Value::as_array)
             .map(Vec::as_slice)
         {
+            if let (Some(id), Some("ApiEndpoint")) = (id.as_str(), attr.as_str()) {
+                return resolver.websocket_endpoint(id).ok_or_else(|| {
+                    err(format!(
+                        "Fn::GetAtt {id}.ApiEndpoint: no such WebSocket API"
+                    ))
+                });
+            }
             let (Some(id), Some("Arn")) = (id.as_str(), attr.as_str()) else {
                 return Err(unsupported());
             };
@@ -310,6 +344,64 @@ impl Template {
         }
         Err(unsupported())
     }
+}
+
+/// The template's WebSocket APIs: each `WEBSOCKET` API with its stage, its
+/// routes, and the function its integration's URI names
+/// (`…/functions/${Fn.Arn}/invocations`).
+fn websockets(resources: &Map<String, Value>) -> Result<Vec<WebSocketApi>> {
+    let of_kind = |kind: &'static str| {
+        resources
+            .iter()
+            .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+            .map(|(id, r)| (id, r.get("Properties").cloned().unwrap_or_default()))
+    };
+    let api_of = |props: &Value| {
+        props
+            .pointer("/ApiId/Ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut apis = Vec::new();
+    for (id, props) in of_kind("AWS::ApiGatewayV2::Api") {
+        if props.get("ProtocolType").and_then(Value::as_str) != Some("WEBSOCKET") {
+            continue;
+        }
+        let mut function = None;
+        for (_, integration) in of_kind("AWS::ApiGatewayV2::Integration") {
+            if api_of(&integration).as_deref() != Some(id) {
+                continue;
+            }
+            let uri = integration
+                .pointer("/IntegrationUri/Fn::Sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            function = uri
+                .split("${")
+                .filter_map(|part| part.split_once(".Arn}"))
+                .map(|(f, _)| f.to_owned())
+                .next();
+        }
+        let function = function.ok_or_else(|| {
+            err(format!(
+                "{id}: a WebSocket API needs an integration whose IntegrationUri names ${{Function.Arn}}"
+            ))
+        })?;
+        let stage = of_kind("AWS::ApiGatewayV2::Stage")
+            .find(|(_, p)| api_of(p).as_deref() == Some(id))
+            .and_then(|(sid, p)| Some((sid.clone(), p.get("StageName")?.as_str()?.to_owned())));
+        let routes = of_kind("AWS::ApiGatewayV2::Route")
+            .filter(|(_, p)| api_of(p).as_deref() == Some(id))
+            .filter_map(|(_, p)| Some(p.get("RouteKey")?.as_str()?.to_owned()))
+            .collect();
+        apis.push(WebSocketApi {
+            logical_id: id.clone(),
+            stage,
+            function,
+            routes,
+        });
+    }
+    Ok(apis)
 }
 
 /// How often an EventBridge `rate(...)` expression fires. (`cron(...)` is
@@ -396,7 +488,16 @@ mod tests {
         let sweeper = t.functions.iter().find(|f| f.binary == "sweeper").unwrap();
         let every = t.resolve(&sweeper.schedules[0], &Names).unwrap();
         assert_eq!(rate(&every).unwrap(), std::time::Duration::from_secs(60));
-        assert_eq!(t.tables.len(), 17);
+        assert_eq!(t.tables.len(), 20);
+        assert_eq!(
+            t.websockets,
+            vec![WebSocketApi {
+                logical_id: "FeedSocketApi".into(),
+                stage: Some(("FeedSocketStage".into(), "live".into())),
+                function: "RealtimeFunction".into(),
+                routes: vec!["$connect".into(), "$default".into(), "$disconnect".into()],
+            }]
+        );
         assert_eq!(t.queues.len(), 6);
         let receipts = t.functions.iter().find(|f| f.binary == "receipts").unwrap();
         assert_eq!(receipts.topics, ["EmailEventsTopic"]);
@@ -428,6 +529,9 @@ mod tests {
         fn configuration_set(&self, id: &str) -> Option<String> {
             (id == "C").then(|| "set-c".into())
         }
+        fn websocket_endpoint(&self, id: &str) -> Option<String> {
+            (id == "W").then(|| "ws://w".into())
+        }
     }
 
     #[test]
@@ -441,6 +545,7 @@ mod tests {
         assert_eq!(r("Fn::GetAtt: [Q, Arn]").unwrap(), "arn:q");
         assert_eq!(r("Ref: N").unwrap(), "arn:n");
         assert_eq!(r("Ref: C").unwrap(), "set-c");
+        assert_eq!(r("Fn::GetAtt: [W, ApiEndpoint]").unwrap(), "ws://w");
         assert_eq!(r("7").unwrap(), "7");
         assert!(r("Ref: Nope").is_err());
         assert!(r("Fn::Sub: x").is_err());

@@ -23,6 +23,7 @@ use inc_shared::queue::Queue;
 use inc_shared::store::{LogQuery, Store};
 use inc_shared::{Config, Error, Result};
 
+mod apps;
 mod campaigns;
 mod endpoint_stats;
 mod endpoints;
@@ -45,6 +46,8 @@ pub struct Api {
     /// Where a receipt's SMS fallback is queued (contract section 10).
     queue: Queue,
     queue_url: String,
+    /// Frames to the in-app feed's sockets (a read, contract 14).
+    realtime: inc_shared::realtime::Realtime,
 }
 
 impl Api {
@@ -55,6 +58,10 @@ impl Api {
             policy: config.endpoint_policy,
             queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
             queue_url: config.delivery_queue_url.clone().unwrap_or_default(),
+            realtime: inc_shared::realtime::Realtime::new(
+                sdk,
+                config.websocket_management_url.as_deref(),
+            ),
         })
     }
 }
@@ -115,6 +122,19 @@ pub fn router(app: Arc<Api>) -> Router {
             "/v1/recipients/{id}/preferences",
             axum::routing::put(recipients::put_preferences),
         )
+        .route(
+            "/v1/recipients/{id}/devices",
+            get(apps::list_devices).post(apps::add_device),
+        )
+        .route(
+            "/v1/recipients/{id}/devices/{token}",
+            axum::routing::delete(apps::delete_device),
+        )
+        .route("/v1/recipients/{id}/token", post(apps::issue_token))
+        .route("/v1/recipients/{id}/feed", get(apps::recipient_feed))
+        .route("/v1/feed", get(apps::my_feed))
+        .route("/v1/feed/read-all", post(apps::read_all))
+        .route("/v1/feed/{item}/read", post(apps::read_item))
         .route("/v1/lists", get(recipients::lists))
         .route(
             "/v1/lists/{id}",
@@ -414,7 +434,7 @@ impl ChannelPage {
             channel: params
                 .channel
                 .as_deref()
-                .map(|c| inc_shared::domain::CustomerChannel::from_field("channel", c))
+                .map(|c| inc_shared::domain::CustomerChannel::any_from_field("channel", c))
                 .transpose()?,
             limit: page_limit(params.limit.as_deref())?,
             cursor: params.cursor,
@@ -549,6 +569,12 @@ fn view(n: Notification) -> Value {
         "fallback_of": n.fallback_of,
         "request": match &n.payload {
             Payload::Webhook(w) => json!({ "content_type": w.content_type, "body": w.body }),
+            // A device's token is a credential of sorts: shown masked.
+            Payload::Push { to, .. } => {
+                let mut shown = serde_json::to_value(&n.payload).unwrap_or_default();
+                shown["to"] = json!(inc_shared::domain::apps::devices::mask_address(to));
+                shown
+            }
             other => serde_json::to_value(other).unwrap_or_default(),
         },
         "attempts": n.attempts,

@@ -22,8 +22,8 @@ use crate::{Api, ChannelPage, page_of};
 /// The channel and name of a path, or `404`: a path that names no
 /// template names none.
 fn named(channel: &str, name: &str) -> Result<CustomerChannel> {
-    let channel =
-        CustomerChannel::from_field("channel", channel).map_err(|_| Error::NotFound("template"))?;
+    let channel = CustomerChannel::any_from_field("channel", channel)
+        .map_err(|_| Error::NotFound("template"))?;
     if !is_valid_name(name) {
         return Err(Error::NotFound("template"));
     }
@@ -78,7 +78,7 @@ pub async fn put(
     body: Body,
 ) -> Result<Response> {
     let account = authenticate(&app.store, &headers).await?;
-    let channel = CustomerChannel::from_field("channel", &channel)?;
+    let channel = CustomerChannel::any_from_field("channel", &channel)?;
     if !is_valid_name(&name) {
         return Err(Error::bad_request(
             "invalid_field",
