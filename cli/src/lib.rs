@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api;
 pub mod campaigns;
+pub mod dev;
 pub mod dlq;
 pub mod endpoints;
 pub mod error;
