@@ -37,6 +37,12 @@ try {
   const message = page.locator("#recipient-messages tbody tr", { hasText: "preference" });
   await message.waitFor();
   summary.recipient_messages = await page.locator("#recipient-messages tbody tr").count();
+  // Its device, masked, and its in-app feed with the unread count.
+  const device = await page.locator("#recipient-devices tbody tr").first().textContent();
+  check(device.startsWith("fcmfcm-ad…0001shop"), "the device, masked: " + device);
+  await page.locator("#recipient-feed tbody tr", { hasText: "Your order is ready" }).waitFor();
+  const caption = await page.locator("#recipient-feed-caption").textContent();
+  check(caption.endsWith("1 unread"), "the unread count: " + caption);
 
   // A list, and a CSV file uploaded into it: a row whose phone is not
   // E.164 is refused by its line, the others added.

@@ -234,6 +234,27 @@ async fn a_merchant_finds_a_recipient_and_uploads_a_csv_file_into_a_list() {
     let id = body["notification_id"].as_str().expect("id").to_owned();
     t.notification_when(key, &id, |n| n["status"] == "failed")
         .await;
+    // A device and an in-app item (contract 14), which the view shows.
+    let (status, body) = t
+        .send_json(
+            "/v1/recipients/ada/devices",
+            key,
+            json!({"platform": "fcm", "token": "fcm-ada-phone-000000000001", "app": "shop"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = t
+        .send_json(
+            "/v1/messages",
+            key,
+            json!({"id": "ready", "channel": "in_app", "to_recipient": "ada", "title": "Order A-17",
+                   "text": "Your order is ready"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["notification_id"].as_str().expect("id").to_owned();
+    t.notification_when(key, &id, |n| n["status"] == "delivered")
+        .await;
 
     let summary = run_script(
         "recipients.mjs",
@@ -243,7 +264,7 @@ async fn a_merchant_finds_a_recipient_and_uploads_a_csv_file_into_a_list() {
         ],
     )
     .await;
-    assert_eq!(summary["recipient_messages"], 1);
+    assert_eq!(summary["recipient_messages"], 2, "the refused SMS and the in-app item");
 
     // What the page uploaded is the list's, each row as the file said.
     let (_, list) = t.get(key, "/v1/lists/spring").await;

@@ -1,5 +1,6 @@
 // The panel's Recipients and Lists sections: find a recipient by id and
-// see its addresses, preferences and messages; the lists with their member
+// see its addresses, preferences and messages, its devices and its in-app
+// feed; the lists with their member
 // counts, a list's first members, and a CSV file uploaded into a list a
 // thousand rows a request, as `inc recipients import` does. Uses panel.js's
 // helpers ($, api, el, say, when) and endpoints.js's (button, act); shows
@@ -54,7 +55,37 @@ async function showRecipient(id) {
     say("Cannot load the recipient's messages: " + e.message, true);
   }
   $("recipient-messages-empty").hidden = messages.children.length > 0;
+  await showApps(r.id);
   $("recipient").hidden = false;
+}
+
+// Its devices (tokens come masked) and the newest page of its feed.
+async function showApps(id) {
+  const base = "/v1/recipients/" + encodeURIComponent(id);
+  const devices = $("recipient-devices").tBodies[0];
+  const feed = $("recipient-feed").tBodies[0];
+  devices.replaceChildren();
+  feed.replaceChildren();
+  try {
+    const [d, f] = await Promise.all([api("GET", base + "/devices"), api("GET", base + "/feed?limit=25")]);
+    for (const device of d.items) {
+      const row = el("tr");
+      row.append(el("td", device.platform), el("td", device.token), el("td", device.app || ""),
+        el("td", when(device.created_at)));
+      devices.append(row);
+    }
+    for (const item of f.items) {
+      const row = el("tr");
+      row.append(el("td", when(item.created_at)), el("td", item.title), el("td", item.body),
+        el("td", item.category), el("td", item.read_at ? when(item.read_at) : "unread"));
+      feed.append(row);
+    }
+    $("recipient-feed-caption").textContent = "In-app feed, newest first — " + f.unread_count + " unread";
+  } catch (e) {
+    say("Cannot load the recipient's devices and feed: " + e.message, true);
+  }
+  $("recipient-devices-empty").hidden = devices.children.length > 0;
+  $("recipient-feed-empty").hidden = feed.children.length > 0;
 }
 
 async function findRecipient(event) {
