@@ -103,8 +103,11 @@ impl Push {
             Err(failed) => return failed,
         };
         let body = fcm_message(token, content.title, content.body, content.data);
-        let request = self.http.post(&url).bearer_auth(&access).json(&body);
-        let mut attempt = self.http.execute(number, &url, request).await;
+        let mut attempt = self
+            .send_h2(number, &url, |c| {
+                c.post(&url).bearer_auth(&access).json(&body)
+            })
+            .await;
         attempt.provider = Some("fcm".to_owned());
         if attempt.status_code == Some(401) {
             // Revoked or expired early: the next attempt signs anew.
@@ -149,15 +152,16 @@ impl Push {
             }
         };
         let body = apns_payload(content.title, content.body, content.data);
-        let request = self
-            .h2
-            .post(&url)
-            .header("authorization", format!("bearer {jwt}"))
-            .header("apns-topic", &p.topic)
-            .header("apns-push-type", "alert")
-            .header("apns-priority", "10")
-            .json(&body);
-        let mut attempt = self.h2.execute(number, &url, request).await;
+        let mut attempt = self
+            .send_h2(number, &url, |c| {
+                c.post(&url)
+                    .header("authorization", format!("bearer {jwt}"))
+                    .header("apns-topic", &p.topic)
+                    .header("apns-push-type", "alert")
+                    .header("apns-priority", "10")
+                    .json(&body)
+            })
+            .await;
         attempt.url = shown;
         attempt.provider = Some("apns".to_owned());
         let reason = attempt
@@ -171,6 +175,23 @@ impl Push {
         }
         let meaning = outcome(attempt.status_code, attempt.response_excerpt.as_deref());
         sent(attempt, meaning)
+    }
+
+    /// Sends over HTTP/2, as FCM and APNs speak it (a loopback `http://`
+    /// server is spoken to in cleartext h2); a cleartext server that
+    /// refuses the h2 preface is asked again once over HTTP/1.1.
+    async fn send_h2(
+        &self,
+        number: u32,
+        url: &str,
+        build: impl Fn(&WebhookClient) -> reqwest::RequestBuilder,
+    ) -> Attempt {
+        let attempt = self.h2.execute(number, url, build(&self.h2)).await;
+        let refused = attempt.status_code.is_none() && !attempt.timed_out;
+        match refused && url.starts_with("http://") {
+            true => self.http.execute(number, url, build(&self.http)).await,
+            false => attempt,
+        }
     }
 
     fn fcm_key(p: &FcmProvider) -> String {
@@ -246,15 +267,16 @@ impl Push {
             .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
             .append_pair("assertion", &assertion)
             .finish();
-        let request = self
-            .http
-            .post(token_uri)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form);
-        let mut attempt = self.http.execute(number, token_uri, request).await;
+        let mut attempt = self
+            .send_h2(number, token_uri, |c| {
+                c.post(token_uri)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.clone())
+            })
+            .await;
         attempt.provider = Some("fcm".to_owned());
         let answer = attempt
             .response_excerpt

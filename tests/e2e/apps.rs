@@ -109,7 +109,7 @@ async fn push_reaches_every_device_by_fcm_and_apns_and_gone_devices_leave() {
     bad["channels"]["push"]["apns"]["private_key"] =
         json!("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----");
     let (status, body) = t.patch_settings(key, bad).await;
-    assert!((400..500).contains(&status), "{body}");
+    assert_eq!(status, 422, "{body}");
     assert_eq!(
         body["error"]["field"], "channels.push.apns.private_key",
         "{body}"
@@ -196,6 +196,29 @@ async fn push_reaches_every_device_by_fcm_and_apns_and_gone_devices_leave() {
     let (_, answer) = push(&t, key, "shipped-2").await;
     settled(&t, key, &notification_ids(&answer)).await;
     assert_eq!((fcm.exchanges(), apns.provider_tokens()), (1, 1));
+
+    // A token revoked early: its 401 is retried with a new one. A token is
+    // renewed five minutes before it expires: this one lives 301 s, so the
+    // sends a second later exchange again.
+    fcm.token_lifetime(301);
+    fcm.revoke_tokens();
+    let (_, answer) = push(&t, key, "shipped-revoked").await;
+    for n in settled(&t, key, &notification_ids(&answer)).await {
+        assert_eq!(n["status"], "delivered", "{n}");
+    }
+    assert_eq!(fcm.exchanges(), 2);
+    let sends = std::sync::atomic::AtomicUsize::new(0);
+    eventually(
+        "an access token renewed before it expires",
+        PATIENCE,
+        || async {
+            let n = sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (_, answer) = push(&t, key, &format!("shipped-renewal-{n}")).await;
+            settled(&t, key, &notification_ids(&answer)).await;
+            (fcm.exchanges() == 3).then_some(())
+        },
+    )
+    .await;
 
     // A 5xx is retried like any message; another 4xx fails that device
     // alone and keeps it.

@@ -157,8 +157,12 @@ fn there_is_a_valid_sample_event_for_every_route_and_queue() {
     );
     assert_eq!(
         sockets,
-        BTreeSet::from(["$connect".to_owned(), "$disconnect".to_owned()]),
-        "events/ should hold the WebSocket API's connect and disconnect"
+        BTreeSet::from([
+            "$connect".to_owned(),
+            "$default".to_owned(),
+            "$disconnect".to_owned()
+        ]),
+        "events/ should hold the WebSocket API's connect, message and disconnect"
     );
     let triggered = template()
         .functions
@@ -373,8 +377,8 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
         report,
         json!({"recorded": 0, "suppressed": 0, "ignored": 1})
     );
-    // The feed's socket: a token that is not one is refused at connect;
-    // a disconnect of a socket never seen is answered all the same.
+    // The feed's socket: a token that is not one is refused at connect; a
+    // disconnect of a socket never seen is answered all the same.
     let refused = invoke(
         &watch,
         "realtime",
@@ -389,6 +393,14 @@ async fn the_sample_events_run_through_the_real_lambda_runtime() {
     )
     .await;
     assert_eq!(gone["statusCode"], 200, "{gone}");
+    // What an app sends on its socket is answered and ignored.
+    let message = invoke(
+        &watch,
+        "realtime",
+        &workspace_root().join("events/realtime-message.json"),
+    )
+    .await;
+    assert_eq!(message["statusCode"], 200, "{message}");
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -264,7 +264,10 @@ async fn a_merchant_finds_a_recipient_and_uploads_a_csv_file_into_a_list() {
         ],
     )
     .await;
-    assert_eq!(summary["recipient_messages"], 2, "the refused SMS and the in-app item");
+    assert_eq!(
+        summary["recipient_messages"], 2,
+        "the refused SMS and the in-app item"
+    );
 
     // What the page uploaded is the list's, each row as the file said.
     let (_, list) = t.get(key, "/v1/lists/spring").await;

@@ -46,6 +46,10 @@ struct Book {
     script: VecDeque<u16>,
     /// FCM: access tokens issued, and how many exchanges there were.
     issued: Vec<String>,
+    /// FCM: access tokens no longer honoured (revoked).
+    revoked: BTreeSet<String>,
+    /// FCM: how long an access token lives (`expires_in`), 3599 s unless set.
+    lifetime: Option<u64>,
     /// APNs: the distinct provider tokens seen.
     provider_tokens: BTreeSet<String>,
 }
@@ -111,6 +115,18 @@ impl FakePush {
         self.book.lock().expect("book").script.extend(statuses);
     }
 
+    /// FCM issues access tokens that live `secs` from now on.
+    pub fn token_lifetime(&self, secs: u64) {
+        self.book.lock().expect("book").lifetime = Some(secs);
+    }
+
+    /// FCM answers `401` to every access token issued so far.
+    pub fn revoke_tokens(&self) {
+        let mut book = self.book.lock().expect("book");
+        let issued = book.issued.clone();
+        book.revoked.extend(issued);
+    }
+
     /// How many access tokens FCM issued.
     pub fn exchanges(&self) -> usize {
         self.book.lock().expect("book").issued.len()
@@ -166,19 +182,28 @@ async fn fcm_token(State(book): State<Arc<Mutex<Book>>>, body: Bytes) -> Respons
     let mut book = book.lock().expect("book");
     let token = format!("ya29.test-{}", book.issued.len() + 1);
     book.issued.push(token.clone());
-    axum::Json(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}))
+    let lifetime = book.lifetime.unwrap_or(3599);
+    axum::Json(json!({"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}))
         .into_response()
 }
 
+/// `messages:send`, over HTTP/2 as FCM is spoken to, with a live access
+/// token.
 async fn fcm_send(
     State(book): State<Arc<Mutex<Book>>>,
     Path((project, send)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     if send != "messages:send" || project != "inc-tests" {
         return error(404, json!({"error": {"status": "NOT_FOUND"}}));
     }
+    if request.version() != Version::HTTP_2 {
+        return error(505, json!({"error": {"status": "HTTP/2 expected"}}));
+    }
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 16)
+        .await
+        .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let device = body["message"]["token"]
         .as_str()
@@ -190,7 +215,7 @@ async fn fcm_send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !book.issued.iter().any(|t| t == bearer) {
+    if !book.issued.iter().any(|t| t == bearer) || book.revoked.contains(bearer) {
         return error(
             401,
             json!({"error": {"code": 401, "status": "UNAUTHENTICATED"}}),
