@@ -97,6 +97,18 @@ pub struct Config {
     /// (`INC_WS_ENDPOINT`, `wss://…`) and stage (`INC_WS_STAGE`). None: no
     /// frames are sent (the feed still holds every item).
     pub websocket_management_url: Option<String>,
+    /// Where apps open that API's sockets (`wss://…/live`): what the feed
+    /// demo page connects to.
+    pub websocket_url: Option<String>,
+}
+
+/// Where clients open a WebSocket API's sockets: its endpoint and stage.
+pub fn socket_url(endpoint: &str, stage: &str) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    match stage.trim_matches('/') {
+        "" => endpoint.to_owned(),
+        stage => format!("{endpoint}/{stage}"),
+    }
 }
 
 /// The `@connections` endpoint of a WebSocket API: `https://` for its
@@ -215,6 +227,8 @@ impl Config {
             ses_configuration_set: get("INC_SES_CONFIGURATION_SET"),
             websocket_management_url: get("INC_WS_ENDPOINT")
                 .map(|e| management_url(&e, &get("INC_WS_STAGE").unwrap_or_default())),
+            websocket_url: get("INC_WS_ENDPOINT")
+                .map(|e| socket_url(&e, &get("INC_WS_STAGE").unwrap_or_default())),
         })
     }
 
@@ -316,6 +330,10 @@ mod tests {
         assert_eq!(
             management_url("ws://127.0.0.1:3001/", "live"),
             "http://127.0.0.1:3001/live"
+        );
+        assert_eq!(
+            socket_url("ws://127.0.0.1:3001/", "live"),
+            "ws://127.0.0.1:3001/live"
         );
     }
 

@@ -374,3 +374,47 @@ async fn a_merchant_watches_a_campaign_go_reads_its_replies_and_cancels_another(
     assert_eq!(survey["counts"]["sent"], 30);
     assert_eq!(survey["counts"]["replied"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_opens_the_feed_demo_with_a_token_and_sees_items_arrive_live() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let key = &acct.key;
+    let (status, _) = t
+        .call(Method::PUT, "/v1/recipients/ada", key, Some(json!({})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = t
+        .send_json(
+            "/v1/messages",
+            key,
+            json!({"id": "welcome", "channel": "in_app", "to_recipient": "ada", "title": "Hello",
+                   "text": "Welcome aboard"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["notification_id"].as_str().expect("id").to_owned();
+    t.notification_when(key, &id, |n| n["status"] == "delivered")
+        .await;
+    let (status, token) = t
+        .send_json("/v1/recipients/ada/token", key, json!({}))
+        .await;
+    assert_eq!(status, 201, "{token}");
+
+    let summary = run_script(
+        "feed-demo.mjs",
+        &[
+            ("INC_URL", t.url("").trim_end_matches('/').to_owned()),
+            ("INC_API_KEY", acct.key.clone()),
+            (
+                "INC_TOKEN",
+                token["token"].as_str().expect("token").to_owned(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(summary, json!({"items": 2, "sockets": 1}));
+    // What the page read is what the API holds.
+    let (_, feed) = t.get(key, "/v1/recipients/ada/feed").await;
+    assert_eq!(feed["unread_count"], 1, "{feed}");
+}

@@ -47,6 +47,8 @@ pub struct Api {
     queue_url: String,
     /// Frames to the in-app feed's sockets (a read, contract 14).
     realtime: inc_shared::realtime::Realtime,
+    /// Where apps open those sockets: what the feed demo page connects to.
+    feed_socket_url: Option<String>,
 }
 
 impl Api {
@@ -61,6 +63,7 @@ impl Api {
                 sdk,
                 config.websocket_management_url.as_deref(),
             ),
+            feed_socket_url: config.websocket_url.clone(),
         })
     }
 }
@@ -170,6 +173,7 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/transactions", get(find_transaction))
         .route("/v1/transactions/{session_id}", get(get_transaction))
         .route("/panel", get(panel::index))
+        .route("/panel/feed-demo", get(panel::feed_demo))
         .route("/panel/{asset}", get(panel::asset))
         .fallback(not_found)
         .with_state(app)

@@ -2,11 +2,15 @@
 //! the binary and served by the same function as the API it calls. Nothing
 //! is fetched from elsewhere, and the Content-Security-Policy says so.
 
-use axum::extract::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use inc_shared::Error;
+
+use crate::Api;
 
 const INDEX: &str = include_str!("../panel/index.html");
 const SCRIPT: &str = include_str!("../panel/panel.js");
@@ -17,6 +21,8 @@ const MESSAGES: &str = include_str!("../panel/messages.js");
 const RECIPIENTS: &str = include_str!("../panel/recipients.js");
 const CAMPAIGNS: &str = include_str!("../panel/campaigns.js");
 const STYLE: &str = include_str!("../panel/panel.css");
+const FEED_DEMO: &str = include_str!("../panel/feed-demo.html");
+const FEED_DEMO_SCRIPT: &str = include_str!("../panel/feed-demo.js");
 
 /// Only this origin: no inline script, no third-party asset, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -24,13 +30,14 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    base-uri 'none'; frame-ancestors 'none'";
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
+    page_with(content_type, body.to_owned(), HeaderValue::from_static(CSP))
+}
+
+fn page_with(content_type: &'static str, body: String, csp: HeaderValue) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -48,6 +55,34 @@ pub async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
+/// `GET /panel/feed-demo`: the in-app feed as an app shows it, opened with
+/// a recipient token (contract 14). It connects to this deployment's
+/// WebSocket API, and the Content-Security-Policy names that origin alone
+/// beside this one.
+pub async fn feed_demo(State(app): State<Arc<Api>>) -> Response {
+    let socket = app.feed_socket_url.as_deref().unwrap_or_default();
+    let origin = socket
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()))
+        .unwrap_or_default();
+    let csp = CSP.replace(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {origin}"),
+    );
+    let body = FEED_DEMO.replace("{{FEED_SOCKET}}", &html_attribute(socket));
+    match HeaderValue::from_str(&csp) {
+        Ok(csp) => page_with("text/html; charset=utf-8", body, csp),
+        Err(_) => page("text/html; charset=utf-8", FEED_DEMO),
+    }
+}
+
+fn html_attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// `GET /panel/{asset}`: the script and the style.
 pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
     match name.as_str() {
@@ -59,6 +94,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, Error> {
         "recipients.js" => Ok(page("text/javascript; charset=utf-8", RECIPIENTS)),
         "campaigns.js" => Ok(page("text/javascript; charset=utf-8", CAMPAIGNS)),
         "panel.css" => Ok(page("text/css; charset=utf-8", STYLE)),
+        "feed-demo.js" => Ok(page("text/javascript; charset=utf-8", FEED_DEMO_SCRIPT)),
         _ => Err(Error::NotFound("asset")),
     }
 }
@@ -78,6 +114,8 @@ mod tests {
             MESSAGES,
             RECIPIENTS,
             CAMPAIGNS,
+            FEED_DEMO,
+            FEED_DEMO_SCRIPT,
             STYLE,
         ] {
             assert!(!text.contains("http://"), "an absolute http URL");
