@@ -16,6 +16,7 @@ mod feed;
 mod init;
 mod instant;
 mod lists;
+mod push;
 mod runtime_api;
 mod schedule;
 
@@ -463,6 +464,10 @@ async fn main() {
     if chosen("feed") {
         println!("in-app items to their socket (local stack)…");
         feed::latency(&mut rows, &mut notes).await;
+    }
+    if chosen("push") {
+        println!("CPU per push, the FCM token cached…");
+        push::cpu_per_device(&mut rows, &mut notes).await;
     }
     if chosen("schedule") {
         println!("schedule → send lateness (1,000 messages due at once)…");
