@@ -252,6 +252,65 @@ async fn push_reaches_every_device_by_fcm_and_apns_and_gone_devices_leave() {
         Some(2)
     );
 
+    // A push campaign reaches each member at its newest device (ada's
+    // iPhone, added last).
+    let (status, body) = t
+        .call(
+            Method::PUT,
+            "/v1/templates/push/sale",
+            key,
+            Some(json!({"languages": {"en": {"title": "Sale", "body": "Hi {{ recipient.id }}, {{ offer }}",
+                                              "data": {"offer": "{{ offer }}"}}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/v1/lists/app-users",
+            key,
+            Some(json!({"name": "App users"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = t
+        .send_json(
+            "/v1/lists/app-users/members",
+            key,
+            json!({"recipients": [{"id": "ada"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let before = apns.pushed().len();
+    let (status, body) = t
+        .send_json(
+            "/v1/campaigns",
+            key,
+            json!({"id": "sale-1", "name": "Sale", "list": "app-users", "channel": "push",
+                   "template": "sale", "data": {"offer": "20% off"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = eventually("the push campaign sent", PATIENCE, || async {
+        let (_, c) = t.get(key, "/v1/campaigns/sale-1").await;
+        (c["status"] == "sent").then_some(c)
+    })
+    .await;
+    assert_eq!(
+        (
+            done["counts"]["members"].as_u64(),
+            done["counts"]["sent"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    let sent = apns.pushed();
+    assert_eq!(sent.len(), before + 1);
+    let last = &sent[before];
+    assert_eq!(last.device, apns_token(1));
+    assert_eq!(last.body["aps"]["alert"]["body"], "Hi ada, 20% off");
+    assert_eq!(last.body["offer"], "20% off");
+
     // Devices the providers say are gone are removed by themselves.
     add_device(&t, key, "fcm", FCM_TOKEN_2).await;
     fcm.forget_device(FCM_TOKEN);

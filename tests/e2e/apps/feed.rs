@@ -115,7 +115,11 @@ async fn the_feed_is_read_by_token_and_arrives_live_on_every_socket() {
         }
         other => panic!("a bad token must be refused: {:?}", other.map(|_| ())),
     }
-    let tampered = format!("{}x", &ada[..ada.len() - 1]);
+    // Ada's claims under Bob's signature: forged.
+    let (claims, _) = ada.rsplit_once('.').expect("a JWT");
+    let (_, signature) = bob.rsplit_once('.').expect("a JWT");
+    let tampered = format!("{claims}.{signature}");
+    assert_eq!(t.as_app(Method::GET, "/v1/feed", &tampered).await.0, 401);
     assert!(
         tokio_tungstenite::connect_async(format!("{}/?token={tampered}", t.ws_url()))
             .await
