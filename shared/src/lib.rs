@@ -24,10 +24,13 @@
 #[cfg(feature = "adapters")]
 pub mod api;
 pub mod config;
+#[cfg(feature = "adapters")]
+pub mod destinations;
 pub mod domain;
 #[cfg(feature = "adapters")]
 pub mod emit;
 pub mod error;
+pub mod jq;
 pub mod metrics;
 #[cfg(feature = "adapters")]
 pub mod providers;
@@ -53,9 +56,9 @@ pub mod webhook;
 pub const LAYERS: &[&[&str]] = &[
     &["error"],
     &["domain"],
-    &["config", "metrics"],
+    &["config", "metrics", "jq"],
     &["tls", "telemetry"],
-    &["store", "queue", "webhook"],
+    &["store", "queue", "webhook", "destinations"],
     &["providers", "push", "realtime", "emit"],
     &["api"],
 ];

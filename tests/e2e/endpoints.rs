@@ -10,6 +10,8 @@
 mod catalog;
 #[path = "endpoints/default_health.rs"]
 mod default_health;
+#[path = "endpoints/destinations.rs"]
+mod destinations;
 #[path = "endpoints/fan_out.rs"]
 mod fan_out;
 #[path = "endpoints/health.rs"]

@@ -37,16 +37,7 @@ fn default_endpoint_is_settings() -> Error {
 /// `PATCH /v1/endpoints/ep_default`: only `enabled` — the rest is the
 /// account's settings.
 async fn patch_default(app: &Api, account: &Account, patch: EndpointPatch) -> Result<Response> {
-    let EndpointPatch {
-        enabled: Some(enabled),
-        url: None,
-        description: None,
-        filter_types: None,
-        format: None,
-        rate_limit: None,
-        headers: None,
-    } = patch
-    else {
+    let Some(enabled) = patch.only_enabled() else {
         return Err(default_endpoint_is_settings());
     };
     let endpoint = app
@@ -82,6 +73,9 @@ pub async fn create(
     let account = authenticate(&app.store, &headers).await?;
     let bytes = read_json_body(&headers, body).await?;
     let spec = EndpointSpec::from_json(&bytes, &app.policy)?;
+    if let Some(code) = &spec.transformation {
+        inc_shared::jq::Program::compile_for_save(code)?;
+    }
     let endpoint = Endpoint::create(&account.account_id, spec, Utc::now());
     app.store.create_endpoint(&endpoint).await?;
     tracing::info!(account_id = %account.account_id, endpoint_id = %endpoint.endpoint_id, "endpoint created");
@@ -159,13 +153,16 @@ pub async fn patch(
     let mut endpoint = find(&app, &account, &id).await?;
     let bytes = read_json_body(&headers, body).await?;
     let patch = EndpointPatch::from_json(&bytes, &app.policy)?;
+    if let Some(Some(code)) = &patch.transformation {
+        inc_shared::jq::Program::compile_for_save(code)?;
+    }
     if id == DEFAULT_ENDPOINT_ID {
         return patch_default(&app, &account, patch).await;
     }
     let mut tries = 0;
     loop {
         let read = endpoint.version;
-        let mut next = patch.clone().apply(endpoint, Utc::now());
+        let mut next = patch.clone().apply(endpoint, Utc::now())?;
         next.version = read + 1;
         if app.store.put_endpoint(&next, read).await? {
             tracing::info!(account_id = %account.account_id, endpoint_id = %id, "endpoint changed");

@@ -32,6 +32,7 @@ mod receipts;
 mod recipients;
 mod suppressions;
 mod templates;
+mod transformations;
 
 /// Most notifications one page of the history returns.
 pub const MAX_PAGE: i32 = 100;
@@ -87,6 +88,10 @@ pub fn router(app: Arc<Api>) -> Router {
         .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
         .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate))
         .route("/v1/endpoints/{id}/stats", get(endpoint_stats::stats))
+        .route(
+            "/v1/endpoints/{id}/transformation/test",
+            post(transformations::test),
+        )
         .route("/v1/event-types", get(event_types::list))
         .route(
             "/v1/event-types/{type}",

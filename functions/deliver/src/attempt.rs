@@ -4,11 +4,14 @@
 
 use chrono::Utc;
 
+use inc_shared::destinations::Delivery;
 use inc_shared::domain::apps::devices::{Platform, parse_address};
 use inc_shared::domain::apps::feed::{FeedItem, item_frame};
 use inc_shared::domain::delivery::decision::sms_gateway;
 use inc_shared::domain::recipients::preferences::TRANSACTIONAL;
-use inc_shared::domain::{Attempt, AttemptOutcome, Endpoint, Notification, Payload};
+use inc_shared::domain::{
+    Attempt, AttemptOutcome, Endpoint, Notification, Payload, WebhookPayload,
+};
 use inc_shared::push::PushContent;
 use inc_shared::store::Account;
 use inc_shared::webhook::{WebhookRequest, failed_before_sending};
@@ -24,6 +27,7 @@ impl Deliver {
         endpoint: Option<&Endpoint>,
         n: &Notification,
         number: u32,
+        shaped: Option<&WebhookPayload>,
     ) -> (Attempt, AttemptOutcome) {
         let channels = &account.settings.channels;
         let missing = |what: &str| {
@@ -34,6 +38,24 @@ impl Deliver {
         };
         match &n.payload {
             Payload::Webhook(payload) => {
+                // Reshaped by the endpoint's transformation, when it has one.
+                let payload = shaped.unwrap_or(payload);
+                // A queue, a topic or a bus (contract 15).
+                if let Some(e) = endpoint.filter(|e| !e.destination.is_http() && !n.is_alert()) {
+                    let attempt = self
+                        .destinations
+                        .send(Delivery {
+                            destination: &e.destination,
+                            webhook_id: &n.notification_id,
+                            event_type: &n.event_type,
+                            endpoint_id: &e.endpoint_id,
+                            body: &payload.body,
+                            attempt: number,
+                        })
+                        .await;
+                    let outcome = AttemptOutcome::of(attempt.status_code);
+                    return (attempt, outcome);
+                }
                 // An alert, or an endpoint (the default one signs with the
                 // account's secret).
                 let now = Utc::now();

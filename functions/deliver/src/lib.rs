@@ -38,6 +38,7 @@ pub mod fallback;
 mod health;
 mod rate;
 mod stats;
+mod transform;
 
 use rate::Pace;
 use stats::BatchStats;
@@ -81,6 +82,10 @@ pub struct Deliver {
     accounts: AccountCache,
     /// `INC_ENDPOINT_DISABLE_AFTER_SECS`.
     disable_after: Duration,
+    /// SQS, SNS and EventBridge endpoints (contract 15).
+    destinations: inc_shared::destinations::Destinations,
+    /// The endpoints' jq programs, compiled once per instance.
+    programs: inc_shared::jq::Cache,
 }
 
 /// How the reason of a notification failed with its disabled endpoint begins.
@@ -125,6 +130,8 @@ impl Deliver {
             dlq_url: config.dead_letter_queue()?.to_owned(),
             accounts: AccountCache::default(),
             disable_after: config.endpoint_disable_after,
+            destinations: inc_shared::destinations::Destinations::new(sdk, config.webhook_timeout),
+            programs: inc_shared::jq::Cache::default(),
         })
     }
 
@@ -396,22 +403,35 @@ impl Deliver {
         }
         let number = notification.next_attempt_number();
         let in_chain = notification.next_chain_attempt();
-        let (attempt, outcome) = self.attempt(account, endpoint, &notification, number).await;
+        let transform::Shaped {
+            attempt,
+            outcome,
+            failed,
+        } = self
+            .attempt_shaped(account, endpoint, &notification, number)
+            .await;
         tracing::info!(account_id = %account_id, notification_id = %id, attempt = number,
             status_code = attempt.status_code, latency_ms = attempt.latency_ms, error = attempt.error.as_deref(),
             channel = notification.channel.as_str(), "delivery attempt");
         let jitter = rand::random_range(-1.0..=1.0);
-        let decision = decide(
-            notification.channel,
-            outcome,
-            &attempt,
-            in_chain,
-            &self.retry,
-            jitter,
-        );
-        let decision = match endpoint {
-            Some(e) => self.health(account, e, &attempt, decision).await,
-            None => decision,
+        let decision = match failed {
+            // Its transformation failed: for good, and not the endpoint's
+            // doing, so its health is left alone.
+            Some(reason) => Decision::GiveUp(reason),
+            None => {
+                let decision = decide(
+                    notification.channel,
+                    outcome,
+                    &attempt,
+                    in_chain,
+                    &self.retry,
+                    jitter,
+                );
+                match endpoint {
+                    Some(e) => self.health(account, e, &attempt, decision).await,
+                    None => decision,
+                }
+            }
         };
         stats.count(&notification, attempt.at, |c| {
             c.attempt(attempt.latency_ms, matches!(decision, Decision::Delivered));

@@ -12,15 +12,13 @@
 //! | [`events`] | what comes in: events and their validation, the `payment.state_changed` data, the event-type catalog with INC's own types, Genio's IPN form |
 //! | [`accounts`] | an account's settings: the Genio toggles, customer-channel providers, quiet hours, where alerts go |
 //! | [`delivery`] | the notification and its status, receipt and staging; how an attempt's answer is read, the retry schedule, the one stop-or-retry decision; the outbox and the delivery message |
+//! | [`destinations`] | what a webhook can land in besides an HTTP URL (an SQS queue, an SNS topic, an EventBridge bus), each target checked, and the jq transformation's rules |
 //! | [`endpoints`] | where webhooks go: endpoints and their input, filters, signing, rate limits, stats, the alerts about them |
 //! | [`recipients`] | the people a merchant talks to: recipients, their preferences per category and channel, lists (sharded members, exact counts) |
 //! | [`messages`] | customer messages: templates, direct messages, opt-outs, the providers' receipts |
 //! | [`apps`] | mobile push and the in-app feed: devices, FCM's and APNs' rules, feed items and their frames, recipient tokens |
 //! | [`campaigns`] | one message to every member of a list, once each per run: the request, statuses, recurrence, runs and their sharded counts, what each member gets, replies |
 //! | [`payments`] | the state × channel rules, the payment message texts, planning what an event causes, the transaction and its timeline |
-//!
-//! Part three's concepts take their places in this order as they come:
-//! destinations after `endpoints`.
 
 /// The concepts, lowest first: each may use only those before it.
 pub const CONCEPTS: &[&str] = &[
@@ -28,6 +26,7 @@ pub const CONCEPTS: &[&str] = &[
     "events",
     "accounts",
     "delivery",
+    "destinations",
     "endpoints",
     "recipients",
     "messages",
@@ -41,6 +40,7 @@ pub mod apps;
 pub mod campaigns;
 pub mod common;
 pub mod delivery;
+pub mod destinations;
 pub mod endpoints;
 pub mod events;
 pub mod messages;

@@ -60,6 +60,8 @@ impl Account {
             account_id: self.account_id.clone(),
             endpoint_id: DEFAULT_ENDPOINT_ID.to_owned(),
             url,
+            destination: Default::default(),
+            transformation: None,
             description: "The account's endpoint_url (PATCH /v1/settings).".to_owned(),
             filter_types: None,
             format: self.settings.webhook_format,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::accounts::settings::{Settings, WebhookFormat};
+use crate::domain::destinations::Destination;
 use crate::domain::endpoints::signing;
 
 /// Most endpoints per account besides the default one.
@@ -27,7 +28,16 @@ pub use crate::domain::common::ids::DEFAULT_ENDPOINT_ID;
 pub struct Endpoint {
     pub account_id: String,
     pub endpoint_id: String,
+    /// Where it delivers: the HTTP URL, or the target of its
+    /// [`Destination`] (queue URL, topic ARN, bus name).
     pub url: String,
+    /// HTTP (absent on items from before destinations), SQS, SNS or
+    /// EventBridge.
+    #[serde(default, skip_serializing_if = "Destination::is_http")]
+    pub destination: Destination,
+    /// A jq program reshaping each webhook (contract section 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transformation: Option<String>,
     #[serde(default)]
     pub description: String,
     /// `None`: every event type.
@@ -77,8 +87,9 @@ impl Endpoint {
 
     /// How the API shows it: never the secret.
     pub fn view(&self) -> Value {
-        json!({
+        let mut view = json!({
             "id": self.endpoint_id,
+            "type": self.destination.type_name(),
             "url": self.url,
             "description": self.description,
             "filter_types": self.filter_types,
@@ -89,9 +100,14 @@ impl Endpoint {
             "is_default": self.endpoint_id == DEFAULT_ENDPOINT_ID,
             "disabled_reason": self.disabled_reason,
             "failing_since": self.failing_since,
+            "transformation": self.transformation,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-        })
+        });
+        if let Some((field, target)) = self.destination.target() {
+            view[field] = target.into();
+        }
+        view
     }
 }
 
@@ -173,6 +189,8 @@ mod tests {
         };
         let spec = |f: Option<&[&str]>, enabled| EndpointSpec {
             url: "http://127.0.0.1:9/".into(),
+            destination: Default::default(),
+            transformation: None,
             description: String::new(),
             filter_types: f.map(filter),
             format: WebhookFormat::Json,

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::domain::accounts::settings::WebhookFormat;
 use crate::domain::common::url_policy::EndpointPolicy;
+use crate::domain::destinations::{Destination, target, transformation};
 use crate::domain::endpoints::endpoint::Endpoint;
+use crate::domain::endpoints::kind;
 use crate::domain::events::catalog::{self, MAX_DESCRIPTION_LEN};
 use crate::error::{Error, Result};
 
@@ -39,7 +41,10 @@ const RESERVED_HEADERS: &[&str] = &[
 /// A `POST /v1/endpoints` body, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointSpec {
+    /// The HTTP URL, or the destination's target.
     pub url: String,
+    pub destination: Destination,
+    pub transformation: Option<String>,
     pub description: String,
     pub filter_types: Option<Vec<String>>,
     pub format: WebhookFormat,
@@ -52,7 +57,13 @@ pub struct EndpointSpec {
 /// `filter_types` and `rate_limit` may be set to `null`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointPatch {
+    /// `type`, checked against the types there are.
+    pub type_name: Option<String>,
     pub url: Option<String>,
+    /// `queue_url`, `topic_arn` or `event_bus_name`, checked for its type.
+    pub target: Option<Destination>,
+    /// `Some(None)`: removed.
+    pub transformation: Option<Option<String>>,
     pub description: Option<String>,
     pub filter_types: Option<Option<Vec<String>>>,
     pub format: Option<WebhookFormat>,
@@ -61,24 +72,31 @@ pub struct EndpointPatch {
     pub headers: Option<BTreeMap<String, String>>,
 }
 
-const FIELDS: &str =
-    "`url`, `description`, `filter_types`, `format`, `enabled`, `rate_limit` and `headers`";
+const FIELDS: &str = "`type`, `url`, `queue_url`, `topic_arn`, `event_bus_name`, `description`, \
+     `filter_types`, `format`, `enabled`, `rate_limit`, `headers` and `transformation`";
 
 impl EndpointSpec {
     pub fn from_json(body: &[u8], policy: &EndpointPolicy) -> Result<EndpointSpec> {
         let patch = EndpointPatch::from_json(body, policy)?;
-        let url = patch
-            .url
-            .ok_or_else(|| Error::bad_request("missing_field", "url: is required", Some("url")))?;
-        Ok(EndpointSpec {
+        let (destination, url) = kind::destination(patch.given(), None)?;
+        let spec = EndpointSpec {
             url,
+            destination,
+            transformation: patch.transformation.flatten(),
             description: patch.description.unwrap_or_default(),
             filter_types: patch.filter_types.flatten(),
             format: patch.format.unwrap_or(WebhookFormat::Json),
             enabled: patch.enabled.unwrap_or(true),
             rate_limit: patch.rate_limit.flatten(),
             headers: patch.headers.unwrap_or_default(),
-        })
+        };
+        kind::fits(
+            &spec.destination,
+            spec.format,
+            &spec.headers,
+            spec.transformation.is_some(),
+        )?;
+        Ok(spec)
     }
 }
 
@@ -91,6 +109,39 @@ impl EndpointPatch {
         let mut patch = EndpointPatch::default();
         for (key, value) in top {
             match key.as_str() {
+                "type" => {
+                    let t = string(&value, "type")?;
+                    if !target::TYPES.contains(&t) {
+                        return Err(Error::unprocessable(
+                            "invalid_field",
+                            "type: must be `http`, `sqs`, `sns` or `eventbridge`",
+                            Some("type"),
+                        ));
+                    }
+                    patch.type_name = Some(t.to_owned());
+                }
+                field @ ("queue_url" | "topic_arn" | "event_bus_name") => {
+                    let type_name = match field {
+                        "queue_url" => "sqs",
+                        "topic_arn" => "sns",
+                        _ => "eventbridge",
+                    };
+                    if let Some(other) = patch.target.as_ref().and_then(Destination::target) {
+                        return Err(Error::unprocessable(
+                            "invalid_field",
+                            format!(
+                                "{field}: an endpoint has one target; {} is given too",
+                                other.0
+                            ),
+                            Some(field),
+                        ));
+                    }
+                    let raw = string(&value, field)?;
+                    patch.target = Some(Destination::parse(type_name, raw, policy)?);
+                }
+                "transformation" => {
+                    patch.transformation = Some(transformation::parse(&value)?);
+                }
                 "url" => {
                     let url = string(&value, "url")?;
                     patch.url = Some(policy.check_field(url, "url")?.to_string());
@@ -159,10 +210,45 @@ impl EndpointPatch {
         Ok(patch)
     }
 
-    /// `endpoint` with this patch applied.
-    pub fn apply(self, mut endpoint: Endpoint, now: DateTime<Utc>) -> Endpoint {
-        if let Some(url) = self.url {
-            endpoint.url = url;
+    fn given(&self) -> kind::Given<'_> {
+        kind::Given {
+            type_name: self.type_name.as_deref(),
+            url: self.url.as_deref(),
+            target: self.target.as_ref(),
+        }
+    }
+
+    /// Whether it sets nothing but `enabled` (all the default endpoint
+    /// takes: the rest is the account's settings).
+    pub fn only_enabled(&self) -> Option<bool> {
+        let EndpointPatch {
+            type_name: None,
+            url: None,
+            target: None,
+            transformation: None,
+            description: None,
+            filter_types: None,
+            format: None,
+            enabled: Some(enabled),
+            rate_limit: None,
+            headers: None,
+        } = self
+        else {
+            return None;
+        };
+        Some(*enabled)
+    }
+
+    /// `endpoint` with this patch applied: a `422` naming the field when
+    /// the result does not fit together (a target of another type, `form`
+    /// or headers on a queue).
+    pub fn apply(self, mut endpoint: Endpoint, now: DateTime<Utc>) -> Result<Endpoint> {
+        let (destination, url) =
+            kind::destination(self.given(), Some((&endpoint.destination, &endpoint.url)))?;
+        endpoint.destination = destination;
+        endpoint.url = url;
+        if let Some(t) = self.transformation {
+            endpoint.transformation = t;
         }
         if let Some(d) = self.description {
             endpoint.description = d;
@@ -187,8 +273,14 @@ impl EndpointPatch {
         if let Some(h) = self.headers {
             endpoint.headers = h;
         }
+        kind::fits(
+            &endpoint.destination,
+            endpoint.format,
+            &endpoint.headers,
+            endpoint.transformation.is_some(),
+        )?;
         endpoint.updated_at = now;
-        endpoint
+        Ok(endpoint)
     }
 }
 
@@ -211,6 +303,8 @@ impl Endpoint {
             account_id: account_id.to_owned(),
             endpoint_id: crate::domain::common::ids::new_endpoint_id(),
             url: spec.url,
+            destination: spec.destination,
+            transformation: spec.transformation,
             description: spec.description,
             filter_types: spec.filter_types,
             format: spec.format,

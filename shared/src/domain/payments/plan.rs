@@ -282,6 +282,8 @@ mod tests {
             return Vec::new();
         };
         let spec = crate::domain::endpoints::input::EndpointSpec {
+            destination: Default::default(),
+            transformation: None,
             url,
             description: String::new(),
             filter_types: None,
