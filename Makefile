@@ -6,7 +6,7 @@ SHELL := bash
 
 ARCH ?= arm64
 
-FUZZ_TARGETS := event_json event_form message_json signature_header receipts
+FUZZ_TARGETS := event_json event_form message_json signature_header receipts transformation
 FUZZ_SECONDS ?= 600
 CARGO_TOOLS := $(CURDIR)/.venv/cargo/bin
 
