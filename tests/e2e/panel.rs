@@ -418,3 +418,62 @@ async fn a_person_opens_the_feed_demo_with_a_token_and_sees_items_arrive_live() 
     let (_, feed) = t.get(key, "/v1/recipients/ada/feed").await;
     assert_eq!(feed["unread_count"], 1, "{feed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_adds_a_queue_and_edits_its_transformation_against_a_sample_event() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name("panel-orders")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let summary = run_script(
+        "transformation.mjs",
+        &[
+            ("INC_URL", t.url("").trim_end_matches('/').to_owned()),
+            ("INC_API_KEY", acct.key.clone()),
+            ("INC_QUEUE_URL", queue.clone()),
+        ],
+    )
+    .await;
+    let id = summary["endpoint"]
+        .as_str()
+        .expect("an endpoint")
+        .to_owned();
+    let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{id}")).await;
+    assert_eq!(endpoint["type"], "sqs");
+    assert_eq!(
+        endpoint["transformation"],
+        r#"{order: .data.order_no, by: "panel"}"#
+    );
+    // What the page saved is what the queue receives.
+    let (status, _) = t
+        .post_event(
+            &acct.key,
+            &json!({"id": "panel-1", "type": "order.completed", "data": {"order_no": "A-9"}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let body = eventually("the reshaped message", PATIENCE, || async {
+        sqs.receive_message()
+            .queue_url(&queue)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .ok()?
+            .messages?
+            .first()?
+            .body
+            .clone()
+    })
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json"),
+        json!({"order": "A-9", "by": "panel"})
+    );
+}

@@ -1,7 +1,8 @@
-// The panel's Endpoints section: list, add, change the event types,
-// enable / disable, show and rotate the secret, delete; each one's health
-// and a chart of its last 24 hours (drawn here, as SVG); and the event-type
-// catalog. Uses panel.js's helpers ($, api, el, say); like it, shows
+// The panel's Endpoints section: list, add (HTTP, or an SQS queue, SNS
+// topic or EventBridge bus), change the event types, enable / disable, show
+// and rotate the secret, delete; edit the jq transformation, tried live on a
+// sample event as one types; each one's health and a chart of its last 24
+// hours (drawn here, as SVG); and the event-type catalog. Uses panel.js's helpers ($, api, el, say); like it, shows
 // everything the API returns as text only.
 "use strict";
 
@@ -42,7 +43,8 @@ async function act(what, action) {
 function endpointRow(e) {
   const row = el("tr");
   row.dataset.id = e.id;
-  row.append(el("td", e.is_default ? e.id + " (default)" : e.id), el("td", e.url));
+  const where = e.type && e.type !== "http" ? e.type + ": " + e.url : e.url;
+  row.append(el("td", e.is_default ? e.id + " (default)" : e.id), el("td", where));
   const types = el("td");
   const actions = el("td", null, "actions");
   if (e.is_default) {
@@ -101,6 +103,7 @@ function endpointRow(e) {
   );
   if (!e.is_default) {
     actions.append(
+      button("Transform", "Transformation of " + e.id, () => openTransformation(e)),
       button("Delete", "Delete " + e.id, () =>
         act("Deleting the endpoint", async () => {
           await api("DELETE", "/v1/endpoints/" + e.id);
@@ -167,19 +170,34 @@ async function loadEndpoints() {
   $("endpoints-table").querySelector("tbody").replaceChildren(...items.map(endpointRow));
 }
 
+// The field that names each type's target.
+const TARGET_FIELD = { sqs: "queue_url", sns: "topic_arn", eventbridge: "event_bus_name" };
+
+function showTypeFields() {
+  const http = $("endpoint-type").value === "http";
+  $("endpoint-url-label").hidden = !http;
+  $("endpoint-url-label").querySelector("input").required = http;
+  $("endpoint-target-label").hidden = http;
+  $("endpoint-target-label").querySelector("input").required = !http;
+}
+
 async function addEndpoint(event) {
   event.preventDefault();
   const form = new FormData($("endpoint-form"));
+  const type = String(form.get("type"));
   const body = {
-    url: String(form.get("url")).trim(),
+    type,
     description: String(form.get("description")).trim(),
     filter_types: typesValue(String(form.get("filter_types"))),
   };
+  if (type === "http") body.url = String(form.get("url")).trim();
+  else body[TARGET_FIELD[type]] = String(form.get("target")).trim();
   await act("Adding the endpoint", async () => {
     const created = await api("POST", "/v1/endpoints", body);
     say("Endpoint " + created.id + " added.");
     showSecret(created.id, created.secret);
     $("endpoint-form").reset();
+    showTypeFields();
     await loadEndpoints();
   });
 }
@@ -201,6 +219,83 @@ async function loadEventTypes() {
   $("event-types-table").querySelector("tbody").replaceChildren(...rows);
 }
 
+// The transformation editor: which endpoint it edits, and the latest try
+// (an older answer arriving late must not overwrite a newer one).
+let editing = null;
+let tries = 0;
+let pending = null;
+
+const SAMPLE_EVENT = {
+  id: "evt_sample", type: "order.completed", created_at: "2026-12-05T10:00:00.000Z",
+  data: { order_no: "A-1001", amount: 25.5, currency_code: "KWD",
+          items: [{ sku: "X-1", qty: 2 }, { sku: "Y-2", qty: 1 }] },
+};
+
+function openTransformation(e) {
+  editing = e.id;
+  $("transformation-endpoint").textContent = e.id;
+  $("transformation-program").value = e.transformation || "";
+  if (!$("transformation-event").value) $("transformation-event").value = JSON.stringify(SAMPLE_EVENT, null, 2);
+  $("transformation").hidden = false;
+  tryTransformation();
+}
+
+// Runs the draft on the sample event through the API (bounded there as
+// deliver runs it) and shows the output or the error.
+async function tryTransformation() {
+  const mine = ++tries;
+  const out = $("transformation-output");
+  const program = $("transformation-program").value;
+  let event;
+  try {
+    event = JSON.parse($("transformation-event").value);
+  } catch (e) {
+    out.textContent = "The sample event is not JSON: " + e.message;
+    out.className = "error";
+    return;
+  }
+  if (program.trim() === "") {
+    out.textContent = "No program: the webhook goes as it is.";
+    out.className = "";
+    return;
+  }
+  let text;
+  let failed = false;
+  try {
+    const answer = await api("POST", "/v1/endpoints/" + editing + "/transformation/test",
+      { event, transformation: program });
+    text = typeof answer.output === "string" ? answer.output : JSON.stringify(answer.output, null, 2);
+  } catch (e) {
+    text = e.message;
+    failed = true;
+  }
+  if (mine !== tries) return;
+  out.textContent = text;
+  out.className = failed ? "error" : "";
+}
+
+function tryLater() {
+  clearTimeout(pending);
+  pending = setTimeout(tryTransformation, 300);
+}
+
+async function saveTransformation(program) {
+  await act("Saving the transformation", async () => {
+    await api("PATCH", "/v1/endpoints/" + editing, { transformation: program });
+    say(program === null ? "Transformation of " + editing + " removed." : "Transformation of " + editing + " saved.");
+    if (program === null) $("transformation-program").value = "";
+    await loadEndpoints();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("endpoint-form").addEventListener("submit", addEndpoint);
+  $("endpoint-type").addEventListener("change", showTypeFields);
+  $("transformation-program").addEventListener("input", tryLater);
+  $("transformation-event").addEventListener("input", tryLater);
+  $("transformation-save").addEventListener("click", () => {
+    const program = $("transformation-program").value;
+    saveTransformation(program.trim() === "" ? null : program);
+  });
+  $("transformation-remove").addEventListener("click", () => saveTransformation(null));
 });
