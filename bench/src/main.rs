@@ -11,6 +11,7 @@
 mod aws_stub;
 mod campaigns;
 mod cost;
+mod destinations;
 mod fan_out;
 mod feed;
 mod init;
@@ -468,6 +469,10 @@ async fn main() {
     if chosen("push") {
         println!("CPU per push, the FCM token cached…");
         push::cpu_per_device(&mut rows, &mut notes).await;
+    }
+    if chosen("destinations") {
+        println!("CPU per delivery to SQS and per transformation…");
+        destinations::cpu_per_delivery(&mut rows, &mut notes).await;
     }
     if chosen("schedule") {
         println!("schedule → send lateness (1,000 messages due at once)…");

@@ -95,6 +95,7 @@ impl Destinations {
     }
 
     async fn put(&self, d: &Delivery<'_>) -> Sent {
+        // A target in another region than INC's is reached in its own.
         let region = d.destination.region().map(|r| Region::new(r.to_owned()));
         let fifo = d.destination.is_fifo();
         match d.destination {
@@ -123,9 +124,14 @@ impl Destinations {
                         .message_group_id(d.endpoint_id)
                         .message_deduplication_id(d.webhook_id);
                 }
-                let mut config = aws_sdk_sqs::config::Builder::default();
-                config.set_region(region);
-                match request.customize().config_override(config).send().await {
+                let sent = match region {
+                    Some(region) => {
+                        let config = aws_sdk_sqs::config::Builder::default().region(region);
+                        request.customize().config_override(config).send().await
+                    }
+                    None => request.send().await,
+                };
+                match sent {
                     Ok(out) => delivered(out.message_id),
                     Err(e) => refused(
                         e.raw_response().map(|r| r.status().as_u16()),
@@ -153,9 +159,14 @@ impl Destinations {
                         .message_group_id(d.endpoint_id)
                         .message_deduplication_id(d.webhook_id);
                 }
-                let mut config = aws_sdk_sns::config::Builder::default();
-                config.set_region(region);
-                match request.customize().config_override(config).send().await {
+                let sent = match region {
+                    Some(region) => {
+                        let config = aws_sdk_sns::config::Builder::default().region(region);
+                        request.customize().config_override(config).send().await
+                    }
+                    None => request.send().await,
+                };
+                match sent {
                     Ok(out) => delivered(out.message_id),
                     Err(e) => refused(
                         e.raw_response().map(|r| r.status().as_u16()),
@@ -170,17 +181,15 @@ impl Destinations {
                     .detail_type(d.event_type)
                     .detail(d.body)
                     .build();
-                let mut config = aws_sdk_eventbridge::config::Builder::default();
-                config.set_region(region);
-                match self
-                    .events
-                    .put_events()
-                    .entries(entry)
-                    .customize()
-                    .config_override(config)
-                    .send()
-                    .await
-                {
+                let request = self.events.put_events().entries(entry);
+                let sent = match region {
+                    Some(region) => {
+                        let config = aws_sdk_eventbridge::config::Builder::default().region(region);
+                        request.customize().config_override(config).send().await
+                    }
+                    None => request.send().await,
+                };
+                match sent {
                     Ok(out) => {
                         let first = out.entries().first();
                         match first.and_then(|e| e.error_code()) {

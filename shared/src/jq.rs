@@ -14,6 +14,9 @@
 //!   times, or a shared value serialised exponentially, stops there;
 //! - **output**: the body written stops at its size.
 //!
+//! Runs go to a few worker threads kept warm between runs (a thread per run
+//! would cost more than a typical program).
+//!
 //! Only pure filters are offered: not `env` or `$ENV` (INC's environment
 //! holds its credentials), not `debug`, `stderr`, `input(s)`, `halt` or
 //! module imports.
@@ -268,24 +271,21 @@ impl Program {
         let input = input.to_owned();
         let state = inc_meter::RunState::default();
         let thread_state = state.clone();
-        std::thread::Builder::new()
-            .name("inc-jq".into())
-            .stack_size(STACK)
-            .spawn(move || {
-                inc_meter::enter(program.limits.memory, &thread_state);
-                let result = catch_unwind(AssertUnwindSafe(|| program.execute(&input)));
-                drop(input);
-                let result = match result {
-                    Ok(r) => r,
-                    Err(payload) => Err(match payload.downcast_ref::<Stop>() {
-                        Some(stop) => stop.message(&program.limits),
-                        None => "the transformation failed inside jq".into(),
-                    }),
-                };
-                inc_meter::leave();
-                let _ = tx.send(result);
-            })
-            .map_err(|e| RunError::Unavailable(format!("no thread for the transformation: {e}")))?;
+        workers::run(Box::new(move || {
+            inc_meter::enter(program.limits.memory, &thread_state);
+            let result = catch_unwind(AssertUnwindSafe(|| program.execute(&input)));
+            drop(input);
+            let result = match result {
+                Ok(r) => r,
+                Err(payload) => Err(match payload.downcast_ref::<Stop>() {
+                    Some(stop) => stop.message(&program.limits),
+                    None => "the transformation failed inside jq".into(),
+                }),
+            };
+            inc_meter::leave();
+            let _ = tx.send(result);
+        }))
+        .map_err(|e| RunError::Unavailable(format!("no thread for the transformation: {e}")))?;
         // The run checks its own clock; the wait allows for a busy machine,
         // and ends as soon as the meter has parked the thread.
         let deadline = Instant::now() + self.limits.time * 4 + Duration::from_secs(1);
@@ -549,6 +549,60 @@ fn load_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> String {
         "the program does not parse".into()
     } else {
         out.join("; ")
+    }
+}
+
+/// The threads programs run on: one per run at a time, kept for the next
+/// run when it ends normally; one the meter parked, or still busy past its
+/// run's deadline, is simply never given another.
+mod workers {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Sender, channel};
+
+    pub type Job = Box<dyn FnOnce() + Send>;
+
+    /// Idle workers, each waiting on its own channel.
+    static IDLE: Mutex<Vec<Sender<Job>>> = Mutex::new(Vec::new());
+    /// Most idle workers kept: past it, a worker ends with its run.
+    const MAX_IDLE: usize = 4;
+
+    fn idle() -> std::sync::MutexGuard<'static, Vec<Sender<Job>>> {
+        IDLE.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `job` on an idle worker, or a new one.
+    pub fn run(job: Job) -> std::io::Result<()> {
+        let waiting = idle().pop();
+        let job = match waiting {
+            Some(worker) => match worker.send(job) {
+                Ok(()) => return Ok(()),
+                Err(lost) => lost.0,
+            },
+            None => job,
+        };
+        let (tx, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("inc-jq".into())
+            .stack_size(super::STACK)
+            .spawn(move || {
+                let mut job = job;
+                loop {
+                    job();
+                    {
+                        let mut idle = idle();
+                        if idle.len() >= MAX_IDLE {
+                            return;
+                        }
+                        idle.push(tx.clone());
+                    }
+                    match rx.recv() {
+                        Ok(next) => job = next,
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map(|_| ())
     }
 }
 
