@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use inc_tests::{Sink, TestStack, json};
+use inc_tests::{Sink, TestStack, eventually, json};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -255,6 +255,16 @@ async fn a_queue_a_topic_and_a_bus_each_get_every_webhook_once_with_its_id() {
             t.notification_when(&acct.key, notification_id, |n| n["status"] == "delivered")
                 .await;
         }
+    }
+    // Counted like an HTTP endpoint's deliveries.
+    for e in [&to_queue, &to_topic, &to_bus] {
+        eventually("the endpoint's stats", PATIENCE, || async {
+            let (status, stats) = t
+                .get(&acct.key, &format!("/v1/endpoints/{}/stats", id(e)))
+                .await;
+            (status == 200 && stats["totals"]["delivered"] == 3).then_some(())
+        })
+        .await;
     }
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     for url in [&direct_url, &via_sns_url, &via_bus_url] {
