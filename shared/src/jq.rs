@@ -41,6 +41,11 @@ use jaq_json::Val;
 #[global_allocator]
 static ALLOCATOR: inc_meter::Metered = inc_meter::Metered;
 
+// A step, time or depth stop unwinds the run's thread: a build that aborts
+// on panic would end the whole process instead.
+#[cfg(panic = "abort")]
+compile_error!("the jq runner stops runaway programs by unwinding: keep panic = \"unwind\"");
+
 /// How far one run may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
