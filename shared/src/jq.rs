@@ -113,10 +113,6 @@ pub fn parked() -> usize {
     inc_meter::stopped()
 }
 
-/// The run thread's stack: the depth limit plus room for native code and
-/// the unwinding that follows a stop.
-const STACK: usize = 32 << 20;
-
 /// What a run produced: the body to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -568,6 +564,9 @@ mod workers {
 
     /// Idle workers, each waiting on its own channel.
     static IDLE: Mutex<Vec<Sender<Job>>> = Mutex::new(Vec::new());
+    /// The run thread's stack: the depth limit plus room for native code and
+    /// the unwinding that follows a stop.
+    const STACK: usize = 32 << 20;
     /// Most idle workers kept: past it, a worker ends with its run.
     const MAX_IDLE: usize = 4;
 
@@ -589,7 +588,7 @@ mod workers {
         let (tx, rx) = channel::<Job>();
         std::thread::Builder::new()
             .name("inc-jq".into())
-            .stack_size(super::STACK)
+            .stack_size(STACK)
             .spawn(move || {
                 let mut job = job;
                 loop {
