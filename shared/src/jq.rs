@@ -27,16 +27,21 @@
 //! process keeps at most [`MAX_PARKED`] such threads; past that it refuses
 //! to run programs (a retryable error) rather than hold more memory.
 
-use std::cell::Cell;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jaq_core::data::{DataT, HasLut};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars};
 use jaq_json::Val;
+
+mod budget;
+mod errors;
+mod workers;
+
+use budget::Stop;
 
 #[global_allocator]
 static ALLOCATOR: inc_meter::Metered = inc_meter::Metered;
@@ -181,7 +186,7 @@ struct Budgeted<'a> {
 
 impl Clone for Budgeted<'_> {
     fn clone(&self) -> Self {
-        step();
+        budget::step();
         Budgeted { lut: self.lut }
     }
 }
@@ -234,7 +239,7 @@ impl Program {
         let arena = Arena::default();
         let modules = Loader::new(defs)
             .load(&arena, File { code, path: () })
-            .map_err(|errors| load_errors(code, errors))?;
+            .map_err(|errors| errors::load_errors(code, errors))?;
         let filter = Compiler::default()
             .with_funs(funs)
             .compile(modules)
@@ -244,8 +249,8 @@ impl Program {
                     for (name, undefined) in errs {
                         out.push(format!(
                             "{} `{name}` is not defined{}",
-                            undefined_kind(&undefined),
-                            at(code, name)
+                            errors::undefined_kind(&undefined),
+                            errors::at(code, name)
                         ));
                     }
                 }
@@ -266,7 +271,7 @@ impl Program {
                     .into(),
             ));
         }
-        quiet_stops();
+        budget::quiet_stops();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let program = self.clone();
         let input = input.to_owned();
@@ -279,7 +284,7 @@ impl Program {
             let result = match result {
                 Ok(r) => r,
                 Err(payload) => Err(match payload.downcast_ref::<Stop>() {
-                    Some(stop) => stop.message(&program.limits),
+                    Some(stop) => stopped(*stop, &program.limits),
                     None => "the transformation failed inside jq".into(),
                 }),
             };
@@ -294,10 +299,10 @@ impl Program {
             match rx.recv_timeout(Duration::from_millis(10)) {
                 Ok(result) => return result.map_err(RunError::Program),
                 Err(_) if state.hit() == inc_meter::Hit::Memory => {
-                    return Err(RunError::Program(Stop::Memory.message(&self.limits)));
+                    return Err(RunError::Program(stopped(Stop::Memory, &self.limits)));
                 }
                 Err(_) if Instant::now() > deadline => {
-                    return Err(RunError::Program(Stop::Time.message(&self.limits)));
+                    return Err(RunError::Program(stopped(Stop::Time, &self.limits)));
                 }
                 Err(_) => {}
             }
@@ -308,7 +313,7 @@ impl Program {
     fn execute(&self, input: &str) -> Result<Output, String> {
         let value = jaq_json::read::parse_single(input.as_bytes())
             .map_err(|e| format!("the input is not JSON: {e}"))?;
-        start_budget(&self.limits);
+        budget::start(self.limits.steps, self.limits.time, self.limits.depth);
         let ctx = Ctx::<Metered>::new(
             Budgeted {
                 lut: &self.filter.lut,
@@ -327,11 +332,8 @@ impl Program {
         drop(outputs);
         let limit = self.limits.output;
         match first {
-            Val::TStr(_) | Val::BStr(_) => {
-                let text = match &first {
-                    Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
-                    _ => unreachable!(),
-                };
+            Val::TStr(bytes) | Val::BStr(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
                 if text.len() > limit {
                     return Err(too_long(limit));
                 }
@@ -398,215 +400,22 @@ impl std::fmt::Write for Bounded {
     }
 }
 
-/// Why a run was stopped (the private panic payload).
-#[derive(Debug, Clone, Copy)]
-enum Stop {
-    Steps,
-    Time,
-    Depth,
-    Memory,
-}
-
-impl Stop {
-    fn message(self, limits: &Limits) -> String {
-        match self {
-            Stop::Steps => format!(
-                "the transformation was stopped after {} steps (its limit)",
-                limits.steps
-            ),
-            Stop::Time => format!(
-                "the transformation was stopped after {} ms (its time limit)",
-                limits.time.as_millis()
-            ),
-            Stop::Depth => "the transformation was stopped: it recursed too deeply".into(),
-            Stop::Memory => format!(
-                "the transformation was stopped at {} MiB (its memory limit)",
-                limits.memory >> 20
-            ),
-        }
-    }
-}
-
-/// The run thread's budget.
-#[derive(Clone, Copy)]
-struct Budget {
-    steps_left: u64,
-    deadline: Instant,
-    stack_base: usize,
-    depth: usize,
-}
-
-thread_local! {
-    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
-}
-
-fn start_budget(limits: &Limits) {
-    let marker = 0u8;
-    BUDGET.with(|b| {
-        b.set(Some(Budget {
-            steps_left: limits.steps,
-            deadline: Instant::now() + limits.time,
-            stack_base: std::ptr::addr_of!(marker) as usize,
-            depth: limits.depth,
-        }))
-    });
-}
-
-/// One context hand-over: counts it, and every 256th checks the clock;
-/// measures the stack each time.
-fn step() {
-    let Some(mut budget) = BUDGET.with(Cell::get) else {
-        return;
-    };
-    let marker = 0u8;
-    let here = std::ptr::addr_of!(marker) as usize;
-    let stop = if budget.steps_left == 0 {
-        Some(Stop::Steps)
-    } else if budget.stack_base.abs_diff(here) > budget.depth {
-        Some(Stop::Depth)
-    } else if budget.steps_left % 256 == 0 && Instant::now() > budget.deadline {
-        Some(Stop::Time)
-    } else {
-        None
-    };
-    if let Some(stop) = stop {
-        // Once stopped, the unwinding's own clones must not stop again.
-        BUDGET.with(|b| b.set(None));
-        std::panic::panic_any(stop);
-    }
-    budget.steps_left -= 1;
-    BUDGET.with(|b| b.set(Some(budget)));
-}
-
-/// Keeps the runs' stops out of the panic log; every other panic is
-/// reported as before.
-fn quiet_stops() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<Stop>().is_none() {
-                previous(info);
-            }
-        }));
-    });
-}
-
-fn undefined_kind(u: &jaq_core::compile::Undefined) -> &'static str {
-    use jaq_core::compile::Undefined;
-    match u {
-        Undefined::Mod => "module",
-        Undefined::Var => "variable",
-        Undefined::Label => "label",
-        Undefined::Filter(_) => "filter",
-        _ => "name",
-    }
-}
-
-/// ` at line L, column C` for a slice of `code`.
-fn at(code: &str, part: &str) -> String {
-    let offset = (part.as_ptr() as usize).wrapping_sub(code.as_ptr() as usize);
-    if offset > code.len() {
-        return String::new();
-    }
-    let before = &code[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!(" at line {line}, column {column}")
-}
-
-fn load_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> String {
-    use jaq_core::load::Error;
-    let mut out = Vec::new();
-    for (_, error) in errors {
-        match error {
-            Error::Io(items) => {
-                for (path, _) in items {
-                    out.push(format!("modules cannot be loaded (`{path}`)"));
-                }
-            }
-            Error::Lex(items) => {
-                for (expect, rest) in items {
-                    out.push(format!("expected {}{}", expect.as_str(), at(code, rest)));
-                }
-            }
-            Error::Parse(items) => {
-                for (expect, found) in items {
-                    let shown = if found.is_empty() {
-                        "the end of the program".to_owned()
-                    } else {
-                        format!("`{}`", found.chars().take(20).collect::<String>())
-                    };
-                    out.push(format!(
-                        "expected {} but found {shown}{}",
-                        expect.as_str(),
-                        at(code, found)
-                    ));
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        "the program does not parse".into()
-    } else {
-        out.join("; ")
-    }
-}
-
-/// The threads programs run on: one per run at a time, kept for the next
-/// run when it ends normally; one the meter parked, or still busy past its
-/// run's deadline, is simply never given another.
-mod workers {
-    use std::sync::Mutex;
-    use std::sync::mpsc::{Sender, channel};
-
-    pub type Job = Box<dyn FnOnce() + Send>;
-
-    /// Idle workers, each waiting on its own channel.
-    static IDLE: Mutex<Vec<Sender<Job>>> = Mutex::new(Vec::new());
-    /// The run thread's stack: the depth limit plus room for native code and
-    /// the unwinding that follows a stop.
-    const STACK: usize = 32 << 20;
-    /// Most idle workers kept: past it, a worker ends with its run.
-    const MAX_IDLE: usize = 4;
-
-    fn idle() -> std::sync::MutexGuard<'static, Vec<Sender<Job>>> {
-        IDLE.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Runs `job` on an idle worker, or a new one.
-    pub fn run(job: Job) -> std::io::Result<()> {
-        let waiting = idle().pop();
-        let job = match waiting {
-            Some(worker) => match worker.send(job) {
-                Ok(()) => return Ok(()),
-                Err(lost) => lost.0,
-            },
-            None => job,
-        };
-        let (tx, rx) = channel::<Job>();
-        std::thread::Builder::new()
-            .name("inc-jq".into())
-            .stack_size(STACK)
-            .spawn(move || {
-                let mut job = job;
-                loop {
-                    job();
-                    {
-                        let mut idle = idle();
-                        if idle.len() >= MAX_IDLE {
-                            return;
-                        }
-                        idle.push(tx.clone());
-                    }
-                    match rx.recv() {
-                        Ok(next) => job = next,
-                        Err(_) => return,
-                    }
-                }
-            })
-            .map(|_| ())
+/// What a stop says, with the limit it hit.
+fn stopped(stop: Stop, limits: &Limits) -> String {
+    match stop {
+        Stop::Steps => format!(
+            "the transformation was stopped after {} steps (its limit)",
+            limits.steps
+        ),
+        Stop::Time => format!(
+            "the transformation was stopped after {} ms (its time limit)",
+            limits.time.as_millis()
+        ),
+        Stop::Depth => "the transformation was stopped: it recursed too deeply".into(),
+        Stop::Memory => format!(
+            "the transformation was stopped at {} MiB (its memory limit)",
+            limits.memory >> 20
+        ),
     }
 }
 
