@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use inc_shared::Result;
-use inc_shared::domain::{Attempt, Decision, Endpoint};
+use inc_shared::domain::{Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification};
 use inc_shared::store::Account;
 
 use crate::{DISABLED, Deliver};
@@ -117,5 +117,54 @@ impl Deliver {
             }
         }
         Ok(None)
+    }
+}
+
+impl Deliver {
+    /// An endpoint disabled while this attempt was in flight could not fail
+    /// this notification (its lease was held): read the endpoint again now
+    /// that the retry is recorded and the lease released, and fail it here.
+    /// Together with the disabling invocation's own pass over the endpoint's
+    /// pending notifications (which runs after its disable is written), one
+    /// of the two always sees the other: no notification of a disabled
+    /// endpoint is left `retrying` until a far retry. A failed read leaves
+    /// it to that retry, which finds the endpoint disabled.
+    pub(crate) async fn fail_if_disabled_meanwhile(&self, n: &Notification, e: &Endpoint) {
+        let (account_id, id) = (&n.account_id, &e.endpoint_id);
+        let now = if id == DEFAULT_ENDPOINT_ID {
+            self.store
+                .get_account(account_id)
+                .await
+                .map(|a| a.and_then(|a| a.default_endpoint()))
+        } else {
+            self.store.get_endpoint(account_id, id).await
+        };
+        let reason = match now {
+            Ok(Some(e)) if e.enabled => return,
+            Ok(Some(e)) => format!(
+                "{DISABLED}{}",
+                e.disabled_reason
+                    .as_deref()
+                    .map_or_else(String::new, |r| format!(": {r}"))
+            ),
+            Ok(None) => inc_shared::domain::endpoints::endpoint::deleted_reason(id),
+            Err(err) => {
+                tracing::warn!(notification_id = %n.notification_id, %err, "could not read the endpoint again");
+                return;
+            }
+        };
+        match self
+            .store
+            .fail_pending(account_id, &n.notification_id, &reason)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(notification_id = %n.notification_id, reason, "failed: its endpoint was disabled meanwhile");
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(notification_id = %n.notification_id, %err, "could not fail the notification of a disabled endpoint");
+            }
+        }
     }
 }

@@ -34,6 +34,7 @@ use tracing::Instrument;
 
 mod alerts;
 mod attempt;
+mod dispose;
 pub mod fallback;
 mod health;
 mod rate;
@@ -51,9 +52,7 @@ use inc_shared::domain::endpoints::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::endpoints::rate_limit;
 use inc_shared::domain::messages::suppression;
 use inc_shared::domain::recipients::preferences;
-use inc_shared::domain::{
-    Attempt, DEFAULT_ENDPOINT_ID, Decision, Endpoint, Notification, RetrySchedule, Status,
-};
+use inc_shared::domain::{Decision, Notification, RetrySchedule, Status};
 use inc_shared::metrics::{Delivery, Metrics};
 use inc_shared::providers::Providers;
 use inc_shared::queue::{DeliveryMessage, Queue};
@@ -496,33 +495,6 @@ impl Deliver {
         }
     }
 
-    /// Hides the received message for `wait` and keeps it on the queue.
-    async fn hide(&self, record: &SqsMessage, wait: Duration) -> Result<Disposition> {
-        if let Some(receipt) = record.receipt_handle.as_deref() {
-            self.queue
-                .retry_later(self.queue_of(record), receipt, wait)
-                .await?;
-        }
-        Ok(Disposition::Again)
-    }
-
-    /// The queue a record came from: the campaign queue's, or the delivery
-    /// queue's (the function reads both).
-    fn queue_of(&self, record: &SqsMessage) -> &str {
-        let from_campaigns = record.event_source_arn.as_deref().is_some_and(|arn| {
-            let name = self
-                .campaign_queue_url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default();
-            !name.is_empty() && arn.rsplit(':').next() == Some(name)
-        });
-        match from_campaigns {
-            true => &self.campaign_queue_url,
-            false => &self.queue_url,
-        }
-    }
-
     /// The campaign runs whose messages this batch read: each is ended if
     /// its last message just did (errors are left to the sweeper, which
     /// looks at every unfinished run).
@@ -545,29 +517,6 @@ impl Deliver {
         }
     }
 
-    async fn retry_later(
-        &self,
-        record: &SqsMessage,
-        n: &Notification,
-        attempt: &Attempt,
-        gap: Duration,
-    ) -> Result<Disposition> {
-        let next = Utc::now() + chrono::Duration::from_std(gap).unwrap_or_default();
-        self.store
-            .record_attempt(
-                n,
-                attempt,
-                Status::Retrying,
-                Some(next),
-                attempt.error.as_deref(),
-                false,
-            )
-            .await?;
-        self.metrics
-            .delivery(n.channel.as_str(), Delivery::Retried, attempt.latency_ms);
-        self.hide(record, wait_on_sqs(gap)).await
-    }
-
     /// Why the recipient of a message by `to_recipient` is not to get it:
     /// it switched the message's channel off for its category (`preference`),
     /// or it was erased meanwhile. A transactional message is never read for.
@@ -586,92 +535,5 @@ impl Deliver {
             (!recipient.preferences.allows(category, n.channel.as_str()))
                 .then_some(preferences::PREFERENCE),
         )
-    }
-
-    /// An endpoint disabled while this attempt was in flight could not fail
-    /// this notification (its lease was held): read the endpoint again now
-    /// that the retry is recorded and the lease released, and fail it here.
-    /// Together with the disabling invocation's own pass over the endpoint's
-    /// pending notifications (which runs after its disable is written), one
-    /// of the two always sees the other: no notification of a disabled
-    /// endpoint is left `retrying` until a far retry. A failed read leaves
-    /// it to that retry, which finds the endpoint disabled.
-    async fn fail_if_disabled_meanwhile(&self, n: &Notification, e: &Endpoint) {
-        let (account_id, id) = (&n.account_id, &e.endpoint_id);
-        let now = if id == DEFAULT_ENDPOINT_ID {
-            self.store
-                .get_account(account_id)
-                .await
-                .map(|a| a.and_then(|a| a.default_endpoint()))
-        } else {
-            self.store.get_endpoint(account_id, id).await
-        };
-        let reason = match now {
-            Ok(Some(e)) if e.enabled => return,
-            Ok(Some(e)) => format!(
-                "{DISABLED}{}",
-                e.disabled_reason
-                    .as_deref()
-                    .map_or_else(String::new, |r| format!(": {r}"))
-            ),
-            Ok(None) => inc_shared::domain::endpoints::endpoint::deleted_reason(id),
-            Err(err) => {
-                tracing::warn!(notification_id = %n.notification_id, %err, "could not read the endpoint again");
-                return;
-            }
-        };
-        match self
-            .store
-            .fail_pending(account_id, &n.notification_id, &reason)
-            .await
-        {
-            Ok(true) => {
-                tracing::info!(notification_id = %n.notification_id, reason, "failed: its endpoint was disabled meanwhile");
-            }
-            Ok(false) => {}
-            Err(err) => {
-                tracing::warn!(notification_id = %n.notification_id, %err, "could not fail the notification of a disabled endpoint");
-            }
-        }
-    }
-
-    /// Records the final failure, owing its dead-letter copy, then parks the
-    /// message on the dead-letter queue, where an operator can inspect or
-    /// redrive it. If that send fails, the record is handed back: the
-    /// status says the copy is still owed, so the next delivery of the
-    /// message (or the sweeper) sends it — the copy never goes missing.
-    async fn give_up(
-        &self,
-        body: &str,
-        n: &Notification,
-        attempt: Option<&Attempt>,
-        reason: &str,
-    ) -> Result<Disposition> {
-        match attempt {
-            Some(a) => {
-                self.store
-                    .record_attempt(n, a, Status::Failed, None, Some(reason), true)
-                    .await?
-            }
-            None => self.store.mark_failed(n, reason).await?,
-        }
-        self.metrics.delivery(
-            n.channel.as_str(),
-            Delivery::Failed,
-            attempt.map_or(0, |a| a.latency_ms),
-        );
-        tracing::warn!(account_id = %n.account_id, notification_id = %n.notification_id, reason, "notification failed");
-        self.dead_letter(body, n, reason).await
-    }
-
-    /// Sends the dead-letter copy a given-up notification owes, then clears
-    /// the debt.
-    async fn dead_letter(&self, body: &str, n: &Notification, reason: &str) -> Result<Disposition> {
-        self.queue.dead_letter(&self.dlq_url, body, reason).await?;
-        if let Err(e) = self.store.dead_letter_sent(n).await {
-            // The copy is there; at worst the sweeper sends a second one.
-            tracing::warn!(notification_id = %n.notification_id, %e, "could not clear the dead-letter flag");
-        }
-        Ok(Disposition::Done)
     }
 }
