@@ -38,12 +38,14 @@ async fn each_member_gets_one_message_through_refusals_duplicates_and_a_killed_w
     assert_eq!(accepted["id"], "ledger");
 
     // Every shard's first page handed out again, as SQS may.
-    let (_, c) = t.get(&key, "/v1/campaigns/ledger").await;
-    let started: chrono::DateTime<chrono::Utc> = c["started_at"]
-        .as_str()
-        .expect("started")
-        .parse()
-        .expect("time");
+    // A retry answered while the first request was still starting the run
+    // is accepted before `started_at` is written: wait for it.
+    let started: chrono::DateTime<chrono::Utc> =
+        eventually("the run started", PATIENCE, || async {
+            let (_, c) = t.get(&key, "/v1/campaigns/ledger").await;
+            c["started_at"].as_str().and_then(|s| s.parse().ok())
+        })
+        .await;
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     let fanout = t.stack.resources.queues["FanoutQueue"].0.clone();
     for shard in 0..16 {
