@@ -27,6 +27,13 @@ pub enum Destination {
     },
 }
 
+/// Each type beyond HTTP and the field that names its target.
+const TARGET_FIELDS: &[(&str, &str)] = &[
+    ("sqs", "queue_url"),
+    ("sns", "topic_arn"),
+    ("eventbridge", "event_bus_name"),
+];
+
 /// The `type` values, as the API spells them.
 pub const TYPES: &[&str] = &["http", "sqs", "sns", "eventbridge"];
 
@@ -56,12 +63,18 @@ impl Destination {
 
     /// The target field a type needs (`None` for HTTP, which needs `url`).
     pub fn field_of(type_name: &str) -> Option<&'static str> {
-        match type_name {
-            "sqs" => Some("queue_url"),
-            "sns" => Some("topic_arn"),
-            "eventbridge" => Some("event_bus_name"),
-            _ => None,
-        }
+        TARGET_FIELDS
+            .iter()
+            .find(|(t, _)| *t == type_name)
+            .map(|(_, f)| *f)
+    }
+
+    /// The type a target field belongs to (`queue_url` → `sqs`).
+    pub fn type_of_field(field: &str) -> Option<&'static str> {
+        TARGET_FIELDS
+            .iter()
+            .find(|(_, f)| *f == field)
+            .map(|(t, _)| *t)
     }
 
     /// The destination of `type_name` at `target`, checked.

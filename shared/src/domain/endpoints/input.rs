@@ -108,6 +108,23 @@ impl EndpointPatch {
         let top = crate::domain::json_object(body)?;
         let mut patch = EndpointPatch::default();
         for (key, value) in top {
+            // `queue_url`, `topic_arn` or `event_bus_name`: one target, of its type.
+            if let Some(type_name) = Destination::type_of_field(&key) {
+                let field = key.as_str();
+                if let Some(other) = patch.target.as_ref().and_then(Destination::target) {
+                    return Err(Error::unprocessable(
+                        "invalid_field",
+                        format!(
+                            "{field}: an endpoint has one target; {} is given too",
+                            other.0
+                        ),
+                        Some(field),
+                    ));
+                }
+                let raw = string(&value, field)?;
+                patch.target = Some(Destination::parse(type_name, raw, policy)?);
+                continue;
+            }
             match key.as_str() {
                 "type" => {
                     let t = string(&value, "type")?;
@@ -119,25 +136,6 @@ impl EndpointPatch {
                         ));
                     }
                     patch.type_name = Some(t.to_owned());
-                }
-                field @ ("queue_url" | "topic_arn" | "event_bus_name") => {
-                    let type_name = match field {
-                        "queue_url" => "sqs",
-                        "topic_arn" => "sns",
-                        _ => "eventbridge",
-                    };
-                    if let Some(other) = patch.target.as_ref().and_then(Destination::target) {
-                        return Err(Error::unprocessable(
-                            "invalid_field",
-                            format!(
-                                "{field}: an endpoint has one target; {} is given too",
-                                other.0
-                            ),
-                            Some(field),
-                        ));
-                    }
-                    let raw = string(&value, field)?;
-                    patch.target = Some(Destination::parse(type_name, raw, policy)?);
                 }
                 "transformation" => {
                     patch.transformation = Some(transformation::parse(&value)?);
