@@ -167,27 +167,23 @@ mod tests {
     #[test]
     fn a_thread_within_its_budget_runs_and_counts() {
         let state = RunState::default();
-        let held = std::thread::spawn({
+        let (with, without) = std::thread::spawn({
             let state = state.clone();
             move || {
                 enter(1 << 20, &state);
                 let v = vec![0u8; 1000];
-                let held = held();
+                let with = held();
                 drop(v);
-                let after = held_after();
+                let without = held();
                 leave();
-                (held, after)
+                (with, without)
             }
         })
         .join()
         .expect("joins");
-        assert!(held.0 >= 1000, "{held:?}");
-        assert!(held.1 < held.0, "{held:?}");
+        assert!(with >= 1000, "{with}");
+        assert!(without < with, "{without} < {with}");
         assert_eq!(state.hit(), Hit::Nothing);
-    }
-
-    fn held_after() -> usize {
-        held()
     }
 
     #[test]
