@@ -496,8 +496,12 @@ impl Store {
     /// Takes the lease on a notification's next attempt, so that two
     /// invocations holding copies of its message cannot both send it: the
     /// condition holds only while it is pending, nobody else holds an
-    /// unexpired lease, and no attempt was logged since `seen` was read.
-    /// Recording the attempt releases the lease; a crashed holder's lapses.
+    /// unexpired lease, and nothing changed it since `seen` was read: no
+    /// attempt logged, and no failure, resend or recovery (each writes
+    /// `updated_at`) — an invocation that read it before those, and waited
+    /// a moment for its due instant, must not send with what it read (the
+    /// endpoint's URL may have changed meanwhile). Recording the attempt
+    /// releases the lease; a crashed holder's lapses.
     /// Its message has reached deliver, so a staged mark is cleared too.
     ///
     /// A scheduled message becomes `queued` with its lease (so it can no
@@ -514,6 +518,7 @@ impl Store {
             .set("lease_until = :until", ":until", millis(now + lease))
             .remove("staged")
             .value(":seen", number(seen.attempts.len()))
+            .value(":seen_updated", ts(seen.updated_at))
             .value(":now", millis(now));
         let statuses = match seen.status {
             Status::Scheduled => {
@@ -533,7 +538,7 @@ impl Store {
             }
         };
         let condition = format!(
-            "{statuses} AND size(attempts) = :seen \
+            "{statuses} AND size(attempts) = :seen AND updated_at = :seen_updated \
              AND (attribute_not_exists(lease_until) OR lease_until < :now)"
         );
         self.update_if(&seen.account_id, &seen.notification_id, &condition, c)

@@ -192,6 +192,59 @@ async fn fifty_pairs_of_simultaneous_resends_send_once_per_accepted_resend() {
     );
 }
 
+/// A delivery that read a notification, then waited a moment for its due
+/// instant while the notification was failed and resent (a recovery after
+/// a new endpoint URL, seen in CI), cannot take its lease with what it
+/// read: only an invocation that reads it afresh sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_read_a_notification_before_its_resend_cannot_send_it() {
+    let t = TestStack::start().await;
+    let sink = Sink::start().await;
+    let acct = t.account(Some(&sink.url())).await;
+    let id = t.post_events(&acct.key, "read-before-resend", 1).await[0].clone();
+    let store = t.store();
+    let read = || async {
+        store
+            .get_notification(&acct.id, &id)
+            .await
+            .expect("read")
+            .expect("stored")
+    };
+    let stale = eventually("delivered", PATIENCE, || async {
+        let n = read().await;
+        (n.status == Status::Delivered).then_some(n)
+    })
+    .await;
+    store
+        .requeue_notification(&acct.id, &id)
+        .await
+        .expect("resend");
+    let now = chrono::Utc::now();
+    let lease = chrono::Duration::seconds(20);
+    assert!(
+        !store
+            .lease_attempt(&stale, now, lease)
+            .await
+            .expect("lease"),
+        "read before the resend: refused"
+    );
+    let fresh = read().await;
+    assert_eq!(fresh.status, Status::Queued);
+    assert!(
+        store
+            .lease_attempt(&fresh, now, lease)
+            .await
+            .expect("lease")
+    );
+    assert!(
+        !store
+            .lease_attempt(&fresh, now, lease)
+            .await
+            .expect("lease"),
+        "held: a second copy waits"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_change_is_recorded_stale_notified_and_moves_nothing_back() {
     let t = TestStack::start().await;
