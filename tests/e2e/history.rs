@@ -314,6 +314,53 @@ async fn recover_queues_again_every_failed_notification_of_the_window() {
     assert_eq!(delivered["attempts"].as_array().map(Vec::len), Some(1));
 }
 
+/// A notification failed by another function (its endpoint disabled while
+/// it waited for a retry) owes its dead-letter copy until a delivery
+/// message comes by. Recovered first, its recovery's message sends that
+/// copy and then delivers it — it is not left queued for the sweeper.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_notification_still_owing_its_dead_letter_copy_is_delivered() {
+    // One failed attempt, then a retry ten minutes away: only the
+    // recovery's message can deliver it within the test.
+    let t = TestStack::with_parameters(&[("RetrySchedule", "600")]).await;
+    let sink = Sink::answering(&[503]).await;
+    let acct = t.account(Some(&sink.url())).await;
+    let since = chrono::Utc::now().to_rfc3339();
+    let id = t.post_events(&acct.key, "owed", 1).await[0].clone();
+    t.notification_when(&acct.key, &id, |n| n["status"] == "retrying")
+        .await;
+    let reason = "the endpoint was disabled: by the test";
+    assert!(
+        t.store()
+            .fail_pending(&acct.id, &id, reason)
+            .await
+            .expect("fail")
+    );
+    let (status, answer) = t
+        .send_json(
+            "/v1/notifications/recover",
+            &acct.key,
+            json!({"since": since}),
+        )
+        .await;
+    assert_eq!((status, &answer["recovered"]), (202, &json!(1)), "{answer}");
+    let n = t
+        .notification_when(&acct.key, &id, |n| n["status"] == "delivered")
+        .await;
+    assert_eq!(n["attempts"].as_array().map(Vec::len), Some(2), "{n}");
+    assert_eq!(sink.received().len(), 2);
+    let (copy, why) = t.dead_letter().await;
+    assert!(copy.body().is_some_and(|b| b.contains(&id)), "{copy:?}");
+    assert_eq!(why.as_deref(), Some(reason));
+    let stored = t
+        .store()
+        .get_notification(&acct.id, &id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.dead_letter_pending, None, "the copy is owed no more");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_timeline_per_order_across_every_channel() {
     let t = TestStack::start().await;

@@ -243,8 +243,13 @@ impl Deliver {
         };
         if let Some(reason) = &notification.dead_letter_pending {
             // Given up, its dead-letter copy not yet sent (that send failed
-            // last time): send it now, then it is done.
-            return self.dead_letter(body, &notification, reason).await;
+            // last time, or another function failed it): send it now. If a
+            // resend or a recovery has queued it again meanwhile, this may
+            // be that new chain's message: it goes on to be delivered.
+            let done = self.dead_letter(body, &notification, reason).await?;
+            if notification.status.is_final() {
+                return Ok(done);
+            }
         }
         if notification.status.is_final() {
             tracing::info!(notification_id = %id, status = notification.status.as_str(), "already final; duplicate message dropped");
