@@ -261,3 +261,45 @@ async fn the_ipn_postback_verifies_exactly_what_inc_sent_to_that_account() {
         "{status} {text}"
     );
 }
+
+/// An API key authenticates with one DynamoDB call once an instance has
+/// seen it (the key and its account read together), and a revoked key is
+/// refused at its next request all the same — by the API and by ingest,
+/// both of which have just used it. Another key of the account still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_at_its_next_request_by_a_warm_instance() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let store = t.store();
+    let (info, second) = store.create_key(&acct.id).await.expect("key");
+    let event = |id: &str| json!({"id": id, "type": "order.completed", "data": {}});
+    for round in 0..3 {
+        let (status, body) = t.get(&second, "/v1/settings").await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        let (status, body) = t
+            .post_event(&second, &event(&format!("warm-{round}")))
+            .await;
+        assert_eq!(status, 202, "round {round}: {body}");
+    }
+    store
+        .revoke_key(&acct.id, &info.key_id)
+        .await
+        .expect("revoke");
+    let (status, body) = t.get(&second, "/v1/settings").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = t.post_event(&second, &event("after-revoke")).await;
+    assert_eq!(status, 401, "{body}");
+    // The settings' receipt URLs name the account they belong to.
+    let names = |body: &serde_json::Value, id: &str| {
+        body["receipt_urls"]["sms"]
+            .as_str()
+            .is_some_and(|u| u.contains(&format!("rct_{id}_")))
+    };
+    let (status, body) = t.get(&acct.key, "/v1/settings").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(names(&body, &acct.id), "{body}");
+    // A key of another account never reads this one.
+    let other = t.account(None).await;
+    let (_, body) = t.get(&other.key, "/v1/settings").await;
+    assert!(names(&body, &other.id) && !names(&body, &acct.id), "{body}");
+}

@@ -1,11 +1,13 @@
 //! Accounts, their API keys, settings and signing secret.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::{from_items, to_attribute_value};
 
-use super::{Store, applied, db_err, s, ser, ts};
+use super::{Store, applied, db_err, de, s, ser, ts};
 use crate::domain::common::ids;
 use crate::domain::endpoints::signing::{self, SECRET_OVERLAP};
 use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Settings};
@@ -165,16 +167,69 @@ impl Store {
         Ok((account, api_key))
     }
 
-    /// The account an API key belongs to, if the key is known.
+    /// The account an API key belongs to, if the key is known. A key this
+    /// instance has seen is checked with its account in one call (see
+    /// `key_cache`): a revoked key is refused at its next request.
     pub async fn account_for_key(&self, api_key: &str) -> Result<Option<Account>> {
         let hash = ids::hash_api_key(api_key);
+        if let Some(account_id) = self.keys.account_of(&hash)
+            && let Some(found) = self.key_and_account(&hash, &account_id).await?
+        {
+            if found.is_none() {
+                self.keys.forget(&hash);
+            }
+            return Ok(found);
+        }
         let Some(key) = self
             .get::<ApiKeyItem>(&self.tables.api_keys, &[("key_hash", &hash)])
             .await?
         else {
             return Ok(None);
         };
-        self.get_account(&key.account_id).await
+        let account = self.get_account(&key.account_id).await?;
+        if account.is_some() {
+            self.keys.put(&hash, &key.account_id);
+        }
+        Ok(account)
+    }
+
+    /// The key (is it still there, still this account's?) and the account,
+    /// in one `BatchGetItem`; `None` if DynamoDB left part of it unread.
+    async fn key_and_account(
+        &self,
+        key_hash: &str,
+        account_id: &str,
+    ) -> Result<Option<Option<Account>>> {
+        let wanted = |name: &str, value: &str| {
+            KeysAndAttributes::builder()
+                .keys(HashMap::from([(name.to_owned(), s(value))]))
+                .consistent_read(true)
+        };
+        let key = wanted("key_hash", key_hash)
+            .projection_expression("account_id")
+            .build()
+            .map_err(Error::dependency)?;
+        let account = wanted("account_id", account_id)
+            .build()
+            .map_err(Error::dependency)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.tables.api_keys, key)
+            .request_items(&self.tables.accounts, account)
+            .send()
+            .await
+            .map_err(db_err)?;
+        if out.unprocessed_keys.is_some_and(|left| !left.is_empty()) {
+            return Ok(None);
+        }
+        let mut responses = out.responses.unwrap_or_default();
+        let mut first = |table: &str| responses.remove(table).and_then(|i| i.into_iter().next());
+        let key_holds = first(&self.tables.api_keys)
+            .and_then(|mut item| item.remove("account_id"))
+            .is_some_and(|owner| owner == s(account_id));
+        let account = first(&self.tables.accounts).map(de).transpose()?;
+        Ok(Some(account.filter(|_| key_holds)))
     }
 
     /// Adds an API key to an existing account; returns its id and the key,

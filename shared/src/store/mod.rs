@@ -55,6 +55,7 @@ pub mod events;
 pub mod fallbacks;
 pub mod feed;
 pub mod history;
+pub mod key_cache;
 pub mod lists;
 pub mod messages;
 pub mod notifications;
@@ -80,6 +81,8 @@ pub struct Store {
     /// The sweeper's clocks (see `domain::delivery::outbox`): the grace past a due
     /// time before a message counts as lost, and a schedule's lead.
     timing: crate::domain::delivery::outbox::Timing,
+    /// The account of each API key this instance has authenticated.
+    keys: std::sync::Arc<key_cache::KeyCache>,
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -281,6 +284,7 @@ impl Store {
             client,
             tables,
             timing: crate::domain::delivery::outbox::Timing::default(),
+            keys: std::sync::Arc::default(),
         }
     }
 
