@@ -82,14 +82,18 @@ async fn instant_stack(sink: &Sink) -> Replaying {
     let acct = t.account(Some(&sink.url())).await;
     let stub = AwsStub::start(&t.aws_endpoint()).await;
     let sdk = t.sdk.to_builder().endpoint_url(stub.endpoint()).build();
-    // Record: one event through ingest, its webhook through deliver.
+    // Record: two events through ingest (the second authenticates as a
+    // warm instance does: the key and its account in one BatchGetItem),
+    // their webhooks through deliver.
     let ingest = Arc::new(inc_ingest::Ingest::new(&sdk, &t.config()).expect("ingest"));
-    let (status, _) = post(&ingest, &acct.key, &seed_event("record-0", "sms.sent")).await;
-    assert_eq!(status, 202);
-    let event = t.receive_records(1).await;
+    for id in ["record-0", "record-1"] {
+        let (status, _) = post(&ingest, &acct.key, &seed_event(id, "sms.sent")).await;
+        assert_eq!(status, 202);
+    }
+    let event = t.receive_records(2).await;
     let deliver = inc_deliver::Deliver::new(&sdk, &t.config()).expect("deliver");
     assert!(deliver.handle(event).await.batch_item_failures.is_empty());
-    assert_eq!(sink.received().len(), 1, "the recorded webhook");
+    assert_eq!(sink.received().len(), 2, "the recorded webhooks");
     stub.replay();
     stub.take_calls();
     Replaying {

@@ -73,19 +73,23 @@ pub async fn membership_writes(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     assert_eq!(status, 200);
     let stub = AwsStub::start(&t.aws_endpoint()).await;
     let sdk = t.sdk.to_builder().endpoint_url(stub.endpoint()).build();
-    // Record one real batch of new members; replayed, every member of a
-    // batch is new, as the recorded reads found none.
+    // Record two real batches of new members (the second authenticates as
+    // a warm instance does: the key and its account in one BatchGetItem);
+    // replayed, every member of a batch is new, as the recorded reads
+    // found none.
     let api = Arc::new(inc_api::Api::new(&sdk, &t.config()).expect("api"));
-    let (status, body) = call(
-        &api,
-        "POST",
-        "/v1/lists/bench/members",
-        &acct.key,
-        rows_of(0),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["added"], BATCH, "{body}");
+    for first in [0, (BATCHES + 1) * BATCH] {
+        let (status, body) = call(
+            &api,
+            "POST",
+            "/v1/lists/bench/members",
+            &acct.key,
+            rows_of(first),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["added"], BATCH, "{body}");
+    }
     stub.replay();
     stub.take_calls();
     let (key, config) = (acct.key.clone(), t.config());
