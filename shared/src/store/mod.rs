@@ -62,6 +62,7 @@ pub mod notifications;
 pub mod receipts;
 pub mod recipients;
 pub mod replies;
+pub mod staging;
 pub mod suppressions;
 pub mod sweep;
 pub mod templates;
