@@ -11,6 +11,14 @@
 //! the work it does against AWS (signing, serialising, parsing); only the
 //! server's time is gone. Nothing it is told is stored: the ledger of a
 //! replayed run is what the loopback endpoint received.
+//!
+//! For the scale rows it can also stand in for a list of any size
+//! ([`synthesize_list`](AwsStub::synthesize_list): a member query answered
+//! with generated ids after its start key), hand the messages sent to one
+//! queue back to the bench ([`follow`](AwsStub::follow)), and keep a
+//! **ledger** of every other message sent ([`count_sent`](AwsStub::count_sent):
+//! counted by the `notification_id` of its body, or by its `webhook-id`
+//! attribute).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -31,8 +39,23 @@ struct Recorded {
     items: HashMap<String, Map<String, Value>>,
 }
 
+/// A list the stub makes up: its members' table, and members per shard.
+struct SyntheticList {
+    table: String,
+    per_shard: usize,
+}
+
+/// One queue whose messages go back to the bench.
+struct Follow {
+    queue: String,
+    to_bench: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
 struct StubState {
     upstream: String,
+    list: Mutex<Option<SyntheticList>>,
+    follow: Mutex<Option<Follow>>,
+    sent: Mutex<Option<HashMap<String, u32>>>,
     http: reqwest::Client,
     replaying: AtomicBool,
     recorded: Mutex<Recorded>,
@@ -51,6 +74,9 @@ impl AwsStub {
     pub async fn start(upstream: &str) -> AwsStub {
         let state = Arc::new(StubState {
             upstream: upstream.to_owned(),
+            list: Mutex::default(),
+            follow: Mutex::default(),
+            sent: Mutex::default(),
             http: reqwest::Client::new(),
             replaying: AtomicBool::new(false),
             recorded: Mutex::default(),
@@ -81,6 +107,44 @@ impl AwsStub {
     /// From now on, answers from memory.
     pub fn replay(&self) {
         self.state.replaying.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, a query on `table` (a list's members by shard) is
+    /// answered with `per_shard` made-up members of each shard, in pages as
+    /// the query's limit asks, each member id naming its shard.
+    pub fn synthesize_list(&self, table: &str, per_shard: usize) {
+        *self.state.list.lock().expect("stub lock") = Some(SyntheticList {
+            table: table.to_owned(),
+            per_shard,
+        });
+    }
+
+    /// From now on, the bodies of messages sent to `queue` come out of the
+    /// receiver (and are not counted).
+    pub fn follow(&self, queue: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (to_bench, from_stub) = tokio::sync::mpsc::unbounded_channel();
+        *self.state.follow.lock().expect("stub lock") = Some(Follow {
+            queue: queue.to_owned(),
+            to_bench,
+        });
+        from_stub
+    }
+
+    /// From now on, counts every message sent: by its body's
+    /// `notification_id`, or by its `webhook-id` attribute.
+    pub fn count_sent(&self) {
+        *self.state.sent.lock().expect("stub lock") = Some(HashMap::new());
+    }
+
+    /// How many times each message was sent since [`count_sent`](Self::count_sent);
+    /// stops counting.
+    pub fn sent(&self) -> HashMap<String, u32> {
+        self.state
+            .sent
+            .lock()
+            .expect("stub lock")
+            .take()
+            .unwrap_or_default()
     }
 
     /// How many calls of each `X-Amz-Target` it answered since the last
@@ -115,15 +179,13 @@ async fn answer(State(state): State<Arc<StubState>>, headers: HeaderMap, body: B
     let operation = target.rsplit('.').next().unwrap_or_default();
     let reply = match operation {
         "BatchGetItem" => batch_get(&state, &body),
-        "SendMessageBatch" => send_batch(&state, &body),
-        _ => {
-            let recorded = state.recorded.lock().expect("stub lock");
-            recorded
-                .answers
-                .get(&slot)
-                .cloned()
-                .unwrap_or_else(|| Bytes::from_static(b"{}"))
+        "Query" if let Some(page) = synthetic_page(&state, &body) => page,
+        "SendMessage" => {
+            count(&state, &serde_json::from_slice(&body).unwrap_or_default());
+            recorded_answer(&state, &slot)
         }
+        "SendMessageBatch" => send_batch(&state, &body),
+        _ => recorded_answer(&state, &slot),
     };
     (
         StatusCode::OK,
@@ -131,6 +193,34 @@ async fn answer(State(state): State<Arc<StubState>>, headers: HeaderMap, body: B
         reply,
     )
         .into_response()
+}
+
+fn recorded_answer(state: &StubState, slot: &str) -> Bytes {
+    let recorded = state.recorded.lock().expect("stub lock");
+    recorded
+        .answers
+        .get(slot)
+        .cloned()
+        .unwrap_or_else(|| Bytes::from_static(b"{}"))
+}
+
+/// Counts one message sent (a `SendMessage` request or a batch's entry), if
+/// counting: by its body's `notification_id`, else its `webhook-id`.
+fn count(state: &StubState, message: &Value) {
+    let mut sent = state.sent.lock().expect("stub lock");
+    let Some(sent) = sent.as_mut() else {
+        return;
+    };
+    let body: Value = serde_json::from_str(message["MessageBody"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let id = match body["notification_id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => message["MessageAttributes"]["webhook-id"]["StringValue"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    *sent.entry(id).or_default() += 1;
 }
 
 /// Passes the request on to moto and keeps its answer.
@@ -213,9 +303,47 @@ fn batch_get(state: &StubState, body: &[u8]) -> Bytes {
     )
 }
 
-/// Every entry sent.
+/// A page of the made-up list's shard the query names, if it is that
+/// list's: member ids `s{shard}-{n:07}`, after the start key, up to the limit.
+fn synthetic_page(state: &StubState, body: &[u8]) -> Option<Bytes> {
+    let request: Value = serde_json::from_slice(body).ok()?;
+    let list = state.list.lock().expect("stub lock");
+    let list = list.as_ref().filter(|l| request["TableName"] == l.table)?;
+    let shard_key = request["ExpressionAttributeValues"][":k"]["S"].as_str()?;
+    let shard = shard_key.rsplit('#').next().unwrap_or(shard_key);
+    let from = request["ExclusiveStartKey"]["recipient_id"]["S"]
+        .as_str()
+        .and_then(|last| last.rsplit('-').next()?.parse::<usize>().ok())
+        .map_or(0, |n| n + 1);
+    let limit = request["Limit"].as_u64().unwrap_or(100) as usize;
+    let to = (from + limit).min(list.per_shard);
+    let items: Vec<Value> = (from..to)
+        .map(|n| json!({"recipient_id": {"S": format!("s{shard}-{n:07}")}}))
+        .collect();
+    let mut out = json!({"Items": items, "Count": to - from, "ScannedCount": to - from});
+    if to < list.per_shard {
+        out["LastEvaluatedKey"] = json!({
+            "shard_key": {"S": shard_key},
+            "recipient_id": {"S": format!("s{shard}-{:07}", to - 1)},
+        });
+    }
+    Some(Bytes::from(out.to_string().into_bytes()))
+}
+
+/// Every entry sent (and handed on, or counted).
 fn send_batch(state: &StubState, body: &[u8]) -> Bytes {
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let entries = request["Entries"].as_array().into_iter().flatten();
+    for entry in entries {
+        let body = entry["MessageBody"].as_str().unwrap_or_default();
+        if let Some(follow) = state.follow.lock().expect("stub lock").as_ref()
+            && request["QueueUrl"] == follow.queue.as_str()
+        {
+            let _ = follow.to_bench.send(body.to_owned());
+            continue;
+        }
+        count(state, entry);
+    }
     let successful: Vec<Value> = request["Entries"]
         .as_array()
         .into_iter()

@@ -1,9 +1,9 @@
 //! Issue «3»'s speed rows. A campaign's fan-out with AWS answered at once
 //! (`aws_stub.rs`): one page of 98 members recorded through the campaigns
 //! function against moto, then replayed — members fanned out per second
-//! of one core, CPU per member against a direct message's through ingest,
-//! and a 100,000-member run's pages, sixteen chains side by side, from its
-//! start to the last member queued. Then a campaign on the local stack
+//! of one core, CPU per member against a direct message's through ingest;
+//! then a 1,000,000-member run on a list the stub makes up, sixteen chains
+//! of pages side by side on one core, with the ledger of what it queued. Then a campaign on the local stack
 //! with a rate, end to end, and the most sends any one second held.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use cpu_time::ThreadTime;
 use inc_shared::domain::campaigns::run::FanoutMessage;
+use inc_shared::domain::recipients::lists::SHARDS;
 use inc_tests::{PATIENCE, Sink, TestStack, eventually, json};
 use serde_json::Value;
 
@@ -19,13 +20,53 @@ use crate::aws_stub::AwsStub;
 use crate::instant::on_own_thread;
 use crate::{Row, ms};
 
-/// Members of the run the stub fans out, and pages replayed for the CPU.
-const MEMBERS: usize = 100_000;
+/// Members of the run the stub fans out (`INC_BENCH_CAMPAIGN_MEMBERS`
+/// makes it smaller for a quick look), and direct messages measured beside it.
+const MEMBERS: usize = 1_000_000;
 const PAGE: usize = inc_shared::domain::campaigns::run::PAGE;
-const CPU_PAGES: usize = 200;
+const DIRECT_MESSAGES: usize = 200;
 /// The campaign run on the local stack, and its rate.
 const E2E_MEMBERS: usize = 2_000;
 const E2E_RATE: u32 = 10;
+
+fn scale_members() -> usize {
+    std::env::var("INC_BENCH_CAMPAIGN_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MEMBERS)
+}
+
+/// Runs every shard's chain of pages from `first`'s run, one page of each
+/// chain at a time, the next page of a chain as its page queued it (the
+/// stub hands it over); how many pages ran.
+async fn follow_chains(
+    campaigns: Arc<inc_campaigns::Campaigns>,
+    first: &FanoutMessage,
+    mut next_pages: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> usize {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let run = |m: FanoutMessage| {
+        let campaigns = campaigns.clone();
+        async move { campaigns.page(&m).await.expect("a page") }
+    };
+    let mut in_flight: FuturesUnordered<_> = (0..SHARDS)
+        .map(|shard| {
+            run(FanoutMessage {
+                shard,
+                cursor: None,
+                ..first.clone()
+            })
+        })
+        .collect();
+    let mut pages = 0;
+    while in_flight.next().await.is_some() {
+        pages += 1;
+        while let Ok(body) = next_pages.try_recv() {
+            in_flight.push(run(serde_json::from_str(&body).expect("a next page")));
+        }
+    }
+    pages
+}
 
 async fn survey_template(t: &TestStack, key: &str) {
     let (status, body) = t
@@ -128,32 +169,13 @@ pub async fn fan_out(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         assert_eq!(post_message(&ingest, &acct.key, id).await, 202);
     }
     stub.replay();
-    stub.take_calls();
-
-    let (replay_sdk, replay_config, replayed) = (sdk.clone(), config.clone(), page.clone());
-    let cpu = on_own_thread(move || async move {
-        let campaigns =
-            inc_campaigns::Campaigns::new(&replay_sdk, &replay_config).expect("campaigns");
-        let cpu = ThreadTime::now();
-        for _ in 0..CPU_PAGES {
-            campaigns.page(&replayed).await.expect("a page");
-        }
-        cpu.elapsed()
-    });
-    let calls = stub.take_calls();
-    let claims = calls
-        .get("DynamoDB_20120810.TransactWriteItems")
-        .copied()
-        .unwrap_or(0);
-    let members = (CPU_PAGES * PAGE) as f64;
-    let per_member = ms(cpu) * 1000.0 / members;
 
     let (direct_sdk, direct_config, key) = (sdk.clone(), config.clone(), acct.key.clone());
     let direct = on_own_thread(move || async move {
         let ingest =
             Arc::new(inc_ingest::Ingest::new(&direct_sdk, &direct_config).expect("ingest"));
         let cpu = ThreadTime::now();
-        for i in 0..CPU_PAGES {
+        for i in 0..DIRECT_MESSAGES {
             assert_eq!(
                 post_message(&ingest, &key, &format!("direct-{i}")).await,
                 202
@@ -161,46 +183,56 @@ pub async fn fan_out(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         }
         cpu.elapsed()
     });
-    let per_message = ms(direct) * 1000.0 / CPU_PAGES as f64;
+    let per_message = ms(direct) * 1000.0 / DIRECT_MESSAGES as f64;
+    stub.take_calls();
+
+    // The million: a made-up list of MEMBERS, every shard's chain of pages
+    // followed as the fan-out queue would hand them over, on one core, with
+    // the ledger of what was queued.
+    let scale = scale_members();
+    let per_shard = scale.div_ceil(SHARDS as usize);
+    let scale = per_shard * SHARDS as usize;
+    stub.synthesize_list(&config.tables.list_members, per_shard);
+    let next_pages = stub.follow(&fanout);
+    stub.count_sent();
+    let (run_sdk, run_config, first) = (sdk.clone(), config.clone(), page.clone());
+    let (run_cpu, run_wall, pages) = on_own_thread(move || async move {
+        let campaigns =
+            Arc::new(inc_campaigns::Campaigns::new(&run_sdk, &run_config).expect("campaigns"));
+        let cpu = ThreadTime::now();
+        let started = Instant::now();
+        let pages = follow_chains(campaigns, &first, next_pages).await;
+        (cpu.elapsed(), started.elapsed(), pages)
+    });
+    let queued = stub.sent();
+    let run_calls = stub.take_calls();
+    let once = queued.values().filter(|n| **n == 1).count();
+    let twice = queued.values().filter(|n| **n > 1).count();
+    let lost = scale.saturating_sub(queued.len());
+    assert!(
+        once == scale && twice == 0 && lost == 0,
+        "the {scale}-member run's ledger: {once} once, {twice} more than once, {lost} lost"
+    );
+    let run_per_member = ms(run_cpu) * 1000.0 / scale as f64;
     rows.push(Row {
-        what:
-            "campaign fan-out, AWS answered at once: CPU per member vs a direct message's (ingest)"
-                .into(),
-        measured: format!("{per_member:.0} µs"),
+        what: format!(
+            "a {scale}-member campaign's fan-out, AWS answered at once, 16 chains on one core: \
+             CPU per member vs a direct message's (ledger: {once} queued once, {twice} twice, {lost} lost)"
+        ),
+        measured: format!("{run_per_member:.0} µs"),
         limit: format!("{per_message:.0} µs"),
-        ratio: Some(per_member / per_message),
+        ratio: Some(run_per_member / per_message),
         goal: Some(1.0),
         why: None,
     });
     rows.push(Row {
-        what: "campaign fan-out, AWS answered at once: members per second of one core".into(),
-        measured: format!("{:.0}/s", members / cpu.as_secs_f64()),
+        what: format!("a {scale}-member campaign's fan-out: members queued per second of one core"),
+        measured: format!("{:.0}/s", scale as f64 / run_cpu.as_secs_f64()),
         limit: "—".into(),
         ratio: None,
         goal: None,
         why: None,
     });
-    stub.take_calls();
-
-    // A 100,000-member run: 16 chains of pages, side by side, on the stub.
-    let pages = MEMBERS.div_ceil(PAGE);
-    let started = Instant::now();
-    let campaigns = Arc::new(campaigns);
-    let chains = (0..16).map(|shard| {
-        let campaigns = campaigns.clone();
-        let page = FanoutMessage {
-            shard,
-            ..page.clone()
-        };
-        tokio::spawn(async move {
-            for _ in (shard as usize..pages).step_by(16) {
-                campaigns.page(&page).await.expect("a page");
-            }
-        })
-    });
-    futures::future::join_all(chains).await;
-    let all_queued = started.elapsed();
-    let run_calls = stub.take_calls();
     let queued_batches = run_calls
         .get("AmazonSQS.SendMessageBatch")
         .copied()
@@ -209,34 +241,28 @@ pub async fn fan_out(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         .get("DynamoDB_20120810.TransactWriteItems")
         .copied()
         .unwrap_or(0);
-    rows.push(Row {
-        what: format!("a {MEMBERS}-member campaign, AWS answered at once: its start to every member queued (16 chains of pages)"),
-        measured: format!("{:.1} s", all_queued.as_secs_f64()),
-        limit: "60 s".into(),
-        ratio: Some(all_queued.as_secs_f64() / 60.0),
-        goal: Some(1.0),
-        why: None,
-    });
-    let per_page: Vec<String> = calls
+    let per_page: Vec<String> = run_calls
         .iter()
         .map(|(target, n)| {
             let name = target.rsplit('.').next().unwrap_or(target);
-            format!("{name} {:.2}", *n as f64 / CPU_PAGES as f64)
+            format!("{name} {:.2}", *n as f64 / pages as f64)
         })
         .collect();
     notes.push(format!(
-        "Campaign fan-out with AWS answered at once: {CPU_PAGES} pages of {PAGE} members, {claims} \
-         TransactWriteItems (a page's claim with its counts, and the shard moving on); AWS calls \
-         per page: {}. The 100,000-member run: {pages} pages, {run_claims} transactions, \
-         {queued_batches} SendMessageBatch calls (members' messages and next pages), in {:.1} s of \
-         wall time on this machine's two cores.",
+        "Campaign fan-out with AWS answered at once: a {scale}-member run on a list the stub \
+         makes up (16 shards of {per_shard}), each shard's pages followed one after the other as \
+         the fan-out queue hands them over, all sixteen chains on one core and the stub on the \
+         other: {pages} pages of up to {PAGE}, {run_claims} TransactWriteItems (a page's claim \
+         with its counts, and the shard moving on), {queued_batches} SendMessageBatch calls \
+         (members' messages and next pages), {:.1} s of wall time; AWS calls per page: {}. \
+         Ledger: {once} members queued once, {twice} more than once, {lost} lost.",
+        run_wall.as_secs_f64(),
         per_page.join(", "),
-        all_queued.as_secs_f64(),
     ));
     notes.push(crate::cost::campaign_estimate(
-        cpu.as_secs_f64() / members,
-        &calls,
-        CPU_PAGES,
+        run_cpu.as_secs_f64() / scale as f64,
+        &run_calls,
+        pages,
     ));
 }
 

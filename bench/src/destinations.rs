@@ -4,6 +4,7 @@
 //! signed HTTP webhook to a loopback endpoint; and the CPU a typical
 //! reshaping transformation adds to a webhook, its thread and all.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use cpu_time::{ProcessTime, ThreadTime};
@@ -19,7 +20,9 @@ use crate::aws_stub::AwsStub;
 use crate::instant::on_own_thread;
 use crate::{Row, ms};
 
-const SENDS: usize = 2_000;
+/// Deliveries each way, each with its own webhook id, counted by the
+/// stub and the endpoint: none lost, none twice.
+const SENDS: usize = 10_000;
 
 const WHY_SQS: &str = "A webhook is one HMAC and one HTTP/1.1 POST on a kept-alive connection; an SQS \
      send is the AWS SDK's whole request pipeline: SigV4 (a canonical request hashed, a \
@@ -57,24 +60,33 @@ pub async fn cpu_per_delivery(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let destination = Destination::Sqs { queue_url };
     // One real send to moto, recorded; every later one is answered from it.
     let warm = Destinations::new(&sdk, Duration::from_secs(15))
-        .send(delivery(&destination, 0))
+        .send(delivery(&destination, "ntf_warm", 0))
         .await;
     assert_eq!(warm.status_code, Some(200), "{warm:?}");
     stub.replay();
+    stub.count_sent();
     let to_queue = on_own_thread({
         let (sdk, destination) = (sdk.clone(), destination.clone());
         move || async move {
             let destinations = Destinations::new(&sdk, Duration::from_secs(15));
-            let first = destinations.send(delivery(&destination, 1)).await;
+            let first = destinations
+                .send(delivery(&destination, "ntf_first", 1))
+                .await;
             assert_eq!(first.status_code, Some(200), "{first:?}");
             let cpu = ThreadTime::now();
             for i in 0..SENDS {
-                let sent = destinations.send(delivery(&destination, i + 2)).await;
+                let id = format!("ntf_bench_{i}");
+                let sent = destinations.send(delivery(&destination, &id, i + 2)).await;
                 assert_eq!(sent.status_code, Some(200));
             }
             cpu.elapsed()
         }
     });
+    let queue_ledger = ledger(
+        stub.sent()
+            .into_iter()
+            .filter(|(id, _)| id.starts_with("ntf_bench_")),
+    );
     // The SDK's own floor: the same SendMessage, bare, on the same client.
     let bare = on_own_thread({
         let (sdk, destination) = (sdk.clone(), destination.clone());
@@ -110,28 +122,43 @@ pub async fn cpu_per_delivery(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             ipn_type: None,
             source: None,
         };
+        let ids: Vec<String> = (0..SENDS).map(|i| format!("ntf_bench_{i}")).collect();
+        // `i` past the ids: the warm-up's.
         let send = |i: usize| {
             client.send(WebhookRequest {
                 url: &url,
-                webhook_id: "ntf_bench",
+                webhook_id: ids.get(i).map_or("ntf_first", String::as_str),
                 secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
                 payload: &payload,
                 attempt: u32::try_from(i).unwrap_or(1),
                 headers: None,
             })
         };
-        assert_eq!(send(1).await.status_code, Some(200));
+        assert_eq!(send(SENDS).await.status_code, Some(200));
         let cpu = ThreadTime::now();
         for i in 0..SENDS {
             assert_eq!(send(i).await.status_code, Some(200));
         }
         cpu.elapsed()
     });
+    let mut by_id: HashMap<String, u32> = HashMap::new();
+    for r in sink.received() {
+        *by_id
+            .entry(r.headers.get("webhook-id").cloned().unwrap_or_default())
+            .or_default() += 1;
+    }
+    let http_ledger = ledger(
+        by_id
+            .into_iter()
+            .filter(|(id, _)| id.starts_with("ntf_bench_")),
+    );
     let per = |d: Duration, n: usize| ms(d) * 1000.0 / n as f64;
     let (queue_us, http_us) = (per(to_queue, SENDS), per(to_http, SENDS));
     rows.push(Row {
-        what: "CPU per delivery to an SQS queue (SDK, AWS answered at once) vs a signed HTTP webhook's"
-            .into(),
+        what: format!(
+            "CPU per delivery to an SQS queue (SDK, AWS answered at once) vs a signed HTTP \
+             webhook's, {SENDS} each (ledger: {queue_ledger} to the queue; {http_ledger} to the endpoint)"
+        ),
         measured: format!("{queue_us:.0} µs"),
         limit: format!("{http_us:.0} µs"),
         ratio: Some(queue_us / http_us),
@@ -166,10 +193,24 @@ pub async fn cpu_per_delivery(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     ));
 }
 
-fn delivery(destination: &Destination, i: usize) -> Delivery<'_> {
+/// `once / twice / lost` of the [`SENDS`] deliveries, from how many times
+/// each id arrived; panics unless each arrived once.
+fn ledger(arrived: impl Iterator<Item = (String, u32)>) -> String {
+    let counts: Vec<u32> = arrived.map(|(_, n)| n).collect();
+    let once = counts.iter().filter(|n| **n == 1).count();
+    let twice = counts.iter().filter(|n| **n > 1).count();
+    let lost = SENDS.saturating_sub(counts.len());
+    assert!(
+        once == SENDS && twice == 0 && lost == 0,
+        "{once} once, {twice} twice, {lost} lost"
+    );
+    format!("{once} once, {twice} twice, {lost} lost")
+}
+
+fn delivery<'a>(destination: &'a Destination, webhook_id: &'a str, i: usize) -> Delivery<'a> {
     Delivery {
         destination,
-        webhook_id: "ntf_bench",
+        webhook_id,
         event_type: "payment.state_changed",
         endpoint_id: "ep_bench",
         body: BODY,
