@@ -264,20 +264,28 @@ impl TestStack {
     }
 
     /// Every email the local AWS endpoint's SES accepted, oldest first.
+    ///
+    /// moto's dump of its state walks every backend while other requests
+    /// (the stack's workers) change them, and answers a 500 when one changed
+    /// under it (seen in CI under load): such an answer is asked again.
     pub async fn sent_emails(&self) -> Vec<Value> {
-        let data: Value = self
-            .http
-            .get(format!("{}/moto-api/data.json", self.aws_endpoint()))
-            .send()
-            .await
-            .expect("moto")
-            .json()
-            .await
-            .expect("JSON");
-        data["ses"]["Message"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let url = format!("{}/moto-api/data.json", self.aws_endpoint());
+        let mut last = String::new();
+        for _ in 0..20 {
+            let response = self.http.get(&url).send().await.expect("moto");
+            let status = response.status();
+            let body = response.text().await.expect("moto's answer");
+            match serde_json::from_str::<Value>(&body) {
+                Ok(data) if status.is_success() => {
+                    return data["ses"]["Message"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                }
+                _ => last = format!("{status}: {}", body.chars().take(300).collect::<String>()),
+            }
+        }
+        panic!("moto's state could not be read: {last}");
     }
 
     /// Takes `n` messages off the delivery queue, as SQS hands them to Lambda.
