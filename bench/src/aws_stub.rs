@@ -18,7 +18,10 @@
 //! queue back to the bench ([`follow`](AwsStub::follow)), and keep a
 //! **ledger** of every other message sent ([`count_sent`](AwsStub::count_sent):
 //! counted by the `notification_id` of its body, or by its `webhook-id`
-//! attribute).
+//! attribute). For the feed's scale row, a table's queries can be kept per
+//! key ([`keyed_queries`](AwsStub::keyed_queries): a key never recorded
+//! finds nothing) and a table's recorded item made each key's own
+//! ([`personalize`](AwsStub::personalize)).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -51,8 +54,21 @@ struct Follow {
     to_bench: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
+/// What a key asked for makes of a placeholder.
+type KeyValue = Box<dyn Fn(&Map<String, Value>) -> String + Send + Sync>;
+
+/// A recorded item made a key's own: `placeholder` anywhere in it becomes
+/// what `value` makes of the key asked for.
+struct Personal {
+    table: String,
+    placeholder: String,
+    value: KeyValue,
+}
+
 struct StubState {
     upstream: String,
+    keyed: Mutex<Option<String>>,
+    personal: Mutex<Option<Personal>>,
     list: Mutex<Option<SyntheticList>>,
     follow: Mutex<Option<Follow>>,
     sent: Mutex<Option<HashMap<String, u32>>>,
@@ -74,6 +90,8 @@ impl AwsStub {
     pub async fn start(upstream: &str) -> AwsStub {
         let state = Arc::new(StubState {
             upstream: upstream.to_owned(),
+            keyed: Mutex::default(),
+            personal: Mutex::default(),
             list: Mutex::default(),
             follow: Mutex::default(),
             sent: Mutex::default(),
@@ -116,6 +134,27 @@ impl AwsStub {
         *self.state.list.lock().expect("stub lock") = Some(SyntheticList {
             table: table.to_owned(),
             per_shard,
+        });
+    }
+
+    /// Queries on `table` are recorded and replayed per key (`:k`); in
+    /// replay, a key never recorded finds nothing. Set before recording.
+    pub fn keyed_queries(&self, table: &str) {
+        *self.state.keyed.lock().expect("stub lock") = Some(table.to_owned());
+    }
+
+    /// In replay, `table`'s recorded item answers each key asked for with
+    /// `placeholder` (anywhere in the item) replaced by `value(key)`.
+    pub fn personalize(
+        &self,
+        table: &str,
+        placeholder: &str,
+        value: impl Fn(&Map<String, Value>) -> String + Send + Sync + 'static,
+    ) {
+        *self.state.personal.lock().expect("stub lock") = Some(Personal {
+            table: table.to_owned(),
+            placeholder: placeholder.to_owned(),
+            value: Box::new(value),
         });
     }
 
@@ -172,7 +211,7 @@ async fn answer(State(state): State<Arc<StubState>>, headers: HeaderMap, body: B
         .expect("stub lock")
         .entry(target.clone())
         .or_default() += 1;
-    let slot = slot(&target, &body);
+    let slot = slot(&state, &target, &body);
     if !state.replaying.load(Ordering::SeqCst) {
         return record(&state, &target, &slot, headers, body).await;
     }
@@ -197,11 +236,17 @@ async fn answer(State(state): State<Arc<StubState>>, headers: HeaderMap, body: B
 
 fn recorded_answer(state: &StubState, slot: &str) -> Bytes {
     let recorded = state.recorded.lock().expect("stub lock");
-    recorded
-        .answers
-        .get(slot)
-        .cloned()
-        .unwrap_or_else(|| Bytes::from_static(b"{}"))
+    if let Some(answer) = recorded.answers.get(slot) {
+        return answer.clone();
+    }
+    let keyed = state.keyed.lock().expect("stub lock");
+    let of_keyed = keyed
+        .as_deref()
+        .is_some_and(|table| slot.starts_with(&format!("DynamoDB_20120810.Query {table} ")));
+    match of_keyed {
+        true => Bytes::from_static(br#"{"Items":[],"Count":0,"ScannedCount":0}"#),
+        false => Bytes::from_static(b"{}"),
+    }
 }
 
 /// Counts one message sent (a `SendMessage` request or a batch's entry), if
@@ -265,10 +310,16 @@ async fn record(
     (status, [("content-type", content_type)], bytes).into_response()
 }
 
-/// Where an answer is kept: by target, and by table for a call on one table.
-fn slot(target: &str, body: &[u8]) -> String {
+/// Where an answer is kept: by target, by table for a call on one table,
+/// and by key for a query on the keyed table.
+fn slot(state: &StubState, target: &str, body: &[u8]) -> String {
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let keyed = state.keyed.lock().expect("stub lock");
     match request["TableName"].as_str() {
+        Some(table) if target.ends_with(".Query") && keyed.as_deref() == Some(table) => {
+            let key = &request["ExpressionAttributeValues"][":k"]["S"];
+            format!("{target} {table} {}", key.as_str().unwrap_or_default())
+        }
         Some(table) => format!("{target} {table}"),
         None => target.to_owned(),
     }
@@ -278,6 +329,7 @@ fn slot(target: &str, body: &[u8]) -> String {
 fn batch_get(state: &StubState, body: &[u8]) -> Bytes {
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
     let recorded = state.recorded.lock().expect("stub lock");
+    let personal = state.personal.lock().expect("stub lock");
     let mut responses = Map::new();
     for (table, wanted) in request["RequestItems"].as_object().into_iter().flatten() {
         let Some(template) = recorded.items.get(table) else {
@@ -291,7 +343,14 @@ fn batch_get(state: &StubState, body: &[u8]) -> Bytes {
             .map(|key| {
                 let mut item = template.clone();
                 item.extend(key.clone());
-                Value::Object(item)
+                match personal.as_ref().filter(|p| p.table == *table) {
+                    Some(p) => {
+                        let text = Value::Object(item).to_string();
+                        let text = text.replace(&p.placeholder, &(p.value)(key));
+                        serde_json::from_str(&text).expect("a personalised item")
+                    }
+                    None => Value::Object(item),
+                }
             })
             .collect();
         responses.insert(table.clone(), Value::Array(items));

@@ -47,7 +47,7 @@ where
 }
 
 /// An SQS batch naming `ids` of `account_id`, as Lambda hands it over.
-fn batch(account_id: &str, ids: &[String]) -> SqsEvent {
+pub(crate) fn batch(account_id: &str, ids: &[String]) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = ids
         .iter()

@@ -14,6 +14,7 @@ mod cost;
 mod destinations;
 mod fan_out;
 mod feed;
+mod feed_scale;
 mod init;
 mod instant;
 mod lists;
@@ -423,6 +424,11 @@ fn chosen(name: &str) -> bool {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("feed-clients") {
+        // The feed's scale row holds its sockets in a process of its own.
+        feed_scale::clients().await;
+        return;
+    }
     let mut rows = Vec::new();
     let mut memory = Vec::new();
     let mut notes = Vec::new();
@@ -467,6 +473,10 @@ async fn main() {
     if chosen("feed") {
         println!("in-app items to their socket (local stack)…");
         feed::latency(&mut rows, &mut notes).await;
+    }
+    if chosen("feed-scale") {
+        println!("100,000 in-app items, 10,000 sockets open…");
+        feed_scale::scale(&mut rows, &mut notes).await;
     }
     if chosen("push") {
         println!("CPU per push, the FCM token cached…");
