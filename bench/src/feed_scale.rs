@@ -265,6 +265,15 @@ pub async fn scale(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         ms(p99),
         per_item_calls.join(", "),
     ));
+    let calls_in_a_row = calls
+        .iter()
+        .filter(|(target, _)| !target.ends_with("BatchGetItem"))
+        .map(|(_, n)| *n as f64 / ITEMS as f64)
+        .sum::<f64>();
+    notes.push(crate::cost::feed_estimate(
+        cpu.as_secs_f64() / ITEMS as f64,
+        calls_in_a_row,
+    ));
 }
 
 /// The child's side (`inc-bench feed-clients`): reads the WebSocket URL
