@@ -27,7 +27,7 @@ dev: ## run the local stack: moto, tables and queues from template.yaml, the API
 
 bench: ## every benchmark against its limit (release build, local stack): prints the table, writes docs/benchmarks.md
 	@scripts/install-tools.sh moto
-	cargo build --release --bin ingest --bin deliver --bin api --bin resend --bin hello --bin init-phases --bin inc-bench
+	cargo build --release --bin ingest --bin deliver --bin api --bin resend --bin campaigns --bin realtime --bin receipts --bin sweeper --bin hello --bin init-phases --bin inc-bench
 	target/release/inc-bench
 
 lint: ## formatting and clippy, warnings as errors

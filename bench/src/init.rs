@@ -1,6 +1,6 @@
 //! Cold starts: each function's init and first invocation against a
 //! hello-world Lambda's, run by the Runtime API of `runtime_api.rs`, and
-//! init taken apart step by step (`init_phases.rs`).
+//! init taken apart step by step (`init_phases.rs`), for all eight functions.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +18,7 @@ endpoint rules on first use) and the SDK configuration about 1.1 ms (the region 
 credential provider chains read the environment and profile files); the TLS roots, compiled \
 in (`shared/src/tls.rs`), now cost 0.35 ms, where the certificate-folder scan was most of \
 init before. The rest, about 2.5 ms against hello-world's 1.4 ms, is the process itself: a \
-22–27 MB binary loaded and relocated before `main`, against hello-world's 2.6 MB. So 2× \
+20–37 MB binary loaded and relocated before `main`, against hello-world's 2.6 MB. So 2× \
 hello-world (2.8 ms) is below what loading these binaries and configuring the SDK take \
 together. Building the clients at the first request instead would move about 1.3 ms there, \
 where the goal \"first invocation ≤ 2× a warm one\" would then miss for `deliver` (its warm \

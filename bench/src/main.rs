@@ -31,11 +31,15 @@ use cpu_time::ProcessTime;
 use inc_tests::{Answer, Sink, TestStack, seed_event, workspace_root};
 
 /// Release binaries measured, with the sample event each is given.
-const FUNCTIONS: [(&str, &str); 4] = [
+const FUNCTIONS: [(&str, &str); 8] = [
     ("ingest", "ingest-post-event.json"),
     ("api", "api-get-settings.json"),
     ("resend", "resend-explained.json"),
     ("deliver", "deliver-sqs.json"),
+    ("campaigns", "campaigns-fanout-sqs.json"),
+    ("realtime", "realtime-disconnect.json"),
+    ("receipts", "receipts-ses-delivery.json"),
+    ("sweeper", "sweeper-schedule.json"),
 ];
 const RUNS: usize = 5;
 const WARM_INVOCATIONS: usize = 30;
