@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::aws_stub::AwsStub;
 use crate::instant::on_own_thread;
+use crate::ledger::{Ledger, calls_per};
 use crate::{Row, ms};
 
 /// Members of the run the stub fans out (`INC_BENCH_CAMPAIGN_MEMBERS`
@@ -206,18 +207,13 @@ pub async fn fan_out(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     });
     let queued = stub.sent();
     let run_calls = stub.take_calls();
-    let once = queued.values().filter(|n| **n == 1).count();
-    let twice = queued.values().filter(|n| **n > 1).count();
-    let lost = scale.saturating_sub(queued.len());
-    assert!(
-        once == scale && twice == 0 && lost == 0,
-        "the {scale}-member run's ledger: {once} once, {twice} more than once, {lost} lost"
-    );
+    let ledger =
+        Ledger::count(scale, queued.into_values()).assert_whole(&format!("the {scale}-member run"));
     let run_per_member = ms(run_cpu) * 1000.0 / scale as f64;
     rows.push(Row {
         what: format!(
             "a {scale}-member campaign's fan-out, AWS answered at once, 16 chains on one core: \
-             CPU per member vs a direct message's (ledger: {once} queued once, {twice} twice, {lost} lost)"
+             CPU per member vs a direct message's (ledger: {ledger})"
         ),
         measured: format!("{run_per_member:.0} µs"),
         limit: format!("{per_message:.0} µs"),
@@ -241,13 +237,6 @@ pub async fn fan_out(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         .get("DynamoDB_20120810.TransactWriteItems")
         .copied()
         .unwrap_or(0);
-    let per_page: Vec<String> = run_calls
-        .iter()
-        .map(|(target, n)| {
-            let name = target.rsplit('.').next().unwrap_or(target);
-            format!("{name} {:.2}", *n as f64 / pages as f64)
-        })
-        .collect();
     notes.push(format!(
         "Campaign fan-out with AWS answered at once: a {scale}-member run on a list the stub \
          makes up (16 shards of {per_shard}), each shard's pages followed one after the other as \
@@ -255,9 +244,9 @@ pub async fn fan_out(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
          other: {pages} pages of up to {PAGE}, {run_claims} TransactWriteItems (a page's claim \
          with its counts, and the shard moving on), {queued_batches} SendMessageBatch calls \
          (members' messages and next pages), {:.1} s of wall time; AWS calls per page: {}. \
-         Ledger: {once} members queued once, {twice} more than once, {lost} lost.",
+         Ledger: {ledger}.",
         run_wall.as_secs_f64(),
-        per_page.join(", "),
+        calls_per(&run_calls, pages),
     ));
     notes.push(crate::cost::campaign_estimate(
         run_cpu.as_secs_f64() / scale as f64,
@@ -324,12 +313,11 @@ pub async fn paced(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         why: None,
     });
     notes.push(format!(
-        "Paced campaign on the local stack: {} members, {} SMS received ({} once, {} more than once), \
+        "Paced campaign on the local stack: {} members, {} SMS received (members: {}), \
          counts {}, {:.0} s from acceptance to sent ({:.1} messages/s against the rate of {E2E_RATE}).",
         E2E_MEMBERS,
         received.len(),
-        ids.values().filter(|n| **n == 1).count(),
-        ids.values().filter(|n| **n > 1).count(),
+        Ledger::count(E2E_MEMBERS, ids.into_values().map(|n: usize| n as u64)),
         done["counts"],
         took.as_secs_f64(),
         received.len() as f64 / took.as_secs_f64(),

@@ -18,6 +18,7 @@ use inc_tests::{Sink, TestStack};
 
 use crate::aws_stub::AwsStub;
 use crate::instant::on_own_thread;
+use crate::ledger::Ledger;
 use crate::{Row, ms};
 
 /// Deliveries each way, each with its own webhook id, counted by the
@@ -82,11 +83,7 @@ pub async fn cpu_per_delivery(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             cpu.elapsed()
         }
     });
-    let queue_ledger = ledger(
-        stub.sent()
-            .into_iter()
-            .filter(|(id, _)| id.starts_with("ntf_bench_")),
-    );
+    let queue_ledger = ledger(stub.sent(), "the SQS sends");
     // The SDK's own floor: the same SendMessage, bare, on the same client.
     let bare = on_own_thread({
         let (sdk, destination) = (sdk.clone(), destination.clone());
@@ -147,11 +144,7 @@ pub async fn cpu_per_delivery(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             .entry(r.headers.get("webhook-id").cloned().unwrap_or_default())
             .or_default() += 1;
     }
-    let http_ledger = ledger(
-        by_id
-            .into_iter()
-            .filter(|(id, _)| id.starts_with("ntf_bench_")),
-    );
+    let http_ledger = ledger(by_id, "the webhooks");
     let per = |d: Duration, n: usize| ms(d) * 1000.0 / n as f64;
     let (queue_us, http_us) = (per(to_queue, SENDS), per(to_http, SENDS));
     rows.push(Row {
@@ -193,18 +186,14 @@ pub async fn cpu_per_delivery(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     ));
 }
 
-/// `once / twice / lost` of the [`SENDS`] deliveries, from how many times
-/// each id arrived; panics unless each arrived once.
-fn ledger(arrived: impl Iterator<Item = (String, u32)>) -> String {
-    let counts: Vec<u32> = arrived.map(|(_, n)| n).collect();
-    let once = counts.iter().filter(|n| **n == 1).count();
-    let twice = counts.iter().filter(|n| **n > 1).count();
-    let lost = SENDS.saturating_sub(counts.len());
-    assert!(
-        once == SENDS && twice == 0 && lost == 0,
-        "{once} once, {twice} twice, {lost} lost"
-    );
-    format!("{once} once, {twice} twice, {lost} lost")
+/// The ledger of the [`SENDS`] measured deliveries (the warm-up's id left
+/// out), from how many times each id arrived; panics unless each arrived once.
+fn ledger(arrived: HashMap<String, u32>, what: &str) -> Ledger {
+    let counts = arrived
+        .into_iter()
+        .filter(|(id, _)| id.starts_with("ntf_bench_"))
+        .map(|(_, n)| n);
+    Ledger::count(SENDS, counts).assert_whole(what)
 }
 
 fn delivery<'a>(destination: &'a Destination, webhook_id: &'a str, i: usize) -> Delivery<'a> {

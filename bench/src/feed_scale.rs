@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::aws_stub::AwsStub;
 use crate::instant::{batch, on_own_thread};
+use crate::ledger::{Ledger, calls_per};
 use crate::{Row, ms, percentile};
 
 const ITEMS: usize = 100_000;
@@ -208,14 +209,9 @@ pub async fn scale(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         let sent = batch_started[&(k * EVERY / 10)];
         latencies.push(Duration::from_micros(u64::try_from(at - sent).unwrap_or(0)));
     }
-    let once = per_socket.values().filter(|n| **n == 1).count();
-    let twice = per_socket.values().filter(|n| **n > 1).count();
-    let lost = CONNECTED - per_socket.len();
-    assert!(
-        once == CONNECTED && twice == 0 && lost == 0 && misrouted == 0,
-        "the feed's ledger: {once} sockets got their item once, {twice} more than once, \
-         {lost} nothing, {misrouted} frames at another recipient's socket"
-    );
+    assert_eq!(misrouted, 0, "frames at another recipient's socket");
+    let ledger = Ledger::count(CONNECTED, per_socket.into_values().map(|n| n as u64))
+        .assert_whole("the feed (sockets that got their item)");
     latencies.sort();
     let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
     let per_item = ms(cpu) * 1000.0 / ITEMS as f64;
@@ -223,7 +219,7 @@ pub async fn scale(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         what: format!(
             "{ITEMS} in-app items to {ITEMS} recipients, {CONNECTED} sockets open on the local \
              WebSocket server, AWS answered at once: handed to deliver → frame at the socket, p99 \
-             (ledger: {once} sockets got their item once, {twice} twice, {lost} lost, {misrouted} misrouted)"
+             (ledger of sockets: {ledger}, {misrouted} misrouted)"
         ),
         measured: format!("{:.0} ms", ms(p99)),
         limit: "1000 ms".into(),
@@ -243,13 +239,6 @@ pub async fn scale(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         goal: None,
         why: None,
     });
-    let per_item_calls: Vec<String> = calls
-        .iter()
-        .map(|(target, n)| {
-            let name = target.rsplit('.').next().unwrap_or(target);
-            format!("{name} {:.2}", *n as f64 / ITEMS as f64)
-        })
-        .collect();
     notes.push(format!(
         "In-app feed at scale: {CONNECTED} sockets opened through the local WebSocket API's \
          `$connect` (tokens checked, connections stored on moto) in {:.0} s, held by a child \
@@ -257,13 +246,13 @@ pub async fn scale(rows: &mut Vec<Row>, notes: &mut Vec<String>) {
          flight, on one core ({per_item:.0} µs of CPU per item, {:.1} s of wall time), each \
          connected recipient's frame posted to `@connections`. From a batch handed to deliver to \
          its frame read off the socket: p50 {:.0} ms, p99 {:.0} ms. AWS calls per item: {}. \
-         Ledger: {once} sockets got their own item once, {twice} more than once, {lost} nothing, \
-         {misrouted} another recipient's.",
+         Ledger of sockets, each getting its own item: {ledger}; {misrouted} frames at another \
+         recipient's.",
         opening.as_secs_f64(),
         wall.as_secs_f64(),
         ms(p50),
         ms(p99),
-        per_item_calls.join(", "),
+        calls_per(&calls, ITEMS),
     ));
     let calls_in_a_row = calls
         .iter()

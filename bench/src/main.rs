@@ -17,6 +17,7 @@ mod feed;
 mod feed_scale;
 mod init;
 mod instant;
+mod ledger;
 mod lists;
 mod push;
 mod runtime_api;
