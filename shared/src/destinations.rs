@@ -23,17 +23,20 @@ use chrono::Utc;
 use crate::domain::Attempt;
 use crate::domain::destinations::Destination;
 use crate::domain::endpoints::signing;
+use crate::tls::OnFirstUse;
 
 /// The message attribute that carries the notification's id.
 pub const WEBHOOK_ID: &str = "webhook-id";
 /// EventBridge's `source` for INC's events.
 pub const EVENT_SOURCE: &str = "inc";
 
+/// Each client is built at its kind's first delivery: most functions
+/// deliver to HTTP endpoints only.
 #[derive(Clone, Debug)]
 pub struct Destinations {
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-    events: aws_sdk_eventbridge::Client,
+    sqs: OnFirstUse<aws_sdk_sqs::Client>,
+    sns: OnFirstUse<aws_sdk_sns::Client>,
+    events: OnFirstUse<aws_sdk_eventbridge::Client>,
     timeout: Duration,
 }
 
@@ -58,9 +61,9 @@ struct Sent {
 impl Destinations {
     pub fn new(sdk: &SdkConfig, timeout: Duration) -> Destinations {
         Destinations {
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
-            events: aws_sdk_eventbridge::Client::new(sdk),
+            sqs: OnFirstUse::new(sdk, aws_sdk_sqs::Client::new),
+            sns: OnFirstUse::new(sdk, aws_sdk_sns::Client::new),
+            events: OnFirstUse::new(sdk, aws_sdk_eventbridge::Client::new),
             timeout,
         }
     }
@@ -111,6 +114,7 @@ impl Destinations {
                     .build();
                 let mut request = self
                     .sqs
+                    .get()
                     .send_message()
                     .queue_url(queue_url)
                     .message_body(d.body)
@@ -146,6 +150,7 @@ impl Destinations {
                     .build();
                 let mut request = self
                     .sns
+                    .get()
                     .publish()
                     .topic_arn(topic_arn)
                     .message(d.body)
@@ -181,7 +186,7 @@ impl Destinations {
                     .detail_type(d.event_type)
                     .detail(d.body)
                     .build();
-                let request = self.events.put_events().entries(entry);
+                let request = self.events.get().put_events().entries(entry);
                 let sent = match region {
                     Some(region) => {
                         let config = aws_sdk_eventbridge::config::Builder::default().region(region);

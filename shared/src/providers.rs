@@ -11,14 +11,14 @@ use serde_json::json;
 use crate::domain::accounts::providers::{EmailProvider, Gateway, SmsProvider, WhatsappProvider};
 use crate::domain::messages::receipts::email::ACCOUNT_TAG;
 use crate::domain::{Attempt, AttemptOutcome};
+use crate::tls::OnFirstUse;
 use crate::webhook::WebhookClient;
 
 #[derive(Clone, Debug)]
 pub struct Providers {
     http: WebhookClient,
-    sdk: aws_config::SdkConfig,
     /// Built at the first email, not at init: most batches send none.
-    ses: std::sync::OnceLock<aws_sdk_sesv2::Client>,
+    ses: OnFirstUse<aws_sdk_sesv2::Client>,
     /// The SES configuration set every email is sent with: it publishes the
     /// emails' receipts (contract 10).
     configuration_set: Option<String>,
@@ -32,15 +32,13 @@ impl Providers {
     ) -> Providers {
         Providers {
             http,
-            sdk: sdk.clone(),
-            ses: std::sync::OnceLock::new(),
+            ses: OnFirstUse::new(sdk, aws_sdk_sesv2::Client::new),
             configuration_set,
         }
     }
 
     fn ses(&self) -> &aws_sdk_sesv2::Client {
-        self.ses
-            .get_or_init(|| aws_sdk_sesv2::Client::new(&self.sdk))
+        self.ses.get()
     }
 
     /// A Genio-style form POST: `api`, `to`, `msg`, `custom` (the

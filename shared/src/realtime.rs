@@ -7,21 +7,26 @@
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
 use crate::store::Store;
+use crate::tls::OnFirstUse;
 
 #[derive(Debug, Clone)]
 pub struct Realtime {
-    /// None when the stack has no WebSocket API: frames go nowhere.
-    client: Option<aws_sdk_apigatewaymanagement::Client>,
+    /// None when the stack has no WebSocket API: frames go nowhere. Built
+    /// at the first frame: most of deliver's batches hold none.
+    client: Option<OnFirstUse<aws_sdk_apigatewaymanagement::Client>>,
 }
 
 impl Realtime {
     /// A client of the `@connections` API at `management_url`.
     pub fn new(sdk: &aws_config::SdkConfig, management_url: Option<&str>) -> Realtime {
         let client = management_url.map(|url| {
-            let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-                .endpoint_url(url)
-                .build();
-            aws_sdk_apigatewaymanagement::Client::from_conf(config)
+            let url = url.to_owned();
+            OnFirstUse::new(sdk, move |sdk| {
+                let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+                    .endpoint_url(&url)
+                    .build();
+                aws_sdk_apigatewaymanagement::Client::from_conf(config)
+            })
         });
         Realtime { client }
     }
@@ -38,6 +43,7 @@ impl Realtime {
         let Some(client) = &self.client else {
             return 0;
         };
+        let client = client.get();
         let connections = match store.connections_of(account_id, recipient_id).await {
             Ok(c) => c,
             Err(err) => {
