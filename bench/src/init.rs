@@ -25,6 +25,19 @@ where the goal \"first invocation ≤ 2× a warm one\" would then miss for `deli
 invocation takes 2–3 ms), for no gain in a cold start's total. On Lambda the sandbox's own \
 start (published at about 13 ms for hello-world) dwarfs the difference.";
 
+/// Starts of each binary; the figures are their medians.
+pub const ROUNDS: usize = 15;
+
+/// One function's starts.
+#[derive(Default)]
+struct Starts {
+    inits: Vec<std::time::Duration>,
+    firsts: Vec<std::time::Duration>,
+    warms: Vec<std::time::Duration>,
+    rss: u64,
+    errors: Vec<String>,
+}
+
 pub async fn cold_starts(
     rows: &mut Vec<Row>,
     memory: &mut Vec<Row>,
@@ -34,14 +47,33 @@ pub async fn cold_starts(
     let acct = t.account(None).await;
     let env = function_env(&t);
 
+    // Rounds: hello-world, then each function, started one after the other,
+    // so that a busy moment of the machine falls on all of them alike.
     let mut hello_init = Vec::new();
-    for _ in 0..RUNS {
+    let mut runs: BTreeMap<&str, Starts> = BTreeMap::new();
+    let mut counter = 0;
+    for _ in 0..ROUNDS {
         let events = (0..2).map(|_| b"{}".to_vec()).collect();
         hello_init.push(
             runtime_api::run(&release_binary("hello"), &env, events)
                 .await?
                 .init,
         );
+        for (name, file) in FUNCTIONS {
+            let events = (0..=WARM_INVOCATIONS)
+                .map(|_| {
+                    counter += 1;
+                    sample(file, &acct.key, counter)
+                })
+                .collect();
+            let run = runtime_api::run(&release_binary(name), &env, events).await?;
+            let starts = runs.entry(name).or_default();
+            starts.inits.push(run.init);
+            starts.firsts.push(run.first);
+            starts.warms.push(median(run.warm));
+            starts.rss = starts.rss.max(run.peak_rss);
+            starts.errors.extend(run.errors);
+        }
     }
     let hello = median(hello_init);
     rows.push(Row {
@@ -53,31 +85,19 @@ pub async fn cold_starts(
         why: None,
     });
 
-    let mut counter = 0;
-    for (name, file) in FUNCTIONS {
-        let (mut inits, mut firsts, mut warms, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
-        let mut errors = Vec::new();
-        for _ in 0..RUNS {
-            let events = (0..=WARM_INVOCATIONS)
-                .map(|_| {
-                    counter += 1;
-                    sample(file, &acct.key, counter)
-                })
-                .collect();
-            let run = runtime_api::run(&release_binary(name), &env, events).await?;
-            inits.push(run.init);
-            firsts.push(run.first);
-            warms.push(median(run.warm));
-            rss = rss.max(run.peak_rss);
-            errors.extend(run.errors);
-        }
-        if let Some(e) = errors.first() {
+    for (name, _) in FUNCTIONS {
+        let starts = runs.remove(name).unwrap_or_default();
+        if let Some(e) = starts.errors.first() {
             println!(
                 "{name}: {} invocation(s) answered an error, e.g. {e}",
-                errors.len()
+                starts.errors.len()
             );
         }
-        let (init, first, warm) = (median(inits), median(firsts), median(warms));
+        let (init, first, warm) = (
+            median(starts.inits),
+            median(starts.firsts),
+            median(starts.warms),
+        );
         rows.push(Row {
             what: format!("init: `{name}` vs hello-world"),
             measured: format!("{:.1} ms", ms(init)),
@@ -94,7 +114,7 @@ pub async fn cold_starts(
             goal: Some(2.0),
             why: None,
         });
-        let mb = rss as f64 / 1_048_576.0;
+        let mb = starts.rss as f64 / 1_048_576.0;
         memory.push(Row {
             what: format!(
                 "peak RSS of `{name}` over {} invocations",
@@ -122,15 +142,13 @@ fn phases(env: &BTreeMap<String, String>) -> Result<String, String> {
             .output()
             .map_err(|e| format!("init-phases: {e}"))?;
         let line = String::from_utf8_lossy(&out.stdout);
-        let phases: serde_json::Map<String, serde_json::Value> =
+        let phases: Vec<(String, u64)> =
             serde_json::from_str(line.trim()).map_err(|e| format!("init-phases: {e}: {line}"))?;
         for (name, micros) in phases {
             if !order.contains(&name) {
                 order.push(name.clone());
             }
-            runs.entry(name)
-                .or_default()
-                .push(micros.as_u64().unwrap_or(0));
+            runs.entry(name).or_default().push(micros);
         }
     }
     let parts: Vec<String> = order

@@ -390,8 +390,10 @@ fn write_report(path: &Path, rows: &[Row], notes: &[String]) -> std::io::Result<
         "\n## How each figure is measured\n\n\
          - **Init**: each function's release binary is started against a Lambda Runtime API \
          served by the bench on loopback (`bench/src/runtime_api.rs`), with the stack's \
-         configuration; init is exec → its first `next` request, the median of 5 starts. \
-         The baseline is `bench/src/hello.rs`, built in the same workspace and run the same way.\n\
+         configuration; init is exec → its first `next` request, the median of 15 starts, \
+         taken in rounds (hello-world, then each function) so that a busy moment of the \
+         machine falls on all alike. The baseline is `bench/src/hello.rs`, built in the same \
+         workspace, linked the same way (`functions/link.rs`) and run the same way.\n\
          - **First vs warm**: the first invocation (hand-over → answer) against the median of \
          the 30 that follow, each given the function's sample event from `events/` with a \
          real API key.\n\
@@ -439,7 +441,10 @@ async fn main() {
     let mut notes = Vec::new();
 
     if chosen("init") {
-        println!("cold starts ({RUNS} starts of each function)…");
+        println!(
+            "cold starts ({} rounds: hello-world, then each function)…",
+            init::ROUNDS
+        );
         if let Err(e) = init::cold_starts(&mut rows, &mut memory, &mut notes).await {
             eprintln!("cold starts: {e}");
             std::process::exit(1);
