@@ -9,6 +9,7 @@ use std::fmt;
 /// at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ledger {
+    pub expected: usize,
     pub once: usize,
     pub twice: usize,
     pub lost: usize,
@@ -27,15 +28,21 @@ impl Ledger {
             }
         }
         Self {
+            expected,
             once,
             twice,
             lost: expected.saturating_sub(seen),
         }
     }
 
-    /// Panics, naming `what` and the counts, unless each arrived once.
+    /// Panics, naming `what` and the counts, unless each of the `expected`
+    /// arrived once and nothing else did.
     pub fn assert_whole(self, what: &str) -> Self {
-        assert!(self.twice == 0 && self.lost == 0, "{what}'s ledger: {self}");
+        assert!(
+            self.once == self.expected && self.twice == 0 && self.lost == 0,
+            "{what}'s ledger: {self} of {} sent",
+            self.expected
+        );
         self
     }
 }
@@ -73,6 +80,7 @@ mod tests {
         assert_eq!(
             l,
             Ledger {
+                expected: 4,
                 once: 2,
                 twice: 1,
                 lost: 1
@@ -82,9 +90,20 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "run's ledger: 1 once, 0 twice, 1 lost")]
+    #[should_panic(expected = "run's ledger: 1 once, 0 twice, 1 lost of 2 sent")]
     fn a_loss_fails_the_bench() {
         Ledger::count(2, [1u32]).assert_whole("run");
+    }
+
+    #[test]
+    #[should_panic(expected = "run's ledger: 3 once, 0 twice, 0 lost of 2 sent")]
+    fn an_arrival_nobody_sent_fails_the_bench() {
+        Ledger::count(2, [1u32, 1, 1]).assert_whole("run");
+    }
+
+    #[test]
+    fn each_sent_once_is_whole() {
+        Ledger::count(2, [1u32, 1]).assert_whole("run");
     }
 
     #[test]
