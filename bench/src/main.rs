@@ -386,23 +386,24 @@ fn write_report(path: &Path, rows: &[Row], notes: &[String]) -> std::io::Result<
     for n in notes {
         let _ = writeln!(doc, "- {n}");
     }
-    doc.push_str(
+    let _ = write!(
+        doc,
         "\n## How each figure is measured\n\n\
          - **Init**: each function's release binary is started against a Lambda Runtime API \
          served by the bench on loopback (`bench/src/runtime_api.rs`), with the stack's \
-         configuration; init is exec → its first `next` request, the median of 15 starts, \
+         configuration; init is exec → its first `next` request, the median of {rounds} starts, \
          taken in rounds (hello-world, then each function) so that a busy moment of the \
          machine falls on all alike. The baseline is `bench/src/hello.rs`, built in the same \
          workspace, linked the same way (`functions/link.rs`) and run the same way.\n\
          - **First vs warm**: the first invocation (hand-over → answer) against the median of \
-         the 30 that follow, each given the function's sample event from `events/` with a \
+         the {WARM_INVOCATIONS} that follow, each given the function's sample event from `events/` with a \
          real API key.\n\
          - **Batch**: the deliver handler, in process, given SQS batches of 1 and of 10 \
          webhooks for an endpoint that takes 200 ms to answer (median of 3).\n\
-         - **CPU per webhook**: process CPU time (`CLOCK_PROCESS_CPUTIME_ID`) across 100 \
-         deliveries by the handler (batches of 10, every AWS call included) against 100 bare \
+         - **CPU per webhook**: process CPU time (`CLOCK_PROCESS_CPUTIME_ID`) across {CPU_WEBHOOKS} \
+         deliveries by the handler (batches of 10, every AWS call included) against {CPU_WEBHOOKS} bare \
          reqwest POSTs of the same body and headers to the same endpoint.\n\
-         - **End to end**: 200 events through the local stack (ingest → SQS → deliver → a \
+         - **End to end**: {E2E_EVENTS} events through the local stack (ingest → SQS → deliver → a \
          loopback endpoint), from the 202 to the endpoint's receipt of the request, with the \
          ledger of the fault tests.\n\
          - **AWS answered at once**: `bench/src/aws_stub.rs` passes one real event and one \
@@ -416,7 +417,9 @@ fn write_report(path: &Path, rows: &[Row], notes: &[String]) -> std::io::Result<
          - **Throughput**: 2,000 webhooks in batches of 10, four batches in flight, per second \
          of the deliver thread's CPU (one core), with the ledger of what the endpoint \
          received; ingest the same with 1,000 events through its router, four at a time.\n\
-         - **Memory**: `VmHWM` of each function process over its 31 invocations.\n",
+         - **Memory**: `VmHWM` of each function process over its {invocations} invocations.\n",
+        rounds = init::ROUNDS,
+        invocations = WARM_INVOCATIONS + 1,
     );
     std::fs::write(path, doc)
 }
