@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use inc_shared::domain::common::ids::hash_api_key;
 use inc_tests::{
     PATIENCE, Received, Sink, TestStack, eventually, json, seed_event, workspace_root,
 };
@@ -260,6 +262,76 @@ async fn the_ipn_postback_verifies_exactly_what_inc_sent_to_that_account() {
         status == 400 && text.contains("empty_body"),
         "{status} {text}"
     );
+}
+
+/// A key names its account, so even an instance that has never seen it
+/// reads the key and the account in one DynamoDB call; a key of the older
+/// shape (`inc_<64 hex>`, naming none) still works, in two reads the first
+/// time and one after. A key naming an account it does not belong to, or an
+/// account with another's secret, is a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_authenticates_in_one_call_from_its_first_request_and_an_older_key_still_works() {
+    let t = TestStack::behind_proxy(&[]).await;
+    let proxy = t.proxy.as_ref().expect("proxy");
+    let acct = t.account(None).await;
+    assert!(
+        acct.key.starts_with(&format!("inc_{}_", acct.id)),
+        "{}",
+        acct.key
+    );
+    let one_batch_get = |calls: &std::collections::BTreeMap<String, usize>| {
+        calls.get("DynamoDB_20120810.BatchGetItem") == Some(&1)
+            && calls.values().sum::<usize>() == 1
+    };
+
+    proxy.take_calls();
+    let (status, body) = t.get(&acct.key, "/v1/settings").await;
+    assert_eq!(status, 200, "{body}");
+    let calls = proxy.take_calls();
+    assert!(
+        one_batch_get(&calls),
+        "a new key's first request: {calls:?}"
+    );
+
+    // A key of the older shape, stored as such keys were.
+    let old_key = format!("inc_{}", "5a".repeat(32));
+    aws_sdk_dynamodb::Client::new(&t.sdk)
+        .put_item()
+        .table_name(&t.config().tables.api_keys)
+        .item("key_hash", AttributeValue::S(hash_api_key(&old_key)))
+        .item("key_id", AttributeValue::S("key_older".into()))
+        .item("account_id", AttributeValue::S(acct.id.clone()))
+        .item(
+            "created_at",
+            AttributeValue::S("2026-01-01T00:00:00Z".into()),
+        )
+        .send()
+        .await
+        .expect("older key");
+    proxy.take_calls();
+    let (status, body) = t.get(&old_key, "/v1/settings").await;
+    assert_eq!(status, 200, "{body}");
+    let calls = proxy.take_calls();
+    assert_eq!(
+        calls.get("DynamoDB_20120810.GetItem"),
+        Some(&2),
+        "{calls:?}"
+    );
+    let (status, body) = t.get(&old_key, "/v1/settings").await;
+    assert_eq!(status, 200, "{body}");
+    let calls = proxy.take_calls();
+    assert!(one_batch_get(&calls), "an older key, seen: {calls:?}");
+
+    // The account a key names is a hint, never trusted on its own.
+    let other = t.account(None).await;
+    let secret = acct.key.rsplit_once('_').expect("secret").1;
+    for forged in [
+        format!("inc_{}_{}", acct.id, "0".repeat(64)),
+        format!("inc_{}_{secret}", other.id),
+    ] {
+        let (status, body) = t.get(&forged, "/v1/settings").await;
+        assert_eq!(status, 401, "{forged}: {body}");
+    }
 }
 
 /// An API key authenticates with one DynamoDB call once an instance has

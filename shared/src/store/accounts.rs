@@ -133,7 +133,7 @@ impl Store {
             default_failing_alerted: false,
             default_updated_at: None,
         };
-        let api_key = ids::new_api_key();
+        let api_key = ids::new_api_key(&account.account_id);
         let key_item = ApiKeyItem {
             key_hash: ids::hash_api_key(&api_key),
             key_id: ids::new_key_id(),
@@ -167,12 +167,18 @@ impl Store {
         Ok((account, api_key))
     }
 
-    /// The account an API key belongs to, if the key is known. A key this
-    /// instance has seen is checked with its account in one call (see
-    /// `key_cache`): a revoked key is refused at its next request.
+    /// The account an API key belongs to, if the key is known. A key names
+    /// its account, or this instance has seen it (see `key_cache`): the key
+    /// is then checked with its account in one call, so a revoked key is
+    /// refused at its next request. Only a key of the older shape, the first
+    /// time an instance meets it, takes two reads.
     pub async fn account_for_key(&self, api_key: &str) -> Result<Option<Account>> {
         let hash = ids::hash_api_key(api_key);
-        if let Some(account_id) = self.keys.account_of(&hash)
+        let named = ids::api_key_account(api_key);
+        let hint = named
+            .map(str::to_owned)
+            .or_else(|| self.keys.account_of(&hash));
+        if let Some(account_id) = hint
             && let Some(found) = self.key_and_account(&hash, &account_id).await?
         {
             if found.is_none() {
@@ -187,7 +193,7 @@ impl Store {
             return Ok(None);
         };
         let account = self.get_account(&key.account_id).await?;
-        if account.is_some() {
+        if account.is_some() && named.is_none() {
             self.keys.put(&hash, &key.account_id);
         }
         Ok(account)
@@ -238,7 +244,7 @@ impl Store {
         if self.get_account(account_id).await?.is_none() {
             return Err(Error::NotFound("account"));
         }
-        let api_key = ids::new_api_key();
+        let api_key = ids::new_api_key(account_id);
         let item = ApiKeyItem {
             key_hash: ids::hash_api_key(&api_key),
             key_id: ids::new_key_id(),

@@ -1,4 +1,5 @@
-//! The account each API key belongs to, as a warm instance has read it.
+//! The account each API key of the older shape (`inc_<64 hex>`, which does
+//! not name its account) belongs to, as a warm instance has read it.
 //! A key never moves to another account, so only the mapping is kept;
 //! whether the key still exists is asked at every request, in the same
 //! `BatchGetItem` as the account — one DynamoDB call per authenticated

@@ -2,8 +2,9 @@
 //!
 //! Ids carry a prefix that says what they name and a ULID, so they sort by
 //! creation time: the history reads newest first straight off the table.
-//! API keys are 32 random bytes; only their SHA-256 is stored, which is
-//! enough for a key of that entropy (no slow hash needed).
+//! API keys name their account and carry 32 random bytes; only their
+//! SHA-256 is stored, which is enough for a key of that entropy (no slow
+//! hash needed).
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -26,11 +27,21 @@ pub fn new_notification_id() -> String {
     format!("ntf_{}", ulid::Ulid::new())
 }
 
-/// A new API key, shown to its owner once.
-pub fn new_api_key() -> String {
+/// A new API key, shown to its owner once: `inc_<account id>_<64 hex>`.
+/// Naming the account lets a cold instance read the key and its account in
+/// one call; the name is only a hint, since the stored key (its hash) must
+/// belong to that account.
+pub fn new_api_key(account_id: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{API_KEY_PREFIX}{}", hex::encode(bytes))
+    format!("{API_KEY_PREFIX}{account_id}_{}", hex::encode(bytes))
+}
+
+/// The account a key names, if it is shaped like one (keys issued before
+/// keys named their account are `inc_<64 hex>` and name none).
+pub fn api_key_account(key: &str) -> Option<&str> {
+    let (account, secret) = key.strip_prefix(API_KEY_PREFIX)?.rsplit_once('_')?;
+    (account.starts_with("acc_") && secret.len() == 64).then_some(account)
 }
 
 /// A new receipt token (contract section 10): it names its account and is
@@ -71,11 +82,33 @@ mod tests {
 
     #[test]
     fn keys_are_random_and_hashed_stably() {
-        let (a, b) = (new_api_key(), new_api_key());
+        let account = new_account_id();
+        let (a, b) = (new_api_key(&account), new_api_key(&account));
         assert_ne!(a, b);
-        assert_eq!(a.len(), API_KEY_PREFIX.len() + 64);
+        assert_eq!(a.len(), API_KEY_PREFIX.len() + account.len() + 1 + 64);
         assert_eq!(hash_api_key(&a), hash_api_key(&a));
         assert_ne!(hash_api_key(&a), hash_api_key(&b));
-        assert!(!hash_api_key(&a).contains(&a[4..]));
+        let secret = a.rsplit_once('_').unwrap().1;
+        assert!(!hash_api_key(&a).contains(secret));
+    }
+
+    #[test]
+    fn a_key_names_its_account_and_an_old_key_none() {
+        let account = new_account_id();
+        assert_eq!(
+            api_key_account(&new_api_key(&account)),
+            Some(account.as_str())
+        );
+        let old = format!("{API_KEY_PREFIX}{}", "ab".repeat(32));
+        assert_eq!(api_key_account(&old), None);
+        for not_a_key in [
+            "",
+            "inc_",
+            "inc_acc_01_short",
+            "rct_acc_01_0000000000000000000000000000000000000000000000000000000000000000",
+            "inc_ep_01_0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            assert_eq!(api_key_account(not_a_key), None, "{not_a_key}");
+        }
     }
 }
