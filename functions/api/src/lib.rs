@@ -54,11 +54,14 @@ pub struct Api {
 
 impl Api {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Api> {
+        // One DynamoDB and one SQS client, shared with the campaigns it runs.
+        let store = Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config);
+        let queue = Queue::new(aws_sdk_sqs::Client::new(sdk));
         Ok(Api {
-            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
-            campaigns: inc_campaigns::Campaigns::new(sdk, config)?,
+            store: store.clone(),
+            campaigns: inc_campaigns::Campaigns::with(store.clone(), queue.clone(), config)?,
             policy: config.endpoint_policy,
-            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            queue: queue.clone(),
             queue_url: config.delivery_queue_url.clone().unwrap_or_default(),
             realtime: inc_shared::realtime::Realtime::new(
                 sdk,

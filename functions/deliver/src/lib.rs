@@ -110,10 +110,13 @@ enum Disposition {
 
 impl Deliver {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Deliver> {
+        // One DynamoDB and one SQS client, shared with the campaigns it runs.
+        let store = Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config);
+        let queue = Queue::new(aws_sdk_sqs::Client::new(sdk));
         let webhooks = WebhookClient::new(config.endpoint_policy, config.webhook_timeout)?;
         Ok(Deliver {
-            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
-            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            store: store.clone(),
+            queue: queue.clone(),
             providers: Providers::new(webhooks.clone(), sdk, config.ses_configuration_set.clone()),
             push: inc_shared::push::Push::new(webhooks.clone())?,
             realtime: inc_shared::realtime::Realtime::new(
@@ -125,7 +128,7 @@ impl Deliver {
             metrics: Metrics::stdout(),
             queue_url: config.delivery_queue()?.to_owned(),
             campaign_queue_url: config.campaign_queue()?.to_owned(),
-            campaigns: inc_campaigns::Campaigns::new(sdk, config)?,
+            campaigns: inc_campaigns::Campaigns::with(store.clone(), queue.clone(), config)?,
             dlq_url: config.dead_letter_queue()?.to_owned(),
             accounts: AccountCache::default(),
             disable_after: config.endpoint_disable_after,

@@ -85,13 +85,16 @@ pub struct Report {
 
 impl Sweeper {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Sweeper> {
+        // One DynamoDB and one SQS client, shared with the campaigns it runs.
+        let store = Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config);
+        let queue = Queue::new(aws_sdk_sqs::Client::new(sdk));
         let schedule = Duration::from_std(config.retry.total()).unwrap_or(Duration::days(4));
         Ok(Sweeper {
-            store: Store::for_config(aws_sdk_dynamodb::Client::new(sdk), config),
-            queue: Queue::new(aws_sdk_sqs::Client::new(sdk)),
+            store: store.clone(),
+            queue: queue.clone(),
             queue_url: config.delivery_queue()?.to_owned(),
             campaign_queue_url: config.campaign_queue()?.to_owned(),
-            campaigns: inc_campaigns::Campaigns::new(sdk, config)?,
+            campaigns: inc_campaigns::Campaigns::with(store.clone(), queue.clone(), config)?,
             dlq_url: config.dead_letter_queue()?.to_owned(),
             max_age: schedule + Duration::days(1),
         })
