@@ -11,12 +11,13 @@ use crate::{
     FUNCTIONS, RUNS, Row, WARM_INVOCATIONS, function_env, median, ms, release_binary, sample,
 };
 
-pub const WHY_INIT: &str = "Init is exec → the first `next`. Three changes brought it near \
+pub const WHY_INIT: &str = "Init is exec → the first `next`. Four changes brought it near \
 hello-world's: the binaries are linked at a fixed address (`functions/link.rs`), so a start no \
 longer rewrites 66,000–104,000 absolute addresses, copying 1–2 MB of tables page by page; SDK \
 clients no longer each build and drop a TLS connector (`shared/src/tls.rs`, 0.4 ms a client, \
 3 ms of `deliver`'s eight), and the roots' PEM is written at build time; the clients only some \
-deliveries need (SES, SNS, EventBridge, `@connections`) are built at their first use. The note \
+deliveries need (SES, SNS, EventBridge, `@connections`) are built at their first use; and a \
+function that also runs campaigns shares its DynamoDB and SQS clients with them. The note \
 \"Init taken apart\" times what is left of `main`, about 1 ms; the rest is the process, a \
 19–34 MB binary mapped and tokio started, against hello-world's 2.4 MB. On Lambda the \
 sandbox's own start (published at about 13 ms for hello-world) dwarfs the difference.";
