@@ -10,6 +10,8 @@ use inc_tests::{PATIENCE, TestStack, eventually, json};
 use reqwest::Method;
 use serde_json::Value;
 
+#[path = "apps/devices.rs"]
+mod devices;
 #[path = "apps/feed.rs"]
 mod feed;
 

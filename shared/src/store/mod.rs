@@ -139,6 +139,27 @@ fn first_item_refused(
     }
 }
 
+/// The code of each item's reason a transaction was cancelled for
+/// (`ConditionalCheckFailed`, `TransactionConflict`, `None`), in the
+/// order of its items; `None` if it failed otherwise.
+pub(super) fn canceled_reason(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Vec<String>> {
+    match e.as_service_error() {
+        Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel)) => Some(
+            cancel
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Whether a transaction was cancelled because another one held one of its
 /// items at the same moment (DynamoDB's `TransactionConflict`): worth
 /// trying again, unlike a condition that did not hold.

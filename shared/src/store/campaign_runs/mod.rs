@@ -29,13 +29,12 @@ mod pages;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::applied;
 use super::notifications::number;
 use super::{Store, db_err, de, s, ser, ts};
+use super::{applied, canceled_reason};
 use crate::domain::campaigns::campaign::Campaign;
 use crate::domain::campaigns::run::{
     COUNTER_SHARDS, Counts, FanoutMessage, Run, RunStatus, ShardProgress,
@@ -115,24 +114,6 @@ struct RunItem {
     /// The events of the run not yet emitted (`campaign.started`, `campaign.finished`).
     #[serde(default)]
     events_owed: Vec<String>,
-}
-
-fn canceled_reason(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
-) -> Option<Vec<String>> {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => Some(
-            cancel
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
 }
 
 impl Store {
