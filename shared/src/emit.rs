@@ -47,8 +47,9 @@ impl Emitter {
         };
         let endpoints: Vec<_> = account
             .default_endpoint()
+            .map(|e| e.route())
             .into_iter()
-            .chain(self.store.endpoints_of(account_id).await?)
+            .chain(self.store.routes_of(account_id).await?)
             .collect();
         let now = Utc::now();
         let event = Event {

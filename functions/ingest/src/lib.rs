@@ -35,10 +35,11 @@ use serde_json::json;
 use tracing::Instrument;
 
 use inc_shared::api::{authenticate, media_type, not_found, read_body};
+use inc_shared::domain::endpoints::endpoint::Route;
 use inc_shared::domain::payments::plan::{
     channels_notified, plan, plan_payment, template_channels,
 };
-use inc_shared::domain::{Endpoint, Event, Notification, Transaction};
+use inc_shared::domain::{Event, Notification, Transaction};
 use inc_shared::metrics::Metrics;
 use inc_shared::queue::Queue;
 use inc_shared::store::{Claim, EVENT_RETENTION, EventRecord, EventStatus, Store};
@@ -172,10 +173,11 @@ async fn accept(
     // Two independent reads: side by side, not one after the other.
     let ((), stored) = tokio::try_join!(
         check_schema(app, &account.account_id, &event),
-        app.store.endpoints_of(&account.account_id),
+        app.store.routes_of(&account.account_id),
     )?;
-    let endpoints: Vec<Endpoint> = account
+    let endpoints: Vec<Route> = account
         .default_endpoint()
+        .map(|e| e.route())
         .into_iter()
         .chain(stored)
         .collect();
@@ -263,7 +265,7 @@ fn check_fan_out_size(notifications: &[Notification]) -> Result<()> {
 async fn prepare(
     app: &Ingest,
     account: &inc_shared::store::Account,
-    endpoints: &[Endpoint],
+    endpoints: &[Route],
     event: &Event,
 ) -> Result<(EventRecord, Vec<Notification>, Option<Transaction>)> {
     let previous = match event.payment() {

@@ -13,7 +13,7 @@ use serde_dynamo::from_items;
 use super::LogQuery;
 use super::notifications::number;
 use super::{Store, applied, db_err, s, ser};
-use crate::domain::endpoints::endpoint::MAX_ENDPOINTS;
+use crate::domain::endpoints::endpoint::{MAX_ENDPOINTS, Route};
 use crate::domain::endpoints::signing::{self, SECRET_OVERLAP};
 use crate::domain::{Endpoint, Status};
 use crate::error::{Error, Result};
@@ -81,6 +81,27 @@ impl Store {
             .expression_attribute_values(":a", s(account_id))
             .consistent_read(true);
         self.query_all(query).await
+    }
+
+    /// What ingest decides an event's endpoints by, for every endpoint of
+    /// the account: the same read as [`endpoints_of`](Store::endpoints_of),
+    /// projected to [`Route`]'s fields, so an event to many endpoints does
+    /// not read (and decode) their secrets, headers and transformations.
+    pub async fn routes_of(&self, account_id: &str) -> Result<Vec<Route>> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.endpoints)
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .consistent_read(true);
+        let mut projected = Vec::new();
+        for (i, field) in Route::FIELDS.iter().enumerate() {
+            projected.push(format!("#r{i}"));
+            query = query.expression_attribute_names(format!("#r{i}"), *field);
+        }
+        self.query_all(query.projection_expression(projected.join(", ")))
+            .await
     }
 
     /// A page of the account's endpoints, oldest first, after `cursor`.

@@ -72,7 +72,17 @@ pub struct Endpoint {
 impl Endpoint {
     /// Whether an event of `event_type` goes to this endpoint.
     pub fn wants(&self, event_type: &str) -> bool {
-        self.enabled && matches(self.filter_types.as_deref(), event_type)
+        self.route().wants(event_type)
+    }
+
+    /// What deciding an event's endpoints reads of it.
+    pub fn route(&self) -> Route {
+        Route {
+            endpoint_id: self.endpoint_id.clone(),
+            format: self.format,
+            enabled: self.enabled,
+            filter_types: self.filter_types.clone(),
+        }
     }
 
     /// The secrets that sign its webhooks now (a rotated one for 24 h more).
@@ -130,6 +140,28 @@ pub fn matches(filter: Option<&[String]>, event_type: &str) -> bool {
     })
 }
 
+/// What deciding the endpoints of an event needs of each: ingest reads
+/// only these fields of an account's endpoints (never their secrets,
+/// headers or transformations, which deliver reads for the one it sends to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub endpoint_id: String,
+    pub format: WebhookFormat,
+    pub enabled: bool,
+    #[serde(default)]
+    pub filter_types: Option<Vec<String>>,
+}
+
+impl Route {
+    /// The fields a [`Route`] is read from, as stored.
+    pub const FIELDS: [&'static str; 4] = ["endpoint_id", "format", "enabled", "filter_types"];
+
+    /// Whether an event of `event_type` goes to this endpoint.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.enabled && matches(self.filter_types.as_deref(), event_type)
+    }
+}
+
 /// One endpoint an event goes to, and the format its webhook takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -141,7 +173,7 @@ pub struct Target {
 /// off, or for an `sms.*` event whose Genio toggle is off; otherwise every
 /// enabled endpoint of `endpoints` (the default one among them, if set)
 /// whose filter matches.
-pub fn targets(settings: &Settings, endpoints: &[Endpoint], event_type: &str) -> Vec<Target> {
+pub fn targets(settings: &Settings, endpoints: &[Route], event_type: &str) -> Vec<Target> {
     let toggled_off = match event_type {
         "sms.sent" => !settings.sms_out_api_sent,
         "sms.delivered" => !settings.sms_out_api_delivery,
@@ -200,9 +232,9 @@ mod tests {
         };
         let now = Utc::now();
         let endpoints = [
-            Endpoint::create("acc", spec(Some(&["order.*"]), true), now),
-            Endpoint::create("acc", spec(Some(&["order.*"]), false), now),
-            Endpoint::create("acc", spec(None, true), now),
+            Endpoint::create("acc", spec(Some(&["order.*"]), true), now).route(),
+            Endpoint::create("acc", spec(Some(&["order.*"]), false), now).route(),
+            Endpoint::create("acc", spec(None, true), now).route(),
         ];
         let ids = |t: Vec<Target>| t.into_iter().map(|t| t.endpoint_id).collect::<Vec<_>>();
         let order = ids(targets(&settings, &endpoints, "order.completed"));

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::domain::accounts::settings::{Settings, WebhookFormat};
 use crate::domain::common::channel::CustomerChannel;
 use crate::domain::delivery::notification::{NotificationDraft, Payload, WebhookPayload};
-use crate::domain::endpoints::endpoint::{self, Endpoint, Target};
+use crate::domain::endpoints::endpoint::{self, Route, Target};
 use crate::domain::events::event::Event;
 use crate::domain::events::genio;
 use crate::domain::messages::templates::Template;
@@ -228,7 +228,7 @@ pub fn plan_payment(
     event: &Event,
     t: &Transaction,
     settings: &Settings,
-    endpoints: &[Endpoint],
+    endpoints: &[Route],
     stored: &PaymentTemplates,
     now: DateTime<Utc>,
 ) -> Result<Vec<NotificationDraft>> {
@@ -258,7 +258,7 @@ pub fn plan_payment(
 pub fn plan(
     event: &Event,
     settings: &Settings,
-    endpoints: &[Endpoint],
+    endpoints: &[Route],
     now: DateTime<Utc>,
 ) -> Vec<NotificationDraft> {
     let targets = endpoint::targets(settings, endpoints, event.type_name());
@@ -277,7 +277,7 @@ mod tests {
     }
 
     /// The default endpoint of `settings`, as the account builds it.
-    fn default_of(settings: &Settings) -> Vec<Endpoint> {
+    fn default_of(settings: &Settings) -> Vec<Route> {
         let Some(url) = settings.endpoint_url.clone() else {
             return Vec::new();
         };
@@ -292,10 +292,13 @@ mod tests {
             rate_limit: None,
             headers: Default::default(),
         };
-        vec![Endpoint {
-            endpoint_id: crate::domain::DEFAULT_ENDPOINT_ID.into(),
-            ..Endpoint::create("acc", spec, Utc::now())
-        }]
+        vec![
+            crate::domain::Endpoint {
+                endpoint_id: crate::domain::DEFAULT_ENDPOINT_ID.into(),
+                ..crate::domain::Endpoint::create("acc", spec, Utc::now())
+            }
+            .route(),
+        ]
     }
 
     fn settings() -> Settings {
