@@ -228,11 +228,10 @@ impl Store {
 
     /// The write of a new notification, due for the sweeper by its status.
     pub(super) fn new_notification_put(&self, n: &Notification) -> Result<TransactWriteItem> {
-        let mut n = n.clone();
-        n.sweep_at = self.due(&n, Utc::now());
+        let due = self.due(n, Utc::now());
         let put = Put::builder()
             .table_name(&self.tables.notifications)
-            .set_item(Some(notification_item(&n)?))
+            .set_item(Some(notification_item(n, due)?))
             .condition_expression("attribute_not_exists(notification_id)")
             .build()
             .map_err(Error::dependency)?;
@@ -493,8 +492,11 @@ fn shard_key(notification_id: &str) -> String {
 /// it is about a payment, `by_endpoint` only for a webhook, `by_recipient`
 /// only for a message to a recipient by its id, so those
 /// indexes are sparse) and of the due
-/// index while it is due.
-fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>> {
+/// index while it is due (`sweep_at`, which replaces the notification's own).
+fn notification_item(
+    n: &Notification,
+    sweep_at: Option<i64>,
+) -> Result<HashMap<String, AttributeValue>> {
     let mut item = ser(n)?;
     let account = &n.account_id;
     let mut key = |attribute: &str, value: &str| {
@@ -523,8 +525,14 @@ fn notification_item(n: &Notification) -> Result<HashMap<String, AttributeValue>
     if let Some(order_no) = n.order_no.as_ref().or(n.reference.as_ref()) {
         key("by_order", order_no);
     }
-    if n.sweep_at.is_some() {
-        item.insert("sweep_shard".to_owned(), s(&shard_key(&n.notification_id)));
+    match sweep_at {
+        Some(at) => {
+            item.insert("sweep_at".to_owned(), number(at));
+            item.insert("sweep_shard".to_owned(), s(&shard_key(&n.notification_id)));
+        }
+        None => {
+            item.remove("sweep_at");
+        }
     }
     Ok(item)
 }
