@@ -258,6 +258,14 @@ fn count(state: &StubState, message: &Value) {
     };
     let body: Value = serde_json::from_str(message["MessageBody"].as_str().unwrap_or_default())
         .unwrap_or_default();
+    // A bundle is each of its messages.
+    if let Some(bundle) = body["bundle"].as_array() {
+        for m in bundle {
+            let id = m["notification_id"].as_str().unwrap_or_default().to_owned();
+            *sent.entry(id).or_default() += 1;
+        }
+        return;
+    }
     let id = match body["notification_id"].as_str() {
         Some(id) => id.to_owned(),
         None => message["MessageAttributes"]["webhook-id"]["StringValue"]

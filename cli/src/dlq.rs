@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use inc_shared::domain::Status;
+use inc_shared::domain::delivery::message::QueueBody;
 use inc_shared::queue::{DeliveryMessage, Queue, Received};
 use inc_shared::store::Store;
 use inc_shared::{Config, Error as IncError};
@@ -155,6 +156,16 @@ async fn redrive_one(
     message: &Received,
     dry_run: bool,
 ) -> Result<Handled> {
+    // A fan-out's bundle goes back as its messages, one each: whatever of
+    // it was already sent, deliver does not send again.
+    if let Ok(QueueBody::Bundle(bundle)) = QueueBody::parse(&message.body) {
+        let id = format!("a bundle of {} messages", bundle.bundle.len());
+        if !dry_run {
+            queue.enqueue(delivery, &bundle.bundle).await?;
+            queue.delete(dlq, &message.receipt_handle).await?;
+        }
+        return Ok(Handled::Redriven(id));
+    }
     let Ok(parsed) = serde_json::from_str::<DeliveryMessage>(&message.body) else {
         tracing::warn!(
             reason = message.reason.as_deref(),

@@ -129,7 +129,7 @@ pub async fn publish(
             .map(|id| DeliveryMessage::new(&record.account_id, id))
             .collect(),
     };
-    queue.enqueue(queue_url, &messages).await?;
+    queue.enqueue_fan_out(queue_url, messages).await?;
     if let Err(err) = store
         .complete_event(&record.account_id, &record.event_id)
         .await

@@ -1,4 +1,5 @@
-//! The SQS adapter: one message per notification, naming it by id. The
+//! The SQS adapter: one message per notification, naming it by id (an
+//! event's fan-out beyond ten goes as a bundle that deliver splits). The
 //! notification itself (body, attempts) lives in DynamoDB, so a message is
 //! small and a redelivered one always sees the latest state.
 
@@ -10,6 +11,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use crate::error::{Error, Result};
 
 pub use crate::domain::delivery::message::DeliveryMessage;
+use crate::domain::delivery::message::{QueueBody, bundled};
 
 /// A message taken off a queue.
 #[derive(Debug, Clone)]
@@ -39,6 +41,28 @@ impl Queue {
         let undelayed: Vec<(DeliveryMessage, u32)> =
             messages.iter().map(|m| (m.clone(), 0)).collect();
         self.enqueue_delayed(queue_url, &undelayed).await
+    }
+
+    /// Queues an event's messages in one call: ten at most as they are,
+    /// the rest in one bundle that deliver queues one by one
+    /// ([`bundled`]). A failure fails the whole call, as
+    /// [`enqueue`](Self::enqueue)'s does.
+    pub async fn enqueue_fan_out(
+        &self,
+        queue_url: &str,
+        messages: Vec<DeliveryMessage>,
+    ) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let (direct, bundle) = bundled(messages);
+        let entries: Vec<(QueueBody, u32)> = direct
+            .into_iter()
+            .map(QueueBody::One)
+            .chain(bundle.map(QueueBody::Bundle))
+            .map(|body| (body, 0))
+            .collect();
+        self.send_batch(queue_url, &entries).await
     }
 
     /// [`enqueue`](Self::enqueue), each message hidden by SQS for its

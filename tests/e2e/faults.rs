@@ -3,7 +3,8 @@
 //! and checks its ledger — accepted = delivered + failed + pending, nothing
 //! lost, nothing delivered twice. [`outbox`] fails each write-then-enqueue
 //! path half way, [`messages`] a direct message's, [`receipts`] an email
-//! receipt's; [`concurrency`] runs what contends at once.
+//! receipt's, [`bundle`] the split of a wide fan-out's bundle;
+//! [`concurrency`] runs what contends at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +13,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use inc_tests::{Answer, PATIENCE, Sink, TestStack, eventually, seed_event};
 
+#[path = "faults/bundle.rs"]
+mod bundle;
 #[path = "faults/concurrency.rs"]
 mod concurrency;
 #[path = "faults/messages.rs"]

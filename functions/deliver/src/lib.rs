@@ -17,6 +17,12 @@
 //!   until then (at most 12 h at a time; see `inc_shared::domain::delivery::retry`)
 //!   and reported failed (`ReportBatchItemFailures`), so SQS keeps it.
 //!
+//! A record may instead be a bundle: the messages of an event's fan-out
+//! beyond the ten ingest queues in one call. Deliver queues each of them as
+//! its own message and sends nothing for it; if that fails the bundle is
+//! reported failed and comes back (the messages already queued again are
+//! duplicates, which are harmless, as below).
+//!
 //! A message that comes back before its notification is due is hidden again
 //! without sending. One that cannot be parsed is poison: it goes to the
 //! dead-letter queue at once. One whose DynamoDB or SQS call fails is
@@ -47,6 +53,7 @@ use stats::BatchStats;
 use inc_shared::domain::accounts::quiet_hours;
 use inc_shared::domain::campaigns::campaign::CampaignStatus;
 use inc_shared::domain::delivery::decision::decide;
+use inc_shared::domain::delivery::message::QueueBody;
 use inc_shared::domain::delivery::retry::wait_on_sqs;
 use inc_shared::domain::endpoints::alerts::ALERTS_ENDPOINT_ID;
 use inc_shared::domain::endpoints::rate_limit;
@@ -146,15 +153,18 @@ impl Deliver {
     /// Handles one batch; the answer lists the records SQS must redeliver.
     /// The batch's notifications and their accounts are read in one call.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let messages: Vec<std::result::Result<DeliveryMessage, String>> = event
+        let messages: Vec<std::result::Result<QueueBody, String>> = event
             .records
             .iter()
-            .map(|r| {
-                serde_json::from_str(r.body.as_deref().unwrap_or_default())
-                    .map_err(|e| e.to_string())
+            .map(|r| QueueBody::parse(r.body.as_deref().unwrap_or_default()))
+            .collect();
+        let readable: Vec<DeliveryMessage> = messages
+            .iter()
+            .filter_map(|m| match m {
+                Ok(QueueBody::One(m)) => Some(m.clone()),
+                _ => None,
             })
             .collect();
-        let readable: Vec<DeliveryMessage> = messages.iter().flatten().cloned().collect();
         let read = match readable.is_empty() {
             true => Ok(BatchRead::default()),
             false => self.store.read_batch(&readable, &self.accounts).await,
@@ -190,13 +200,20 @@ impl Deliver {
     async fn process(
         &self,
         record: &SqsMessage,
-        message: std::result::Result<DeliveryMessage, String>,
+        message: std::result::Result<QueueBody, String>,
         read: &Result<BatchRead>,
         stats: &BatchStats,
     ) -> Result<Disposition> {
         let body = record.body.as_deref().unwrap_or_default();
         let message = match message {
-            Ok(m) => m,
+            Ok(QueueBody::One(m)) => m,
+            Ok(QueueBody::Bundle(b)) => {
+                // Each message of the bundle on its own; a failure brings
+                // the whole bundle back.
+                self.queue.enqueue(&self.queue_url, &b.bundle).await?;
+                tracing::info!(messages = b.bundle.len(), "bundle queued as its messages");
+                return Ok(Disposition::Done);
+            }
             Err(e) => {
                 // A poison message: no retry will make it readable.
                 let reason = format!("unreadable delivery message: {e}");

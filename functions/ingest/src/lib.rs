@@ -12,7 +12,8 @@
 //!    same order got there first, ingest reads it again and re-plans, a
 //!    bounded number of times — so concurrent events all land, each with
 //!    its own `sequence`;
-//! 2. sends one SQS message per notification;
+//! 2. queues one SQS message per notification, in one call (beyond ten,
+//!    the rest go as one bundle that deliver splits);
 //! 3. marks the event `completed`.
 //!
 //! Nothing is ever undone: once step 1 holds, the event is accepted. If
