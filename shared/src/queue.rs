@@ -33,10 +33,10 @@ impl Queue {
         Queue { client }
     }
 
-    /// Sends every message, ten to a batch, the batches at once (an event
-    /// fanned out to 50 endpoints is five calls side by side, not in a
-    /// row); any message SQS refuses fails the whole call, so the caller
-    /// answers 503 and the outbox keeps the rest.
+    /// Sends every message, ten to a batch, the batches at once (a
+    /// bundle's 41 are five calls side by side, not in a row); any message
+    /// SQS refuses fails the whole call, so the caller answers 503 (or
+    /// hands its record back) and the outbox keeps the rest.
     pub async fn enqueue(&self, queue_url: &str, messages: &[DeliveryMessage]) -> Result<()> {
         let undelayed: Vec<(DeliveryMessage, u32)> =
             messages.iter().map(|m| (m.clone(), 0)).collect();
