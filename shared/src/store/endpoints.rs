@@ -3,6 +3,7 @@
 //! each create and delete, so concurrent creates can never pass the limit.
 //! Every change of an endpoint is conditional on the version read.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use base64::Engine;
@@ -73,14 +74,18 @@ impl Store {
     /// Every endpoint of the account (at most [`MAX_ENDPOINTS`]), oldest
     /// first: what an event fans out over.
     pub async fn endpoints_of(&self, account_id: &str) -> Result<Vec<Endpoint>> {
-        let query = self
-            .client
+        self.query_all(self.endpoints_query(account_id)).await
+    }
+
+    /// The read of one account's endpoints (its partition, consistent), which
+    /// every listing of them starts from.
+    fn endpoints_query(&self, account_id: &str) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.tables.endpoints)
             .key_condition_expression("account_id = :a")
             .expression_attribute_values(":a", s(account_id))
-            .consistent_read(true);
-        self.query_all(query).await
+            .consistent_read(true)
     }
 
     /// What ingest decides an event's endpoints by, for every endpoint of
@@ -88,13 +93,7 @@ impl Store {
     /// projected to [`Route`]'s fields, so an event to many endpoints does
     /// not read (and decode) their secrets, headers and transformations.
     pub async fn routes_of(&self, account_id: &str) -> Result<Vec<Route>> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.tables.endpoints)
-            .key_condition_expression("account_id = :a")
-            .expression_attribute_values(":a", s(account_id))
-            .consistent_read(true);
+        let mut query = self.endpoints_query(account_id);
         let mut projected = Vec::new();
         for (i, field) in Route::FIELDS.iter().enumerate() {
             projected.push(format!("#r{i}"));
@@ -122,12 +121,7 @@ impl Store {
             None => None,
         };
         let page = self
-            .client
-            .query()
-            .table_name(&self.tables.endpoints)
-            .key_condition_expression("account_id = :a")
-            .expression_attribute_values(":a", s(account_id))
-            .consistent_read(true)
+            .endpoints_query(account_id)
             .set_exclusive_start_key(start)
             .limit(limit.max(1))
             .send()

@@ -214,6 +214,46 @@ mod tests {
     }
 
     #[test]
+    fn a_route_is_read_from_the_fields_an_endpoint_is_stored_with() {
+        let endpoint = Endpoint::create(
+            "acc",
+            EndpointSpec {
+                url: "http://127.0.0.1:9/".into(),
+                destination: Default::default(),
+                transformation: None,
+                description: String::new(),
+                filter_types: Some(filter(&["order.*"])),
+                format: WebhookFormat::Json,
+                enabled: true,
+                rate_limit: None,
+                headers: BTreeMap::new(),
+            },
+            Utc::now(),
+        );
+        let stored = serde_json::to_value(&endpoint).unwrap();
+        let route = serde_json::to_value(endpoint.route()).unwrap();
+        let mut fields: Vec<&str> = route
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        fields.sort_unstable();
+        let mut listed = Route::FIELDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(
+            fields, listed,
+            "Route::FIELDS must name every field of a Route"
+        );
+        for field in Route::FIELDS {
+            assert_eq!(
+                stored[field], route[field],
+                "{field} is stored as a route reads it"
+            );
+        }
+    }
+
+    #[test]
     fn targets_follow_the_gates_and_the_filters() {
         let settings = Settings {
             endpoint_url: Some("http://127.0.0.1:9/".into()),
