@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 use serde_dynamo::to_attribute_value;
@@ -498,6 +499,7 @@ fn notification_item(
     sweep_at: Option<i64>,
 ) -> Result<HashMap<String, AttributeValue>> {
     let mut item = ser(n)?;
+    binary_body(&mut item);
     let account = &n.account_id;
     let mut key = |attribute: &str, value: &str| {
         item.insert(attribute.to_owned(), s(&index_key(account, value)));
@@ -537,7 +539,70 @@ fn notification_item(
     Ok(item)
 }
 
+/// A webhook's body goes as a binary attribute: base64 on the wire, where
+/// a string would be JSON escaped quote by quote (the largest single cost of
+/// writing an event's notifications); it is stored as the same bytes, and
+/// [`WebhookPayload`](crate::domain::WebhookPayload) reads it back from
+/// either form.
+fn binary_body(item: &mut HashMap<String, AttributeValue>) {
+    let Some(AttributeValue::M(payload)) = item.get_mut("payload") else {
+        return;
+    };
+    if let Some(body) = payload.get_mut("body")
+        && let AttributeValue::S(text) = body
+    {
+        *body = AttributeValue::B(Blob::new(std::mem::take(text).into_bytes()));
+    }
+}
+
 /// The `by_status` key a status change writes with the status.
 fn status_key(account_id: &str, status: Status) -> AttributeValue {
     s(&index_key(account_id, status.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Payload, WebhookPayload};
+
+    fn webhook() -> Notification {
+        let mut n: Notification = serde_json::from_value(serde_json::json!({
+            "account_id": "acc_1", "notification_id": "ntf_1", "event_id": "evt_1",
+            "event_type": "order.completed", "channel": "webhook", "status": "queued",
+            "created_at": "2026-12-06T10:00:00Z", "updated_at": "2026-12-06T10:00:00Z",
+            "endpoint_id": "ep_1",
+            "payload": {"kind": "webhook", "content_type": "application/json", "body": "{}"}
+        }))
+        .unwrap();
+        n.payload = Payload::Webhook(WebhookPayload {
+            content_type: "application/json".into(),
+            body: r#"{"type":"order.completed","data":{"note":"a \"quoted\" é"}}"#.into(),
+            ipn_type: None,
+            source: None,
+        });
+        n
+    }
+
+    #[test]
+    fn a_webhook_body_is_stored_as_bytes_and_read_back_as_it_was() {
+        let n = webhook();
+        let item = notification_item(&n, None).unwrap();
+        let payload = item["payload"].as_m().unwrap();
+        let Payload::Webhook(sent) = &n.payload else {
+            unreachable!()
+        };
+        assert_eq!(
+            payload["body"].as_b().unwrap().as_ref(),
+            sent.body.as_bytes()
+        );
+        let read: Notification = super::super::de(item).unwrap();
+        assert_eq!(read, n);
+    }
+
+    #[test]
+    fn a_webhook_body_stored_as_a_string_still_reads() {
+        let n = webhook();
+        let read: Notification = super::super::de(ser(&n).unwrap()).unwrap();
+        assert_eq!(read, n);
+    }
 }

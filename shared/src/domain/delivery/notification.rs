@@ -17,6 +17,9 @@ pub use crate::domain::delivery::status::Status;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookPayload {
     pub content_type: String,
+    /// Stored as a binary attribute (see the store's notification item),
+    /// and as a string before that: read from either.
+    #[serde(deserialize_with = "text_or_bytes")]
     pub body: String,
     /// Genio's `ipn_type` (SENT / DELIVERY), for the Genio log line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,6 +27,30 @@ pub struct WebhookPayload {
     /// Genio's source (`smsout_api`), for the Genio log line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+/// A string given as text or as UTF-8 bytes.
+fn text_or_bytes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string, or its UTF-8 bytes")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<String, E> {
+            String::from_utf8(v.to_vec()).map_err(E::custom)
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<String, E> {
+            String::from_utf8(v).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_any(Text)
 }
 
 /// What a notification sends, fixed when it is created so that every
