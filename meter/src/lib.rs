@@ -4,27 +4,24 @@
 //! take memory past it.
 //!
 //! A thread is metered between [`enter`] and [`leave`]; every other thread
-//! (and every allocation outside that window) goes straight to the
-//! allocator underneath, mimalloc, with one thread-local read added. A
-//! metered thread whose next allocation would pass its budget is **stopped
-//! where it stands**: it parks, holding at most its budget, and the process
-//! counts it in [`stopped`]. Nothing can unwind out of an allocator, so
-//! parking is the only way to refuse memory without aborting the process;
-//! whoever waits on the thread sees it time out and reads [`Hit::Memory`] in
-//! the run's state.
+//! (and every allocation outside that window) goes straight to the system
+//! allocator with one thread-local read added. A metered thread whose next
+//! allocation would pass its budget is **stopped where it stands**: it
+//! parks, holding at most its budget, and the process counts it in
+//! [`stopped`]. Nothing can unwind out of an allocator, so parking is the
+//! only way to refuse memory without aborting the process; whoever waits on
+//! the thread sees it time out and reads [`Hit::Memory`] in the run's state.
 //!
 //! Install it once in a binary (`inc-shared` does, for all of INC):
 //! `#[global_allocator] static A: inc_meter::Metered = inc_meter::Metered;`
 
-use std::alloc::{GlobalAlloc, Layout};
-
-use mimalloc::MiMalloc;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// The process's allocator: mimalloc, with the meter in front.
+/// The process's allocator: the system's, with the meter in front.
 pub struct Metered;
 
 thread_local! {
@@ -126,7 +123,7 @@ fn release(size: usize) {
     }
 }
 
-// SAFETY (for the whole impl): every call delegates to `MiMalloc` with the
+// SAFETY (for the whole impl): every call delegates to `System` with the
 // caller's own arguments, unchanged; the meter only counts sizes and may
 // park the thread *before* delegating, never after.
 #[allow(unsafe_code)]
@@ -134,19 +131,19 @@ unsafe impl GlobalAlloc for Metered {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         admit(layout.size());
         // SAFETY: as above.
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         admit(layout.size());
         // SAFETY: as above.
-        unsafe { MiMalloc.alloc_zeroed(layout) }
+        unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         release(layout.size());
         // SAFETY: as above.
-        unsafe { MiMalloc.dealloc(ptr, layout) }
+        unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -156,7 +153,7 @@ unsafe impl GlobalAlloc for Metered {
             release(layout.size() - new_size);
         }
         // SAFETY: as above.
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
