@@ -49,7 +49,7 @@ impl Emitter {
             .default_endpoint()
             .map(|e| e.route())
             .into_iter()
-            .chain(self.store.routes_of(account_id).await?)
+            .chain(self.store.routes_of(&account).await?.iter().cloned())
             .collect();
         let now = Utc::now();
         let event = Event {

@@ -174,13 +174,13 @@ async fn accept(
     // Two independent reads: side by side, not one after the other.
     let ((), stored) = tokio::try_join!(
         check_schema(app, &account.account_id, &event),
-        app.store.routes_of(&account.account_id),
+        app.store.routes_of(&account),
     )?;
     let endpoints: Vec<Route> = account
         .default_endpoint()
         .map(|e| e.route())
         .into_iter()
-        .chain(stored)
+        .chain(stored.iter().cloned())
         .collect();
     let mut tries = 0;
     let (record, stored, existing) = loop {

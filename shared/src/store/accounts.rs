@@ -29,6 +29,12 @@ pub struct Account {
     /// read: two patches at once never lose each other's change.
     #[serde(default)]
     pub settings_version: u64,
+    /// Bumped by every write that changes what an event's endpoints are
+    /// decided by (an endpoint created, changed, deleted, or disabled by
+    /// its health), in that write's transaction: ingest keeps an account's
+    /// routes while it is unchanged (see `routes_cache`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub routes_version: u64,
     /// The default endpoint's health (contract section 8), kept here as a
     /// stored endpoint keeps its own on its item; each change bumps
     /// `settings_version`, so a warm deliver instance sees it at once.
@@ -50,6 +56,10 @@ pub struct Account {
 
 fn enabled() -> bool {
     true
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Account {
@@ -127,6 +137,7 @@ impl Store {
             previous_secret: None,
             previous_secret_expires_at: None,
             settings_version: 0,
+            routes_version: 0,
             default_enabled: true,
             default_disabled_reason: None,
             default_failing_since: None,

@@ -19,8 +19,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::endpoints::condition_failed;
-use super::{Account, Store, applied, db_err, de, s, ts};
+use super::{Account, Store, applied, de, s, ts};
 use crate::domain::{DEFAULT_ENDPOINT_ID, Endpoint, Notification};
 use crate::error::{Error, Result};
 
@@ -33,7 +32,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<bool> {
         self.health_update(
-            (account_id, endpoint_id, &[]),
+            (account_id, endpoint_id, &[], Reroutes::No),
             "SET #since = :at ADD #version :one",
             "attribute_exists(#id) AND attribute_not_exists(#since)",
             &[(":at", ts(at))],
@@ -50,7 +49,7 @@ impl Store {
         alerts: &[Notification],
     ) -> Result<bool> {
         self.health_update(
-            (account_id, endpoint_id, alerts),
+            (account_id, endpoint_id, alerts, Reroutes::No),
             "SET #alerted = :yes ADD #version :one",
             "#since = :since AND attribute_not_exists(#alerted)",
             &[(":since", ts(since)), (":yes", AttributeValue::Bool(true))],
@@ -67,7 +66,7 @@ impl Store {
         alerts: &[Notification],
     ) -> Result<bool> {
         self.health_update(
-            (account_id, endpoint_id, alerts),
+            (account_id, endpoint_id, alerts, Reroutes::No),
             "REMOVE #since, #alerted ADD #version :one",
             "#since = :since",
             &[(":since", ts(since))],
@@ -85,7 +84,7 @@ impl Store {
         alerts: &[Notification],
     ) -> Result<bool> {
         self.health_update(
-            (account_id, endpoint_id, alerts),
+            (account_id, endpoint_id, alerts, Reroutes::Yes),
             "SET #enabled = :no, #why = :why, #updated = :now ADD #version :one",
             "#since = :since AND (attribute_not_exists(#enabled) OR #enabled = :yes)",
             &[
@@ -152,10 +151,12 @@ impl Store {
     }
 
     /// Applies `update` to the endpoint if `condition` holds, with the
-    /// alert notifications in the same transaction; false when it did not.
+    /// alert notifications in the same transaction (and, when it changes a
+    /// stored endpoint's route, its account's `routes_version`); false when
+    /// it did not.
     async fn health_update(
         &self,
-        (account_id, endpoint_id, alerts): (&str, &str, &[Notification]),
+        (account_id, endpoint_id, alerts, reroutes): (&str, &str, &[Notification], Reroutes),
         update: &str,
         condition: &str,
         values: &[(&str, AttributeValue)],
@@ -186,7 +187,9 @@ impl Store {
             .filter(|(p, _)| update.contains(p) || condition.contains(p))
             .map(|(p, n)| ((*p).to_owned(), (*n).to_owned()))
             .collect();
-        if alerts.is_empty() {
+        // The default endpoint's route is read with its account each time.
+        let reroutes = matches!((reroutes, item), (Reroutes::Yes, HealthItem::Stored));
+        if alerts.is_empty() && !reroutes {
             let result = self
                 .client
                 .update_item()
@@ -209,19 +212,22 @@ impl Store {
             .set_expression_attribute_values(Some(all))
             .build()
             .map_err(Error::dependency)?;
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(change).build());
+        let mut items = vec![TransactWriteItem::builder().update(change).build()];
+        if reroutes {
+            items.push(self.reroute(account_id)?);
+        }
         for n in alerts {
-            request = request.transact_items(self.new_notification_put(n)?);
+            items.push(self.new_notification_put(n)?);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(db_err(e)),
-        }
+        self.endpoint_write(&items).await
     }
+}
+
+/// Whether a health change changes the endpoint's route (its `enabled`).
+#[derive(Clone, Copy)]
+enum Reroutes {
+    Yes,
+    No,
 }
 
 /// The attributes the default endpoint's health takes on its account item,

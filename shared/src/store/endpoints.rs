@@ -3,6 +3,8 @@
 //! each create and delete, so concurrent creates can never pass the limit.
 //! Every change of an endpoint is conditional on the version read.
 
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -19,6 +21,10 @@ use crate::domain::endpoints::signing::{self, SECRET_OVERLAP};
 use crate::domain::{Endpoint, Status};
 use crate::error::{Error, Result};
 
+/// How often an endpoint's change is tried when another transaction held
+/// its account's item at the same moment.
+const ENDPOINT_WRITE_TRIES: u32 = 8;
+
 impl Store {
     /// Stores a new endpoint, if the account has fewer than
     /// [`MAX_ENDPOINTS`]; a `409` otherwise.
@@ -26,7 +32,10 @@ impl Store {
         let count = Update::builder()
             .table_name(&self.tables.accounts)
             .key("account_id", s(&endpoint.account_id))
-            .update_expression("SET endpoint_count = if_not_exists(endpoint_count, :zero) + :one")
+            .update_expression(
+                "SET endpoint_count = if_not_exists(endpoint_count, :zero) + :one \
+                 ADD routes_version :one",
+            )
             .condition_expression(
                 "attribute_exists(account_id) AND \
                  (attribute_not_exists(endpoint_count) OR endpoint_count < :max)",
@@ -42,25 +51,21 @@ impl Store {
             .condition_expression("attribute_not_exists(endpoint_id)")
             .build()
             .map_err(Error::dependency)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(Error::Conflict {
-                code: "too_many_endpoints",
-                message: format!(
-                    "an account has at most {MAX_ENDPOINTS} endpoints besides its default one; \
-                     delete one first"
-                )
-                .into(),
-            }),
-            Err(e) => Err(db_err(e)),
+        let items = [
+            TransactWriteItem::builder().update(count).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        if self.endpoint_write(&items).await? {
+            return Ok(());
         }
+        Err(Error::Conflict {
+            code: "too_many_endpoints",
+            message: format!(
+                "an account has at most {MAX_ENDPOINTS} endpoints besides its default one; \
+                     delete one first"
+            )
+            .into(),
+        })
     }
 
     pub async fn get_endpoint(&self, account_id: &str, id: &str) -> Result<Option<Endpoint>> {
@@ -88,19 +93,29 @@ impl Store {
             .consistent_read(true)
     }
 
-    /// What ingest decides an event's endpoints by, for every endpoint of
-    /// the account: the same read as [`endpoints_of`](Store::endpoints_of),
+    /// What an event's endpoints are decided by, for every stored endpoint
+    /// of `account`: the same read as [`endpoints_of`](Store::endpoints_of),
     /// projected to [`Route`]'s fields, so an event to many endpoints does
-    /// not read (and decode) their secrets, headers and transformations.
-    pub async fn routes_of(&self, account_id: &str) -> Result<Vec<Route>> {
-        let mut query = self.endpoints_query(account_id);
+    /// not read (and decode) their secrets, headers and transformations;
+    /// and not read again while the account's `routes_version` (as just
+    /// read with it) is the one they were read at (see `routes_cache`).
+    pub async fn routes_of(&self, account: &super::Account) -> Result<Arc<[Route]>> {
+        let (id, version) = (&account.account_id, account.routes_version);
+        if let Some(routes) = self.routes.fresh(id, version) {
+            return Ok(routes);
+        }
+        let mut query = self.endpoints_query(id);
         let mut projected = Vec::new();
         for (i, field) in Route::FIELDS.iter().enumerate() {
             projected.push(format!("#r{i}"));
             query = query.expression_attribute_names(format!("#r{i}"), *field);
         }
-        self.query_all(query.projection_expression(projected.join(", ")))
-            .await
+        let routes: Arc<[Route]> = self
+            .query_all::<Route>(query.projection_expression(projected.join(", ")))
+            .await?
+            .into();
+        self.routes.put(id, version, routes.clone());
+        Ok(routes)
     }
 
     /// A page of the account's endpoints, oldest first, after `cursor`.
@@ -139,14 +154,18 @@ impl Store {
     /// Writes `endpoint` over the version `read`; false (nothing written) if
     /// another write came first, or the endpoint is gone.
     pub async fn put_endpoint(&self, endpoint: &Endpoint, read: u64) -> Result<bool> {
-        let request = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.tables.endpoints)
             .set_item(Some(ser(endpoint)?))
             .condition_expression("attribute_exists(endpoint_id) AND version = :read")
-            .expression_attribute_values(":read", number(read));
-        applied(request.send().await)
+            .expression_attribute_values(":read", number(read))
+            .build()
+            .map_err(Error::dependency)?;
+        let items = [
+            TransactWriteItem::builder().put(put).build(),
+            self.reroute(&endpoint.account_id)?,
+        ];
+        self.endpoint_write(&items).await
     }
 
     /// Deletes an endpoint; false if there was none.
@@ -161,24 +180,61 @@ impl Store {
         let count = Update::builder()
             .table_name(&self.tables.accounts)
             .key("account_id", s(account_id))
-            .update_expression("SET endpoint_count = endpoint_count - :one")
+            .update_expression("SET endpoint_count = endpoint_count - :one ADD routes_version :one")
             .condition_expression("endpoint_count > :zero")
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":one", number(1))
             .build()
             .map_err(Error::dependency)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(db_err(e)),
+        let items = [
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        self.endpoint_write(&items).await
+    }
+
+    /// The account's `routes_version` bumped, for a transaction that
+    /// changes one of its endpoints' routes (see `routes_cache`).
+    pub(super) fn reroute(&self, account_id: &str) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.tables.accounts)
+            .key("account_id", s(account_id))
+            .update_expression("ADD routes_version :one")
+            .condition_expression("attribute_exists(account_id)")
+            .expression_attribute_values(":one", number(1))
+            .build()
+            .map_err(Error::dependency)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs the transaction of an endpoint's change, which also writes its
+    /// account's item: true when it applied, false when one of its
+    /// conditions did not hold. Another transaction on the account item at
+    /// the same moment (a settings change, another endpoint's) is a
+    /// conflict, not a refusal: tried again, a bounded number of times.
+    pub(super) async fn endpoint_write(&self, items: &[TransactWriteItem]) -> Result<bool> {
+        for attempt in 0..ENDPOINT_WRITE_TRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.to_vec()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if condition_failed(&e) => return Ok(false),
+                Err(e) if super::conflicted(&e) && attempt + 1 < ENDPOINT_WRITE_TRIES => {
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
+                        5..=25 * (u64::from(attempt) + 1),
+                    )))
+                    .await;
+                }
+                Err(e) => return Err(db_err(e)),
+            }
         }
+        Err(Error::Dependency(
+            "too many concurrent changes of this account; retry shortly".into(),
+        ))
     }
 
     /// Replaces the endpoint's secret; the old one signs beside it for
@@ -257,7 +313,7 @@ impl Store {
 
 /// Whether a transaction failed because one of its conditions did not hold
 /// (the limit, or the item's existence).
-pub(super) fn condition_failed(
+fn condition_failed(
     e: &aws_sdk_dynamodb::error::SdkError<
         TransactWriteItemsError,
         aws_sdk_dynamodb::config::http::HttpResponse,

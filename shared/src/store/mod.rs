@@ -62,6 +62,7 @@ pub mod notifications;
 pub mod receipts;
 pub mod recipients;
 pub mod replies;
+pub mod routes_cache;
 pub mod staging;
 pub mod suppressions;
 pub mod sweep;
@@ -84,6 +85,8 @@ pub struct Store {
     timing: crate::domain::delivery::outbox::Timing,
     /// The account of each API key this instance has authenticated.
     keys: std::sync::Arc<key_cache::KeyCache>,
+    /// The routes of each account this instance has sent events for.
+    routes: std::sync::Arc<routes_cache::RoutesCache>,
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -307,6 +310,7 @@ impl Store {
             tables,
             timing: crate::domain::delivery::outbox::Timing::default(),
             keys: std::sync::Arc::default(),
+            routes: std::sync::Arc::default(),
         }
     }
 

@@ -320,3 +320,165 @@ async fn each_endpoint_gets_sms_events_in_its_own_format_and_the_toggles_gate_th
         .await;
     assert_eq!(answer["notifications"], json!([]));
 }
+
+/// How many notifications an `order.completed` event `id` makes.
+async fn fanned_out(t: &TestStack, key: &str, id: &str) -> usize {
+    let (status, body) = t
+        .post_event(
+            key,
+            &json!({"id": id, "type": "order.completed", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["notifications"]
+        .as_array()
+        .expect("notifications")
+        .len()
+}
+
+/// Ingest keeps an account's endpoints between events while its
+/// `routes_version` stands (`store::routes_cache`): every change of an
+/// endpoint — created, its filter or `enabled` patched, disabled by its
+/// health, deleted — bumps it, and the very next event follows the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_of_an_endpoint_is_followed_by_the_next_event() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let sink = Sink::start().await;
+    let store =
+        inc_shared::store::Store::for_config(aws_sdk_dynamodb::Client::new(&t.sdk), &t.config());
+    let version = async || {
+        store
+            .get_account(&acct.id)
+            .await
+            .expect("read")
+            .expect("account")
+            .routes_version
+    };
+    assert_eq!(fanned_out(&t, &acct.key, "r-0").await, 0);
+    let a = id(&create(&t, &acct.key, json!({"url": sink.url()})).await);
+    assert_eq!(fanned_out(&t, &acct.key, "r-1").await, 1, "created");
+    let b = id(&create(
+        &t,
+        &acct.key,
+        json!({"url": sink.url(), "filter_types": ["order.*"]}),
+    )
+    .await);
+    assert_eq!(
+        fanned_out(&t, &acct.key, "r-2").await,
+        2,
+        "a second created"
+    );
+    assert_eq!(fanned_out(&t, &acct.key, "r-2b").await, 2, "unchanged");
+
+    let patch = async |body: Value| {
+        let path = format!("/v1/endpoints/{b}");
+        let (status, answer) = t.call(Method::PATCH, &path, &acct.key, Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    };
+    patch(json!({"filter_types": ["stock.*"]})).await;
+    assert_eq!(fanned_out(&t, &acct.key, "r-3").await, 1, "filtered out");
+    patch(json!({"filter_types": null})).await;
+    assert_eq!(fanned_out(&t, &acct.key, "r-4").await, 2, "filter removed");
+    patch(json!({"enabled": false})).await;
+    assert_eq!(
+        fanned_out(&t, &acct.key, "r-5").await,
+        1,
+        "disabled by hand"
+    );
+    patch(json!({"enabled": true})).await;
+    assert_eq!(fanned_out(&t, &acct.key, "r-6").await, 2, "enabled again");
+
+    // Disabled by its health, as deliver does after a long failure streak.
+    let since = chrono::Utc::now();
+    assert!(
+        store
+            .endpoint_failing(&acct.id, &b, since)
+            .await
+            .expect("failing")
+    );
+    let before = version().await;
+    assert!(
+        store
+            .disable_endpoint(&acct.id, &b, since, "failing since", &[])
+            .await
+            .expect("disable")
+    );
+    assert_eq!(
+        version().await,
+        before + 1,
+        "a disable is a change of route"
+    );
+    assert_eq!(
+        fanned_out(&t, &acct.key, "r-7").await,
+        1,
+        "disabled by health"
+    );
+
+    let (status, body) = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/endpoints/{a}"),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(fanned_out(&t, &acct.key, "r-8").await, 0, "deleted");
+    // Two creates, four patches, one disable, one delete.
+    assert_eq!(version().await, 8);
+}
+
+/// Changes of one account's endpoints at the same moment all land, each
+/// counted once in its `routes_version` (an atomic add in each change's
+/// transaction), and the next event follows every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_of_an_accounts_endpoints_all_land_and_are_all_followed() {
+    let t = TestStack::start().await;
+    let acct = t.account(None).await;
+    let sink = Sink::start().await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(id(&create(&t, &acct.key, json!({"url": sink.url()})).await));
+    }
+    assert_eq!(fanned_out(&t, &acct.key, "c-0").await, 8);
+    // Each endpoint patched twice at once: a filter that keeps every
+    // other one, and a description.
+    let patches = ids.iter().enumerate().flat_map(|(i, e)| {
+        let filter = if i % 2 == 0 { "order.*" } else { "stock.*" };
+        let path = format!("/v1/endpoints/{e}");
+        [
+            (path.clone(), json!({"filter_types": [filter]})),
+            (path, json!({"description": format!("endpoint {i}")})),
+        ]
+    });
+    let (t, key) = (&t, acct.key.as_str());
+    let answers =
+        futures::future::join_all(patches.map(|(path, body)| async move {
+            t.call(Method::PATCH, &path, key, Some(body)).await
+        }))
+        .await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    let store =
+        inc_shared::store::Store::for_config(aws_sdk_dynamodb::Client::new(&t.sdk), &t.config());
+    let account = store
+        .get_account(&acct.id)
+        .await
+        .expect("read")
+        .expect("account");
+    assert_eq!(account.routes_version, 8 + 16, "every change counted once");
+    for (i, e) in ids.iter().enumerate() {
+        let (_, endpoint) = t.get(&acct.key, &format!("/v1/endpoints/{e}")).await;
+        assert_eq!(
+            endpoint["description"],
+            format!("endpoint {i}"),
+            "{endpoint}"
+        );
+        assert_eq!(
+            endpoint["filter_types"].as_array().map(Vec::len),
+            Some(1),
+            "{endpoint}"
+        );
+    }
+    assert_eq!(fanned_out(t, key, "c-1").await, 4, "half filtered out");
+}
