@@ -83,8 +83,8 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(event_put).build());
-        for n in notifications {
-            request = request.transact_items(self.new_notification_put(n)?);
+        for put in self.new_notification_puts(notifications)? {
+            request = request.transact_items(put);
         }
         if let Some(t) = transaction {
             // The version this write replaces: the one ingest read.

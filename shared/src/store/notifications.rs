@@ -6,12 +6,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
-use serde_dynamo::to_attribute_value;
 
-use super::{Store, applied, db_err, index_key, s, ser, ts};
+use super::{Store, applied, db_err, index_key, s, ts};
 use crate::domain::campaigns::run::{Counts, Ended};
 use crate::domain::delivery::outbox;
 use crate::domain::{Attempt, Notification, Status};
@@ -24,14 +22,6 @@ pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
 /// How often a counted change is tried when another transaction held its
 /// counter at the same moment.
 const COUNTED_TRIES: u32 = 8;
-
-pub(super) fn number(n: impl ToString) -> AttributeValue {
-    AttributeValue::N(n.to_string())
-}
-
-pub(super) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<AttributeValue> {
-    to_attribute_value(value).map_err(|e| Error::Dependency(format!("cannot encode {what}: {e}")))
-}
 
 /// An update expression built clause by clause.
 #[derive(Default)]
@@ -230,9 +220,28 @@ impl Store {
     /// The write of a new notification, due for the sweeper by its status.
     pub(super) fn new_notification_put(&self, n: &Notification) -> Result<TransactWriteItem> {
         let due = self.due(n, Utc::now());
+        self.new_item_put(notification_item(n, due)?)
+    }
+
+    /// The writes of new notifications stored together (an event's
+    /// fan-out): as [`new_notification_put`](Self::new_notification_put)
+    /// makes each, at a fraction of the CPU when they differ only in whom
+    /// they go to (see [`notification_items`]).
+    pub(super) fn new_notification_puts(
+        &self,
+        notifications: &[Notification],
+    ) -> Result<Vec<TransactWriteItem>> {
+        let now = Utc::now();
+        notification_items(notifications, |n| self.due(n, now))?
+            .into_iter()
+            .map(|item| self.new_item_put(item))
+            .collect()
+    }
+
+    fn new_item_put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.tables.notifications)
-            .set_item(Some(notification_item(n, due)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(notification_id)")
             .build()
             .map_err(Error::dependency)?;
@@ -245,11 +254,12 @@ impl Store {
         if notifications.is_empty() {
             return Ok(());
         }
-        let mut request = self.client.transact_write_items();
-        for n in notifications {
-            request = request.transact_items(self.new_notification_put(n)?);
-        }
-        request.send().await.map_err(db_err)?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(self.new_notification_puts(notifications)?))
+            .send()
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -478,87 +488,14 @@ impl Store {
     }
 }
 
-/// A partition of the due index.
-pub(super) fn shard_partition(shard: u32) -> String {
-    format!("sweep#{shard}")
-}
-
-/// The due index's partition for a notification.
-fn shard_key(notification_id: &str) -> String {
-    shard_partition(outbox::sweep_shard(notification_id))
-}
-
-/// A notification as stored: its fields, plus the partition keys of the
-/// history indexes it belongs to (`by_session` and `by_order` only when
-/// it is about a payment, `by_endpoint` only for a webhook, `by_recipient`
-/// only for a message to a recipient by its id, so those
-/// indexes are sparse) and of the due
-/// index while it is due (`sweep_at`, which replaces the notification's own).
-fn notification_item(
-    n: &Notification,
-    sweep_at: Option<i64>,
-) -> Result<HashMap<String, AttributeValue>> {
-    let mut item = ser(n)?;
-    binary_body(&mut item);
-    let account = &n.account_id;
-    let mut key = |attribute: &str, value: &str| {
-        item.insert(attribute.to_owned(), s(&index_key(account, value)));
-    };
-    key("by_status", n.status.as_str());
-    key("by_channel", n.channel.as_str());
-    key("by_type", &n.event_type);
-    if let Some(endpoint_id) = n.endpoint() {
-        key("by_endpoint", endpoint_id);
-    }
-    if let Some(recipient_id) = &n.recipient_id {
-        key("by_recipient", recipient_id);
-    }
-    if let Some(campaign_id) = &n.campaign_id {
-        key("by_campaign", campaign_id);
-    }
-    // The message an inbound reply answers: by channel and address.
-    if let Some(to) = n.payload.to() {
-        key("by_address", &format!("{}#{to}", n.channel.as_str()));
-    }
-    if let Some(session_id) = &n.session_id {
-        key("by_session", session_id);
-    }
-    // A direct message's reference is found as an order number is.
-    if let Some(order_no) = n.order_no.as_ref().or(n.reference.as_ref()) {
-        key("by_order", order_no);
-    }
-    match sweep_at {
-        Some(at) => {
-            item.insert("sweep_at".to_owned(), number(at));
-            item.insert("sweep_shard".to_owned(), s(&shard_key(&n.notification_id)));
-        }
-        None => {
-            item.remove("sweep_at");
-        }
-    }
-    Ok(item)
-}
-
-/// A webhook's body goes as a binary attribute: base64 on the wire, where
-/// a string would be JSON escaped quote by quote (the largest single cost of
-/// writing an event's notifications); it is stored as the same bytes, and
-/// [`WebhookPayload`](crate::domain::WebhookPayload) reads it back from
-/// either form.
-fn binary_body(item: &mut HashMap<String, AttributeValue>) {
-    let Some(AttributeValue::M(payload)) = item.get_mut("payload") else {
-        return;
-    };
-    if let Some(body) = payload.get_mut("body")
-        && let AttributeValue::S(text) = body
-    {
-        *body = AttributeValue::B(Blob::new(std::mem::take(text).into_bytes()));
-    }
-}
-
 /// The `by_status` key a status change writes with the status.
 fn status_key(account_id: &str, status: Status) -> AttributeValue {
     s(&index_key(account_id, status.as_str()))
 }
 
+mod items;
 #[cfg(test)]
 mod tests;
+
+pub(super) use items::{encode, number, shard_partition};
+use items::{notification_item, notification_items, shard_key};

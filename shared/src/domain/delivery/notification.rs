@@ -306,6 +306,74 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl Notification {
+    /// Whether `other` is this notification but for whom it goes to (its
+    /// id, endpoint and payload), as the notifications of an event's
+    /// fan-out are: the store then writes them from one serialisation.
+    /// Every field is named here, so a new one has to take a side.
+    pub fn same_but_target(&self, other: &Notification) -> bool {
+        let Notification {
+            notification_id: _,
+            endpoint_id: _,
+            payload: _,
+            account_id,
+            event_id,
+            event_type,
+            channel,
+            status,
+            created_at,
+            updated_at,
+            session_id,
+            order_no,
+            reference,
+            recipient_id,
+            campaign_id,
+            run,
+            category,
+            timezone,
+            attempts,
+            chain_start,
+            chain_started_at,
+            next_attempt_at,
+            last_error,
+            render_error,
+            fallback_payload,
+            fallback,
+            fallback_of,
+            receipt,
+            staged,
+            dead_letter_pending,
+            sweep_at,
+        } = self;
+        *account_id == other.account_id
+            && *event_id == other.event_id
+            && *event_type == other.event_type
+            && *channel == other.channel
+            && *status == other.status
+            && *created_at == other.created_at
+            && *updated_at == other.updated_at
+            && *session_id == other.session_id
+            && *order_no == other.order_no
+            && *reference == other.reference
+            && *recipient_id == other.recipient_id
+            && *campaign_id == other.campaign_id
+            && *run == other.run
+            && *category == other.category
+            && *timezone == other.timezone
+            && *attempts == other.attempts
+            && *chain_start == other.chain_start
+            && *chain_started_at == other.chain_started_at
+            && *next_attempt_at == other.next_attempt_at
+            && *last_error == other.last_error
+            && *render_error == other.render_error
+            && *fallback_payload == other.fallback_payload
+            && *fallback == other.fallback
+            && *fallback_of == other.fallback_of
+            && *receipt == other.receipt
+            && *staged == other.staged
+            && *dead_letter_pending == other.dead_letter_pending
+            && *sweep_at == other.sweep_at
+    }
+
     /// The number the next attempt takes in the log (1 for the first).
     pub fn next_attempt_number(&self) -> u32 {
         u32::try_from(self.attempts.len()).unwrap_or(u32::MAX - 1) + 1

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{Payload, WebhookPayload};
-use crate::store::de;
+use crate::store::{de, ser};
 
 fn webhook() -> Notification {
     let mut n: Notification = serde_json::from_value(serde_json::json!({
@@ -44,4 +44,46 @@ fn a_webhook_body_stored_as_a_string_still_reads() {
     let n = webhook();
     let read: Notification = de(ser(&n).unwrap()).unwrap();
     assert_eq!(read, n);
+}
+
+#[test]
+fn a_fan_out_is_stored_exactly_as_each_notification_alone() {
+    let first = webhook();
+    let to = |id: &str, endpoint: Option<&str>| {
+        let mut n = first.clone();
+        n.notification_id = id.to_owned();
+        n.endpoint_id = endpoint.map(str::to_owned);
+        n
+    };
+    let same = to("ntf_2", Some("ep_2"));
+    let default = to("ntf_3", None);
+    let mut other_format = to("ntf_4", Some("ep_4"));
+    other_format.payload = Payload::Webhook(WebhookPayload {
+        content_type: "application/x-www-form-urlencoded".into(),
+        body: "type=order.completed".into(),
+        ipn_type: None,
+        source: None,
+    });
+    // Not a fan-out's: another status (so another due time) and type.
+    let mut unlike = to("ntf_5", Some("ep_5"));
+    unlike.status = crate::domain::Status::Scheduled;
+    unlike.event_type = "order.refunded".into();
+    assert!(same.same_but_target(&first) && other_format.same_but_target(&first));
+    assert!(!unlike.same_but_target(&first));
+
+    let all = [first, same, default, other_format, unlike];
+    let due = |n: &Notification| (n.status == crate::domain::Status::Queued).then_some(42);
+    let items = notification_items(&all, due).unwrap();
+    assert_eq!(items.len(), all.len());
+    for (n, item) in all.iter().zip(&items) {
+        assert_eq!(
+            item,
+            &notification_item(n, due(n)).unwrap(),
+            "{}",
+            n.notification_id
+        );
+        let read: Notification = de(item.clone()).unwrap();
+        assert_eq!(read.notification_id, n.notification_id);
+        assert_eq!(read.payload, n.payload);
+    }
 }
