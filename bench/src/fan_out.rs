@@ -165,7 +165,9 @@ pub async fn fan_out(rows: &mut Vec<Row>) {
 const WHY_FAN_OUT: &str = "Ingest writes the event, its transaction and every notification \
 in one TransactWriteItems whatever the number of endpoints, and queues the messages in one \
 SendMessageBatch (beyond ten, the rest as one bundle that deliver splits): 50 endpoints cost \
-the same two AWS calls as one. It reads only the fields that decide an event's endpoints \
-(id, format, enabled, filter). With AWS answered at once, what remains is the CPU of \
-building, serialising and signing 50 notification items instead of one; on moto, the time \
+the same two AWS calls as one. It reads the endpoints only when the account's routes_version \
+has moved since it last did, and then only the fields that decide an event's endpoints (id, \
+format, enabled, filter); the items of a fan-out are made from the first one's serialisation. \
+With AWS answered at once, what remains is the CPU of serialising and signing 50 notification \
+items instead of one; on moto, the time \
 is moto's own (about 3 ms per item of a transaction).";
