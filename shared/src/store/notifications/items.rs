@@ -52,8 +52,9 @@ pub(in crate::store) fn notification_item(n: &Notification, sweep_at: Option<i64
 /// [`notification_item`] makes it, `sweep_at` by `due`. Those of an
 /// event's fan-out differ only in whom they go to
 /// ([`Notification::same_but_target`]): each is then the first one's
-/// fields with its own id, endpoint and payload, rather than serialised
-/// again — which was most of what each extra endpoint cost an event.
+/// item, index keys and all, with its own id, endpoint, payload and the
+/// keys those decide, rather than serialised and keyed again — which was
+/// most of what each extra endpoint cost an event.
 pub(in crate::store) fn notification_items(
     notifications: &[Notification],
     due: impl Fn(&Notification) -> Option<i64>,
@@ -61,27 +62,35 @@ pub(in crate::store) fn notification_items(
     let Some(first) = notifications.first() else {
         return Ok(Vec::new());
     };
-    let shared = fields(first)?;
+    let shared = notification_item(first, due(first))?;
     let mut items = Vec::with_capacity(notifications.len());
     for n in notifications {
-        let mut item = if n.same_but_target(first) {
-            let mut item = shared.clone();
-            item.insert("notification_id".to_owned(), s(&n.notification_id));
-            match &n.endpoint_id {
-                Some(endpoint_id) => item.insert("endpoint_id".to_owned(), s(endpoint_id)),
-                None => item.remove("endpoint_id"),
-            };
-            if n.payload != first.payload {
-                item.insert("payload".to_owned(), payload(&n.payload)?);
-            }
-            item
-        } else {
-            fields(n)?
-        };
-        add_keys(&mut item, n, due(n));
+        if !n.same_but_target(first) {
+            items.push(notification_item(n, due(n))?);
+            continue;
+        }
+        let mut item = shared.clone();
+        set(&mut item, "notification_id", s(&n.notification_id));
+        match &n.endpoint_id {
+            Some(endpoint_id) => set(&mut item, "endpoint_id", s(endpoint_id)),
+            None => drop(item.remove("endpoint_id")),
+        }
+        if n.payload != first.payload {
+            set(&mut item, "payload", payload(&n.payload)?);
+        }
+        add_target_keys(&mut item, n, due(n));
         items.push(item);
     }
     Ok(items)
+}
+
+/// Replaces an attribute in place (its name is not allocated again) or
+/// adds it.
+fn set(item: &mut Item, attribute: &str, value: AttributeValue) {
+    match item.get_mut(attribute) {
+        Some(old) => *old = value,
+        None => drop(item.insert(attribute.to_owned(), value)),
+    }
 }
 
 /// The notification's own fields.
@@ -125,18 +134,11 @@ fn add_keys(item: &mut Item, n: &Notification, sweep_at: Option<i64>) {
     key("by_status", n.status.as_str());
     key("by_channel", n.channel.as_str());
     key("by_type", &n.event_type);
-    if let Some(endpoint_id) = n.endpoint() {
-        key("by_endpoint", endpoint_id);
-    }
     if let Some(recipient_id) = &n.recipient_id {
         key("by_recipient", recipient_id);
     }
     if let Some(campaign_id) = &n.campaign_id {
         key("by_campaign", campaign_id);
-    }
-    // The message an inbound reply answers: by channel and address.
-    if let Some(to) = n.payload.to() {
-        key("by_address", &format!("{}#{to}", n.channel.as_str()));
     }
     if let Some(session_id) = &n.session_id {
         key("by_session", session_id);
@@ -145,13 +147,33 @@ fn add_keys(item: &mut Item, n: &Notification, sweep_at: Option<i64>) {
     if let Some(order_no) = n.order_no.as_ref().or(n.reference.as_ref()) {
         key("by_order", order_no);
     }
+    add_target_keys(item, n, sweep_at);
+}
+
+/// The keys that follow what [`Notification::same_but_target`] leaves
+/// free (its id, endpoint and payload), each set or removed, so that they
+/// can be put on a copy of another notification's item.
+fn add_target_keys(item: &mut Item, n: &Notification, sweep_at: Option<i64>) {
+    let account = &n.account_id;
+    let mut key = |attribute: &str, value: Option<&str>| match value {
+        Some(value) => set(item, attribute, s(&index_key(account, value))),
+        None => drop(item.remove(attribute)),
+    };
+    key("by_endpoint", n.endpoint());
+    // The message an inbound reply answers: by channel and address.
+    let address = n
+        .payload
+        .to()
+        .map(|to| format!("{}#{to}", n.channel.as_str()));
+    key("by_address", address.as_deref());
     match sweep_at {
         Some(at) => {
-            item.insert("sweep_at".to_owned(), number(at));
-            item.insert("sweep_shard".to_owned(), s(&shard_key(&n.notification_id)));
+            set(item, "sweep_at", number(at));
+            set(item, "sweep_shard", s(&shard_key(&n.notification_id)));
         }
         None => {
             item.remove("sweep_at");
+            item.remove("sweep_shard");
         }
     }
 }
