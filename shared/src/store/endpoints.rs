@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,16 +13,13 @@ use chrono::{DateTime, Utc};
 use serde_dynamo::from_items;
 
 use super::LogQuery;
+use super::conflicts::Refusal;
 use super::notifications::number;
 use super::{Store, applied, db_err, s, ser};
 use crate::domain::endpoints::endpoint::{MAX_ENDPOINTS, Route};
 use crate::domain::endpoints::signing::{self, SECRET_OVERLAP};
 use crate::domain::{Endpoint, Status};
 use crate::error::{Error, Result};
-
-/// How often an endpoint's change is tried when another transaction held
-/// its account's item at the same moment.
-const ENDPOINT_WRITE_TRIES: u32 = 8;
 
 impl Store {
     /// Stores a new endpoint, if the account has fewer than
@@ -213,28 +209,8 @@ impl Store {
     /// the same moment (a settings change, another endpoint's) is a
     /// conflict, not a refusal: tried again, a bounded number of times.
     pub(super) async fn endpoint_write(&self, items: &[TransactWriteItem]) -> Result<bool> {
-        for attempt in 0..ENDPOINT_WRITE_TRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.to_vec()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if condition_failed(&e) => return Ok(false),
-                Err(e) if super::conflicted(&e) && attempt + 1 < ENDPOINT_WRITE_TRIES => {
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
-                        5..=25 * (u64::from(attempt) + 1),
-                    )))
-                    .await;
-                }
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        Err(Error::Dependency(
-            "too many concurrent changes of this account; retry shortly".into(),
-        ))
+        self.transact_retrying(items.to_vec(), Refusal::AnyItem, "this account's endpoints")
+            .await
     }
 
     /// Replaces the endpoint's secret; the old one signs beside it for
@@ -309,24 +285,6 @@ impl Store {
         }
         Ok(failed)
     }
-}
-
-/// Whether a transaction failed because one of its conditions did not hold
-/// (the limit, or the item's existence).
-fn condition_failed(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
-) -> bool {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = e.as_service_error()
-    else {
-        return false;
-    };
-    cancel
-        .cancellation_reasons()
-        .iter()
-        .any(|r| r.code() == Some("ConditionalCheckFailed"))
 }
 
 fn decode_cursor(cursor: &str) -> Result<String> {

@@ -11,14 +11,13 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
+use super::conflicts::Refusal;
 use super::notifications::number;
 use super::{Store, db_err, de, s, ser, ts};
 use crate::domain::apps::feed::FeedItem;
 use crate::error::{Error, Result};
 
 const UNREAD: &str = "#unread";
-/// How often a write of the count is tried when another held it.
-const TRIES: u32 = 8;
 
 fn feed_key(account_id: &str, recipient_id: &str) -> String {
     format!("{account_id}#{recipient_id}")
@@ -42,33 +41,6 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Runs a transaction of `items`, again when another transaction held
-    /// one of them; false if a condition did not hold.
-    async fn transact_retrying(&self, items: Vec<TransactWriteItem>) -> Result<bool> {
-        for attempt in 0..TRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if super::conflicted(&e) && attempt + 1 < TRIES => {
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
-                        5..=20 * (u64::from(attempt) + 1),
-                    )))
-                    .await;
-                }
-                Err(e) if super::first_item_refused(&e) => return Ok(false),
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        Err(Error::Dependency(
-            "the feed met too many concurrent writes".into(),
-        ))
-    }
-
     /// Adds an item with its unread count; false if it was added before.
     pub async fn add_feed_item(&self, item: &FeedItem) -> Result<bool> {
         let mut fields = ser(item)?;
@@ -82,10 +54,14 @@ impl Store {
             .condition_expression("attribute_not_exists(item_id)")
             .build()
             .map_err(db_err)?;
-        self.transact_retrying(vec![
-            TransactWriteItem::builder().put(put).build(),
-            self.unread_update(&item.account_id, &item.recipient_id, 1)?,
-        ])
+        self.transact_retrying(
+            vec![
+                TransactWriteItem::builder().put(put).build(),
+                self.unread_update(&item.account_id, &item.recipient_id, 1)?,
+            ],
+            Refusal::FirstItem,
+            "the feed",
+        )
         .await
     }
 
@@ -176,10 +152,14 @@ impl Store {
             .build()
             .map_err(db_err)?;
         let read = self
-            .transact_retrying(vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.unread_update(account_id, recipient_id, -1)?,
-            ])
+            .transact_retrying(
+                vec![
+                    TransactWriteItem::builder().update(update).build(),
+                    self.unread_update(account_id, recipient_id, -1)?,
+                ],
+                Refusal::FirstItem,
+                "the feed",
+            )
             .await?;
         if read {
             return Ok(Some(true));

@@ -23,7 +23,9 @@
 //! - [`devices`], [`feed`], [`connections`]: a recipient's devices, its
 //!   in-app feed with its exact unread count, its open feed sockets;
 //! - [`sweep`]: the due index the sweeper reads;
-//! - [`templates`]: message templates.
+//! - [`templates`]: message templates;
+//! - `conflicts`: a transaction another one held an item of, tried again
+//!   a bounded number of times (every write of a shared count uses it).
 //!
 //! Every read and write names the account in its key, so one account can
 //! never reach another's items.
@@ -44,6 +46,7 @@ pub mod accounts;
 pub mod batch;
 pub mod campaign_runs;
 pub mod campaigns;
+mod conflicts;
 pub mod connections;
 pub mod deferrals;
 pub mod devices;
@@ -160,29 +163,6 @@ pub(super) fn canceled_reason(
                 .collect(),
         ),
         _ => None,
-    }
-}
-
-/// Whether a transaction was cancelled because another one held one of its
-/// items at the same moment (DynamoDB's `TransactionConflict`): worth
-/// trying again, unlike a condition that did not hold.
-fn conflicted(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
-            let codes: Vec<&str> = cancel
-                .cancellation_reasons()
-                .iter()
-                .filter_map(|r| r.code())
-                .collect();
-            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
-        }
-        _ => false,
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 
+use super::conflicts::Refusal;
 use super::{Store, applied, db_err, index_key, s, ts};
 use crate::domain::campaigns::run::{Counts, Ended};
 use crate::domain::delivery::outbox;
@@ -18,10 +19,6 @@ use crate::error::{Error, Result};
 pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(t.timestamp_millis().to_string())
 }
-
-/// How often a counted change is tried when another transaction held its
-/// counter at the same moment.
-const COUNTED_TRIES: u32 = 8;
 
 /// An update expression built clause by clause.
 #[derive(Default)]
@@ -163,32 +160,10 @@ impl Store {
             &Counts::ended(ended),
         )?;
         // Another transaction on the run's counter at the same moment is a
-        // conflict, not a refusal: tried again, a bounded number of times.
-        for attempt in 0..COUNTED_TRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
-                .transact_items(counter.clone())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if super::first_item_refused(&e) && !super::conflicted(&e) => {
-                    return Ok(false);
-                }
-                Err(e) if super::conflicted(&e) && attempt + 1 < COUNTED_TRIES => {
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
-                        5..=25 * (u64::from(attempt) + 1),
-                    )))
-                    .await;
-                }
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        Err(Error::Dependency(
-            "a campaign's count met too many concurrent writes".into(),
-        ))
+        // conflict, not a refusal: tried again.
+        let items = vec![TransactWriteItem::builder().update(update).build(), counter];
+        self.transact_retrying(items, Refusal::FirstItem, "a campaign's count")
+            .await
     }
 
     pub async fn get_notification(

@@ -5,6 +5,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
+use super::conflicts::Refusal;
 use super::notifications::{Changes, number};
 use super::{Store, db_err, s};
 use crate::domain::Channel;
@@ -116,26 +117,10 @@ impl Store {
                 ..Counts::default()
             },
         )?;
-        for attempt in 0..8u64 {
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(flag.clone()).build())
-                .transact_items(count.clone())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if super::conflicted(&e) && attempt < 7 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * (attempt + 1))).await;
-                }
-                // Counted already.
-                Err(e) if super::first_item_refused(&e) => return Ok(()),
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        Err(Error::Dependency(
-            "a campaign's count met too many concurrent writes".into(),
-        ))
+        // False: counted already.
+        let items = vec![TransactWriteItem::builder().update(flag).build(), count];
+        self.transact_retrying(items, Refusal::FirstItem, "a campaign's count")
+            .await?;
+        Ok(())
     }
 }

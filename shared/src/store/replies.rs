@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::Utc;
 
+use super::conflicts::Refusal;
 use super::notifications::number;
 use super::{Store, db_err, de, s, ser};
 use crate::domain::campaigns::replies::Reply;
@@ -73,7 +74,7 @@ impl Store {
             "expires_at".into(),
             number((Utc::now() + crate::domain::campaigns::replies::WINDOW).timestamp()),
         );
-        let mut request = self.client.transact_write_items().transact_items(
+        let mut items = vec![
             TransactWriteItem::builder()
                 .put(
                     Put::builder()
@@ -84,7 +85,7 @@ impl Store {
                         .map_err(db_err)?,
                 )
                 .build(),
-        );
+        ];
         if let (Some(campaign_id), Some(run)) = (&reply.campaign_id, reply.run) {
             let mut entry = ser(reply)?;
             entry.insert(
@@ -99,44 +100,32 @@ impl Store {
                     reply.reply_id
                 )),
             );
-            request = request
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(
-                            Put::builder()
-                                .table_name(&self.tables.replies)
-                                .set_item(Some(entry))
-                                .build()
-                                .map_err(db_err)?,
-                        )
-                        .build(),
-                )
-                .transact_items(self.counter_update(
-                    &reply.account_id,
-                    campaign_id,
-                    run,
-                    crate::domain::recipients::lists::shard_of(
-                        reply.recipient_id.as_deref().unwrap_or(&reply.from),
-                    ),
-                    &Counts {
-                        replied: 1,
-                        ..Counts::default()
-                    },
-                )?);
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.tables.replies)
+                            .set_item(Some(entry))
+                            .build()
+                            .map_err(db_err)?,
+                    )
+                    .build(),
+            );
+            items.push(self.counter_update(
+                &reply.account_id,
+                campaign_id,
+                run,
+                crate::domain::recipients::lists::shard_of(
+                    reply.recipient_id.as_deref().unwrap_or(&reply.from),
+                ),
+                &Counts {
+                    replied: 1,
+                    ..Counts::default()
+                },
+            )?);
         }
-        for attempt in 0..8u64 {
-            match request.clone().send().await {
-                Ok(_) => return Ok(true),
-                Err(e) if super::conflicted(&e) && attempt < 7 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * (attempt + 1))).await;
-                }
-                Err(e) if super::first_item_refused(&e) => return Ok(false),
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        Err(Error::Dependency(
-            "a reply met too many concurrent writes".into(),
-        ))
+        self.transact_retrying(items, Refusal::FirstItem, "a reply")
+            .await
     }
 
     /// A page of a campaign's replies, oldest first, after `cursor`.
